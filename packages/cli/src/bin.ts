@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * `exp`: the genlab command line. Exit codes: 0 ok, 2 usage or config error, 1 failure
+ * during a run, 130/143 when a run was interrupted by SIGINT/SIGTERM (after checkpointing).
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
+import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
+
+const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+
+async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  const run = (fn: () => Promise<number>) => async () => {
+    code = await fn();
+  };
+  const parser = yargs(argv)
+    .scriptName('exp')
+    .usage('$0 <command> [options]\n\nTrain, evaluate and compare generative image models from YAML configs.')
+    .version(GENLAB_VERSION)
+    .option('verbose', { alias: 'v', type: 'boolean', description: 'print stack traces on errors' })
+    .command(
+      'run [config]',
+      'train an experiment from a YAML config',
+      (y) =>
+        y
+          .positional('config', { type: 'string', description: 'config file (optional with --resume)' })
+          .option('set', { type: 'string', array: true, default: [] as string[], description: 'override a config key: --set model.latentDim=64' })
+          .option('resume', { type: 'string', description: 'continue a run (id, id prefix or run folder) from its last checkpoint' })
+          .option('steps', { type: 'number', description: 'shorthand for --set train.steps=N' })
+          .option('backend', { choices: backends, description: 'shorthand for --set backend=…' })
+          .option('output-dir', { type: 'string', description: 'where to look for --resume runs (default: the config\'s output.dir or ./outputs)' })
+          .example('$0 run configs/gan-mnist.yaml', 'train the MLP GAN on MNIST')
+          .example('$0 run configs/gan-mnist.yaml --set train.steps=20 --set model.latentDim=64', 'a shorter, smaller variant')
+          .example('$0 run --resume 3f2a', 'continue run 3f2a… from its last checkpoint'),
+      (a) =>
+        run(() =>
+          runCommand({
+            ...(a.config !== undefined ? { config: a.config } : {}),
+            set: a.set.map(String),
+            ...(a.resume !== undefined ? { resume: a.resume } : {}),
+            ...(a.steps !== undefined ? { steps: a.steps } : {}),
+            ...(a.backend !== undefined ? { backend: a.backend } : {}),
+            ...(a['output-dir'] !== undefined ? { outputDir: a['output-dir'] } : {}),
+          }),
+        )(),
+    )
+    .command(
+      'validate <config>',
+      'check a config (with overrides) without training; prints the resolved config',
+      (y) =>
+        y
+          .positional('config', { type: 'string', demandOption: true })
+          .option('set', { type: 'string', array: true, default: [] as string[], description: 'override a config key' })
+          .option('quiet', { alias: 'q', type: 'boolean', description: 'do not print the resolved config' })
+          .example('$0 validate configs/gan-mnist.yaml --set model.loss=least-squares', ''),
+      (a) => run(() => validateCommand({ config: a.config, set: a.set.map(String), quiet: Boolean(a.quiet) }))(),
+    )
+    .command(
+      'list [config]',
+      'list registered models, datasets, callbacks and trackers (plus a config\'s plugin modules)',
+      (y) => y.positional('config', { type: 'string' }),
+      (a) => run(() => listCommand({ ...(a.config !== undefined ? { config: a.config } : {}) }))(),
+    )
+    .command(
+      'sample <run>',
+      'draw a grid of samples from a run\'s last checkpoint',
+      (y) =>
+        y
+          .positional('run', { type: 'string', demandOption: true, description: 'run id, id prefix or run folder' })
+          .option('n', { type: 'number', default: 64, description: 'number of samples' })
+          .option('out', { type: 'string', default: 'samples.png', description: 'PNG file to write' })
+          .option('seed', { type: 'number', description: 'noise seed (random when omitted)' })
+          .option('backend', { choices: backends })
+          .option('output-dir', { type: 'string', default: './outputs', description: 'folder holding the runs' })
+          .example('$0 sample 3f2a --n 100 --out grid.png --seed 1', ''),
+      (a) =>
+        run(() =>
+          sampleCommand({
+            run: a.run,
+            n: a.n,
+            out: a.out,
+            ...(a.seed !== undefined ? { seed: a.seed } : {}),
+            ...(a.backend !== undefined ? { backend: a.backend } : {}),
+            outputDir: a['output-dir'],
+          }),
+        )(),
+    )
+    .command(
+      'runs',
+      'list local runs (id, status, step, name)',
+      (y) => y.option('output-dir', { type: 'string', default: './outputs' }),
+      (a) => run(() => runsCommand({ outputDir: a['output-dir'] }))(),
+    )
+    .demandCommand(1, 'Name a command: run, validate, list, sample or runs.')
+    .strict()
+    .help()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      throw err ?? new UserError(`${msg}\nRun 'exp --help' for usage.`);
+    });
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    const exit = exitCodeOf(error);
+    const message = (error as Error)?.message ?? String(error);
+    process.stderr.write(`${exit === 2 ? 'error' : 'failed'}: ${message}\n`);
+    if (verbose && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+    else if (exit !== 2) process.stderr.write('(run with --verbose for the stack trace)\n');
+    return exit;
+  }
+  return code;
+}
+
+process.exitCode = await main(hideBin(process.argv));

@@ -1,0 +1,174 @@
+/** The `exp` subcommands. Each returns the process exit code. */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  ensureWritableDir,
+  findRunDir,
+  loadConfig,
+  readCheckpoint,
+  readRunRecord,
+  runExperiment,
+  toYaml,
+  UserError,
+  writeSampleGrid,
+  formatDuration,
+  type Registry,
+} from '@genlab/core';
+import { chooseBackend, type BackendName } from './backend.js';
+import { builtinRegistry } from './registry.js';
+
+const log = (message: string) => process.stderr.write(message + '\n');
+
+/** Options of `exp run`. */
+export interface RunArgs {
+  config?: string;
+  set: string[];
+  resume?: string;
+  steps?: number;
+  backend?: BackendName;
+  outputDir?: string;
+}
+
+/** `exp run`: train one experiment. 0 finished, 1 failed, 130/143 interrupted. */
+export async function runCommand(args: RunArgs): Promise<number> {
+  const registry = builtinRegistry();
+  const overrides = [...args.set];
+  if (args.steps !== undefined) overrides.push(`train.steps=${args.steps}`);
+  if (args.backend) overrides.push(`backend=${args.backend}`);
+
+  let configFile = args.config;
+  let resumeDir: string | undefined;
+  let baseDir: string | undefined;
+  if (args.resume) {
+    let outputDir = args.outputDir ?? './outputs';
+    if (configFile && !args.outputDir) outputDir = (await loadConfig(configFile, registry, { overrides })).config.output.dir;
+    resumeDir = findRunDir(args.resume, outputDir);
+    configFile ??= path.join(resumeDir, 'config.yaml');
+    baseDir = readRunRecord(resumeDir).configDir;
+    // A fresh registry: the config above may have loaded plugin modules already.
+    return runLoaded(builtinRegistry(), configFile, overrides, resumeDir, baseDir);
+  }
+  if (!configFile) throw new UserError('exp run needs a config file (or --resume <run>)');
+  return runLoaded(registry, configFile, overrides, undefined, undefined);
+}
+
+async function runLoaded(registry: Registry, configFile: string, overrides: string[], resumeDir?: string, baseDir?: string): Promise<number> {
+  const loaded = await loadConfig(configFile, registry, { overrides });
+  const backend = await chooseBackend(loaded.config.backend);
+  log(`backend: ${backend.name} (${backend.reason})`);
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts > 1) {
+      log(`${sig} again: exiting now without a final checkpoint`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
+    log(`${sig}: finishing the current step, then checkpointing (press Ctrl-C again to exit at once)`);
+    controller.abort(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runExperiment({
+      config: loaded.config,
+      registry,
+      backend,
+      baseDir: baseDir ?? loaded.baseDir,
+      ...(resumeDir ? { resumeDir } : {}),
+      signal: controller.signal,
+      log,
+    });
+    const summary = [
+      `run ${result.runId} ${result.status} at step ${result.step} in ${formatDuration(result.wallSeconds)} (${result.imagesPerSecond.toFixed(0)} img/s on ${backend.name})`,
+      result.reason ? `  reason: ${result.reason}` : '',
+      `  outputs: ${result.runDir}`,
+      result.finalGrid ? `  final grid: ${result.finalGrid}` : '',
+      `  tracked: ${loaded.config.tracking.uri} (experiment ${result.experimentId})`,
+      result.status !== 'FINISHED' ? `  resume with: pnpm exp run --resume ${result.runId}` : '',
+    ].filter(Boolean);
+    process.stdout.write(summary.join('\n') + '\n');
+    if (result.error && result.status === 'FAILED') log(`error: ${(result.error as Error).stack ?? String(result.error)}`);
+    if (result.status === 'FINISHED') return 0;
+    if (result.status === 'KILLED') return controller.signal.reason === 'SIGTERM' ? 143 : 130;
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `exp validate`: load and check a config, print the resolved YAML. */
+export async function validateCommand(args: { config: string; set: string[]; quiet?: boolean }): Promise<number> {
+  const loaded = await loadConfig(args.config, builtinRegistry(), { overrides: args.set });
+  if (!args.quiet) process.stdout.write(toYaml(loaded.config));
+  log(`${args.config}: OK (model ${loaded.config.model.name}, data ${loaded.config.data.name})`);
+  return 0;
+}
+
+/** `exp list`: every registered plugin with a one-line description. */
+export async function listCommand(args: { config?: string }): Promise<number> {
+  const registry = builtinRegistry();
+  if (args.config) await loadConfig(args.config, registry); // adds the config's plugin modules
+  const section = (title: string, rows: [string, string][]) => {
+    const width = Math.max(...rows.map(([n]) => n.length), 4);
+    return `${title}:\n` + rows.map(([n, d]) => `  ${n.padEnd(width)}  ${d}`).join('\n');
+  };
+  const out = [
+    section('models', [...registry.models.values()].map((p) => [p.name, `[${p.family}] ${p.description}`])),
+    section('datasets', [...registry.datasets.values()].map((p) => [p.name, p.description])),
+    section('callbacks', [...registry.callbacks.values()].map((p) => [p.name, `${p.enabledByDefault ? '(on by default) ' : ''}${p.description}`])),
+    section('trackers', [...registry.trackers.values()].map((p) => [p.schemes.map((s) => `${s}:`).join(', '), `${p.name}: ${p.description}`])),
+  ];
+  process.stdout.write(out.join('\n\n') + '\n');
+  return 0;
+}
+
+/** `exp sample`: draw a grid from a run's last checkpoint. */
+export async function sampleCommand(args: { run: string; n: number; out: string; seed?: number; backend?: BackendName; outputDir: string }): Promise<number> {
+  const runDir = findRunDir(args.run, args.outputDir);
+  const record = readRunRecord(runDir);
+  const registry = builtinRegistry();
+  const loaded = await loadConfig(path.join(runDir, 'config.yaml'), registry);
+  const config = loaded.config;
+  const ckpt = path.join(runDir, 'checkpoints', 'last');
+  const { state } = readCheckpoint(ckpt);
+  const out = path.resolve(args.out);
+  ensureWritableDir(path.dirname(out), 'output folder');
+  const backend = await chooseBackend(args.backend ?? config.backend);
+  log(`backend: ${backend.name} (${backend.reason})`);
+  const { name: _d, ...dataCfg } = config.data;
+  const dataset = await registry.dataset(config.data.name).load(dataCfg, { baseDir: record.configDir, cacheDir: path.join(config.output.dir, '.cache'), log });
+  const { name: _m, ...modelCfg } = config.model;
+  const model = registry.model(config.model.name).create(modelCfg, { data: dataset.info, seed: 0 });
+  try {
+    const modelState = Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith('model/')).map(([k, v]) => [k.slice('model/'.length), v]));
+    model.setState(modelState);
+    const seed = args.seed ?? Math.floor(Math.random() * 2 ** 31);
+    if (!writeSampleGrid({ model, dataset }, args.n, seed, out)) throw new UserError(`run ${record.runId}'s data is not images (shape [${dataset.info.shape.join(', ')}]): no grid to draw`);
+    process.stdout.write(`${out}\n`);
+    log(`${args.n} samples from run ${record.runId} (step ${readRunRecord(runDir).step}, seed ${seed})`);
+  } finally {
+    model.dispose();
+  }
+  return 0;
+}
+
+/** `exp runs`: list the runs in an output folder. */
+export async function runsCommand(args: { outputDir: string }): Promise<number> {
+  const root = path.resolve(args.outputDir);
+  const rows = fs.existsSync(root)
+    ? fs
+        .readdirSync(root)
+        .filter((d) => fs.existsSync(path.join(root, d, 'run.json')))
+        .map((d) => readRunRecord(path.join(root, d)))
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    : [];
+  if (!rows.length) {
+    log(`no runs in ${root}`);
+    return 0;
+  }
+  for (const r of rows) process.stdout.write(`${r.runId}  ${r.status.padEnd(8)}  step ${String(r.step).padStart(7)}  ${r.createdAt}  ${r.runName}\n`);
+  return 0;
+}

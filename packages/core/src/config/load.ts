@@ -1,0 +1,347 @@
+/**
+ * Config loading: YAML with line numbers, `extends:` composition, `--set` overrides coerced
+ * by the schema, plugin modules, and validation of the whole tree against the root schema
+ * composed with the chosen plugins' schemas. Every problem is reported with its key path
+ * and the `file:line` (or `--set`) it came from.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
+import type { Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue, UserError } from '../errors.js';
+import type { Registry } from '../registry.js';
+import { editDistance, unknownNameMessage } from '../registry.js';
+import { rootSchema, type ResolvedConfig } from './schema.js';
+
+type Tree = Record<string, unknown>;
+
+/** Where each key path (`a.b.c`) was written: `file:line` or `--set a.b.c=…`. */
+export type SourceMap = Map<string, string>;
+
+/** A loaded, validated config and where it came from. */
+export interface LoadedConfig {
+  config: ResolvedConfig;
+  /** Absolute path of the top config file. */
+  file: string;
+  /** Folder of the top config file (relative plugin paths resolve against it). */
+  baseDir: string;
+  sources: SourceMap;
+}
+
+/** Options for `loadConfig`. */
+export interface LoadOptions {
+  /** `key.path=value` overrides, applied after all files. */
+  overrides?: string[];
+}
+
+/**
+ * Load, compose, override and validate a config file. Imports the plugin modules the
+ * config lists into `registry`. Throws `ConfigError` (exit 2) listing every problem.
+ */
+export async function loadConfig(file: string, registry: Registry, opts: LoadOptions = {}): Promise<LoadedConfig> {
+  const abs = path.resolve(file);
+  const sources: SourceMap = new Map();
+  const tree = readLayered(abs, sources, []);
+  const overrides = (opts.overrides ?? []).map(parseOverride);
+  // First pass: plain YAML-typed values, enough to know which plugins are chosen.
+  for (const o of overrides) setPath(tree, o.path, parseScalar(o.raw), o.path.join('.'), abs);
+
+  const baseDir = path.dirname(abs);
+  const pluginList = tree.plugins;
+  if (Array.isArray(pluginList) && pluginList.every((p) => typeof p === 'string')) {
+    await registry.loadModules(pluginList as string[], baseDir);
+  }
+  // Second pass: coerce each override by the schema at its path (`--set model.name=123` stays a string).
+  for (const o of overrides) {
+    setPath(tree, o.path, coerce(o.raw, schemaAt(tree, o.path, registry)), o.path.join('.'), abs);
+    sources.set(o.path.join('.'), `--set ${o.path.join('.')}=${o.raw}`);
+  }
+  const config = validate(tree, abs, sources, registry);
+  return { config, file: abs, baseDir, sources };
+}
+
+/** Turn a resolved config back into YAML text (saved with every run). */
+export { stringify as toYaml } from 'yaml';
+
+// ------------------------------------------------------------------ files and extends
+
+function readLayered(file: string, sources: SourceMap, chain: string[]): Tree {
+  if (chain.includes(file)) {
+    throw new UserError(`Config 'extends' forms a cycle: ${[...chain, file].join(' -> ')}`);
+  }
+  const { tree, map } = readYamlFile(file, chain.at(-1));
+  let merged: Tree = {};
+  const mergedSources: SourceMap = new Map();
+  const ext = tree.extends;
+  if (ext !== undefined) {
+    const parents = typeof ext === 'string' ? [ext] : Array.isArray(ext) ? ext : null;
+    if (!parents || parents.some((p) => typeof p !== 'string')) {
+      throw new ConfigError(file, [{ path: 'extends', where: map.get('extends'), message: 'must be a file path or a list of file paths' }]);
+    }
+    for (const parent of parents as string[]) {
+      const parentFile = path.resolve(path.dirname(file), parent);
+      const parentSources: SourceMap = new Map();
+      merged = deepMerge(merged, readLayered(parentFile, parentSources, [...chain, file]));
+      for (const [k, v] of parentSources) mergedSources.set(k, v);
+    }
+    delete tree.extends;
+  }
+  merged = deepMerge(merged, tree);
+  for (const [k, v] of map) if (k !== 'extends') mergedSources.set(k, v);
+  for (const [k, v] of mergedSources) sources.set(k, v);
+  return merged;
+}
+
+function readYamlFile(file: string, includedFrom?: string): { tree: Tree; map: SourceMap } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new UserError(`Cannot read config ${file}${includedFrom ? ` (extended by ${includedFrom})` : ''}: ${why}`);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return { path: '', where: `${file}:${pos.line}:${pos.col}`, message: `invalid YAML: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  const tree: unknown = doc.toJS() ?? {};
+  if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) {
+    throw new ConfigError(file, [{ path: '', where: `${file}:1`, message: 'the top level must be a mapping of keys to values' }]);
+  }
+  const map: SourceMap = new Map();
+  collectLines(doc.contents, [], map, file, lines);
+  return { tree: tree as Tree, map };
+}
+
+function collectLines(node: YamlNode | null | undefined, at: string[], out: SourceMap, file: string, lines: LineCounter): void {
+  if (isMap(node)) {
+    for (const item of node.items) {
+      const key = isScalar(item.key) ? String(item.key.value) : String(item.key);
+      const p = [...at, key];
+      const offset = (isScalar(item.key) ? item.key.range?.[0] : undefined) ?? 0;
+      out.set(p.join('.'), `${file}:${lines.linePos(offset).line}`);
+      collectLines(item.value as YamlNode, p, out, file, lines);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const p = [...at, String(i)];
+      const offset = (item as YamlNode | null)?.range?.[0];
+      if (offset !== undefined) out.set(p.join('.'), `${file}:${lines.linePos(offset).line}`);
+      collectLines(item as YamlNode, p, out, file, lines);
+    });
+  }
+}
+
+function isPlainObject(v: unknown): v is Tree {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Recursive merge: mappings merge key by key, anything else (lists too) is replaced. */
+export function deepMerge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isPlainObject(b) && isPlainObject(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ overrides
+
+interface Override {
+  path: string[];
+  raw: string;
+}
+
+function parseOverride(text: string): Override {
+  const eq = text.indexOf('=');
+  const key = eq < 0 ? '' : text.slice(0, eq).trim();
+  if (eq < 0 || !/^[A-Za-z_][\w-]*(\.[\w-]+)*$/.test(key)) {
+    throw new UserError(`Bad --set '${text}': expected key.path=value, e.g. --set model.latentDim=64`);
+  }
+  return { path: key.split('.'), raw: text.slice(eq + 1) };
+}
+
+function parseScalar(raw: string): unknown {
+  try {
+    return parseYaml(raw) ?? raw;
+  } catch {
+    return raw;
+  }
+}
+
+function setPath(tree: Tree, parts: string[], value: unknown, key: string, file: string): void {
+  let node: Tree = tree;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (next === undefined || next === null) node[part] = {};
+    else if (!isPlainObject(next)) {
+      throw new ConfigError(file, [{ path: key, where: `--set ${key}`, message: `cannot set a key inside '${part}', which is not a mapping` }]);
+    }
+    node = node[part] as Tree;
+  }
+  node[parts.at(-1)!] = value;
+}
+
+type AnyZod = z.ZodType;
+
+/** The schema that governs `parts` in the composed config, when it can be found. */
+function schemaAt(tree: Tree, parts: string[], registry: Registry): AnyZod | undefined {
+  const [head, ...rest] = parts;
+  const sectionName = (section: unknown) => (isPlainObject(section) && typeof section.name === 'string' ? section.name : undefined);
+  if ((head === 'model' || head === 'data') && rest[0] !== 'name') {
+    const name = sectionName(tree[head]);
+    const map = head === 'model' ? registry.models : registry.datasets;
+    const plugin = name ? map.get(name) : undefined;
+    return plugin ? descend(plugin.configSchema as AnyZod, rest) : undefined;
+  }
+  if (head === 'callbacks' && rest.length >= 1) {
+    const plugin = registry.callbacks.get(rest[0]!);
+    return plugin ? descend(plugin.configSchema as AnyZod, rest.slice(1)) : undefined;
+  }
+  return descend(rootSchema, parts);
+}
+
+function unwrap(s: AnyZod): AnyZod {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- zod 4 internals: def.innerType / def.in
+  let cur: any = s;
+  for (let i = 0; i < 10 && cur; i++) {
+    const t = cur.def?.type;
+    if (t === 'optional' || t === 'default' || t === 'nullable' || t === 'prefault' || t === 'readonly' || t === 'catch') cur = cur.def.innerType;
+    else if (t === 'pipe') cur = cur.def.in;
+    else break;
+  }
+  return cur as AnyZod;
+}
+
+function descend(schema: AnyZod, parts: string[]): AnyZod | undefined {
+  let cur: AnyZod | undefined = schema;
+  for (const part of parts) {
+    if (!cur) return undefined;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- zod 4 internals
+    const u: any = unwrap(cur);
+    if (u.def?.type === 'object') cur = u.def.shape[part];
+    else if (u.def?.type === 'record') cur = u.def.valueType;
+    else if (u.def?.type === 'array') cur = u.def.element;
+    else return undefined;
+  }
+  return cur;
+}
+
+/** Coerce an override's text by the type the schema expects there. */
+function coerce(raw: string, schema: AnyZod | undefined): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- zod 4 internals
+  const t: string | undefined = schema ? (unwrap(schema) as any).def?.type : undefined;
+  if (t === 'string' || t === 'enum') return raw;
+  if (t === 'number' || t === 'int' || t === 'bigint') {
+    const n = Number(raw);
+    return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+  }
+  if (t === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw;
+  return parseScalar(raw);
+}
+
+// ------------------------------------------------------------------ validation
+
+function whereOf(sources: SourceMap, parts: (string | number | symbol)[]): string | undefined {
+  for (let n = parts.length; n >= 0; n--) {
+    const w = sources.get(parts.slice(0, n).map(String).join('.'));
+    if (w) return w;
+  }
+  return undefined;
+}
+
+function issuesFrom(error: z.ZodError, prefix: string[], sources: SourceMap, schema: AnyZod): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const at = [...prefix, ...issue.path.map(String)];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const p = [...at, key];
+        out.push({ path: p.join('.'), where: whereOf(sources, p), message: `unknown key '${key}'${knownKeysHint(schema, issue.path.map(String), key)}` });
+      }
+      continue;
+    }
+    let message = issue.message;
+    if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = `required (${message.replace(/^Invalid input: /, '')})`;
+    out.push({ path: at.join('.'), where: whereOf(sources, at), message });
+  }
+  return out;
+}
+
+/** " (known keys: a, b; did you mean 'b'?)" for an unknown key inside `schema` at `at`. */
+function knownKeysHint(schema: AnyZod, at: string[], key: string): string {
+  const obj = descend(schema, at);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- zod 4 internals
+  const u: any = obj ? unwrap(obj) : undefined;
+  if (u?.def?.type !== 'object') return '';
+  const known = Object.keys(u.def.shape as object);
+  const close = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2);
+  return ` (known keys: ${known.join(', ')}${close ? `; did you mean '${close}'?` : ''})`;
+}
+
+function validate(tree: Tree, file: string, sources: SourceMap, registry: Registry): ResolvedConfig {
+  const issues: ConfigIssue[] = [];
+  const root = rootSchema.safeParse(tree);
+  if (!root.success) {
+    issues.push(...issuesFrom(root.error, [], sources, rootSchema));
+    throw new ConfigError(file, issues);
+  }
+  const r = root.data;
+
+  const section = (key: 'model' | 'data', map: Map<string, { configSchema: unknown }>, kind: string) => {
+    const { name, ...rest } = r[key];
+    const plugin = map.get(name);
+    if (!plugin) {
+      issues.push({ path: `${key}.name`, where: whereOf(sources, [key, 'name']), message: unknownNameMessage(kind, name, [...map.keys()]) });
+      return undefined;
+    }
+    const parsed = (plugin.configSchema as AnyZod).safeParse(rest);
+    if (!parsed.success) {
+      issues.push(...issuesFrom(parsed.error, [key], sources, plugin.configSchema as AnyZod));
+      return undefined;
+    }
+    return { name, ...(parsed.data as Tree) };
+  };
+  const model = section('model', registry.models, 'model');
+  const data = section('data', registry.datasets, 'dataset');
+
+  const callbacks: Record<string, Record<string, unknown>> = {};
+  for (const key of Object.keys(r.callbacks)) {
+    if (!registry.callbacks.has(key)) {
+      issues.push({ path: `callbacks.${key}`, where: whereOf(sources, ['callbacks', key]), message: unknownNameMessage('callback', key, [...registry.callbacks.keys()]) });
+    }
+  }
+  for (const [name, plugin] of registry.callbacks) {
+    const value = r.callbacks[name];
+    if (value === false || (value === undefined && !plugin.enabledByDefault)) continue;
+    const parsed = (plugin.configSchema as AnyZod).safeParse(value === undefined || value === true || value === null ? {} : value);
+    if (!parsed.success) issues.push(...issuesFrom(parsed.error, ['callbacks', name], sources, plugin.configSchema as AnyZod));
+    else callbacks[name] = parsed.data as Tree;
+  }
+  if (issues.length) throw new ConfigError(file, issues);
+
+  const name = r.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
+  return {
+    name,
+    seed: r.seed,
+    backend: r.backend,
+    // Plugin paths are stored absolute, so a saved config loads from any folder.
+    plugins: r.plugins.map((p) => (p.startsWith('.') ? path.resolve(path.dirname(file), p) : p)),
+    model: model!,
+    data: data!,
+    train: r.train,
+    callbacks,
+    tracking: r.tracking,
+    output: r.output,
+  };
+}

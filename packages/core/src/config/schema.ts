@@ -1,0 +1,95 @@
+/**
+ * The root config schema. Plugin sections (`model`, `data`, `callbacks.<name>`) are checked
+ * against the chosen plugins' own schemas by the loader; this file owns everything else.
+ *
+ * User options (what a YAML file may say) and resolved options (every default filled in)
+ * are different types: `RootInput` vs `ResolvedConfig`. Resolution happens once, in
+ * `loadConfig`.
+ */
+import { z } from 'zod';
+
+/** Training loop options (`train:`). */
+export const trainSchema = z
+  .object({
+    /** Total optimisation steps. Either `steps` or `epochs` (steps win when both are set). */
+    steps: z.number().int().positive().optional(),
+    /** Full passes over the training split. */
+    epochs: z.number().int().positive().optional(),
+    /** Examples per step. */
+    batchSize: z.number().int().positive().default(64),
+    /** Log scalars to the tracker every N steps (the progress line refreshes on its own). */
+    logEvery: z.number().int().positive().default(50),
+    /** Clip each optimizer's gradients to this global L2 norm (off when unset). */
+    gradClip: z.number().positive().optional(),
+  })
+  .strict()
+  .refine((t) => t.steps !== undefined || t.epochs !== undefined, {
+    message: 'set train.steps or train.epochs',
+  });
+
+/** Tracking options (`tracking:`). */
+export const trackingSchema = z
+  .object({
+    /** `file:./mlruns` (MLflow file-store layout) or an MLflow server `http(s)://host:port`. */
+    uri: z.string().min(1).default('file:./mlruns'),
+    /** Experiment name; defaults to the config's `name`. */
+    experiment: z.string().min(1).optional(),
+    /** Run name; defaults to `<name>-<time>`. */
+    runName: z.string().min(1).optional(),
+    /** Extra tags set on every run. */
+    tags: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+/** Output options (`output:`). */
+export const outputSchema = z
+  .object({
+    /** Local folder for run outputs: `<dir>/<run id>/` holds checkpoints, samples, config. */
+    dir: z.string().min(1).default('./outputs'),
+  })
+  .strict();
+
+const pluginSection = z.looseObject({ name: z.string().min(1) });
+
+/** Root schema with the plugin sections only checked for a `name`. */
+export const rootSchema = z
+  .object({
+    /** Another config file (or list) this one starts from, relative to this file. */
+    extends: z.union([z.string(), z.array(z.string())]).optional(),
+    /** Experiment name (also the default tracker experiment). */
+    name: z.string().min(1).optional(),
+    /** Seed for weights, noise and shuffling. */
+    seed: z.number().int().min(0).default(0),
+    /** Compute backend: `auto` prefers native TensorFlow, then wasm, then cpu. */
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** Extra plugin modules to import, relative to the config file (or package names). */
+    plugins: z.array(z.string()).default([]),
+    model: pluginSection,
+    data: pluginSection,
+    train: trainSchema,
+    /** Per-callback options; `false` turns a default callback off. */
+    callbacks: z.record(z.string(), z.unknown()).default({}),
+    tracking: trackingSchema.default({ uri: 'file:./mlruns', tags: {} }),
+    output: outputSchema.default({ dir: './outputs' }),
+  })
+  .strict();
+
+export type RootInput = z.input<typeof rootSchema>;
+
+/** A plugin section after validation: its name plus the plugin's resolved options. */
+export type PluginSection = { name: string } & Record<string, unknown>;
+
+/** A fully resolved config: every default filled in, every plugin section validated. */
+export interface ResolvedConfig {
+  name: string;
+  seed: number;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  plugins: string[];
+  model: PluginSection;
+  data: PluginSection;
+  train: z.output<typeof trainSchema>;
+  /** Enabled callbacks by name with their resolved options. */
+  callbacks: Record<string, Record<string, unknown>>;
+  tracking: z.output<typeof trackingSchema>;
+  output: z.output<typeof outputSchema>;
+}

@@ -1,0 +1,272 @@
+/**
+ * The contracts every genlab plugin implements. They are deliberately small: the trainer
+ * only ever sees these types, so a new model family, dataset, callback or tracker never
+ * needs a special case in the trainer.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { z } from 'zod';
+
+/** A zod schema for a plugin's options (the `name` key is added by the loader). */
+export type Schema<C> = z.ZodType<C>;
+
+// ---------------------------------------------------------------- data
+
+/** What a model needs to know about the data it is trained on. */
+export interface DataInfo {
+  /** Shape of one example: [H, W, C] for images, [D] for flat vectors (e.g. toy 2-D points). */
+  shape: number[];
+  /** Number of classes (labels are 0..numClasses-1); 0 when unlabelled. */
+  numClasses: number;
+  /** Number of examples in the selected split. */
+  size: number;
+  /** Pixel range of `x`, e.g. [-1, 1] or [0, 1]. */
+  range: [number, number];
+  /** Optional human names of the classes. */
+  classNames?: string[];
+}
+
+/** One batch. The trainer owns and disposes both tensors after the step. */
+export interface Batch {
+  /** float32 [B, ...info.shape] in `info.range`. */
+  x: tf.Tensor;
+  /** int32 [B] class labels (zeros when unlabelled). */
+  y: tf.Tensor1D;
+}
+
+/** Where an epoch's iteration starts; lets the trainer checkpoint and resume exactly. */
+export interface BatchOptions {
+  batchSize: number;
+  /** Epoch number (0-based); the shuffle order is a function of (seed, epoch). */
+  epoch: number;
+  /** Index of the first batch to yield within the epoch (for resume). */
+  startBatch: number;
+  /** Run seed: shuffling is derived from it. */
+  seed: number;
+}
+
+/** A dataset ready to stream batches. */
+export interface ImageDataset {
+  info: DataInfo;
+  /** Full batches per epoch for this batch size (the last partial batch is dropped). */
+  batchesPerEpoch(batchSize: number): number;
+  /** Batches of one epoch in a seeded order. Tensors are created lazily, one batch at a time. */
+  batches(opts: BatchOptions): AsyncIterable<Batch>;
+  /** Release any cached memory. */
+  dispose?(): void;
+}
+
+/** Context given to a dataset plugin's `load`. */
+export interface DatasetContext {
+  /** Folder of the config file, for resolving relative paths. */
+  baseDir: string;
+  /** Where a plugin may cache decoded data. */
+  cacheDir: string;
+  /** Progress and diagnostics (to stderr, never stdout). */
+  log(message: string): void;
+}
+
+/** A dataset plugin: one file, one registry line. */
+export interface DatasetPlugin<C = Record<string, unknown>> {
+  name: string;
+  description: string;
+  configSchema: Schema<C>;
+  load(cfg: C, ctx: DatasetContext): Promise<ImageDataset>;
+}
+
+// ---------------------------------------------------------------- models
+
+/** Named arrays: the serialisable form of weights and optimizer slots. */
+export interface ArrayEntry {
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  data: Float32Array | Int32Array;
+}
+export type StateDict = Record<string, ArrayEntry>;
+
+/** Scalars a train step reports (losses, D(x), …). The trainer reads and disposes them. */
+export type StepResult = Record<string, tf.Scalar>;
+
+/** What the trainer gives a model on every step. */
+export interface TrainContext {
+  /** Global step being run (0-based). */
+  readonly step: number;
+  /** Epoch being run (0-based). */
+  readonly epoch: number;
+  /**
+   * A seed for random ops in this step, a pure function of (run seed, step, stream), so a
+   * resumed run draws the same noise. Use a different `stream` per independent draw.
+   */
+  seed(stream: number): number;
+  /**
+   * Minimise `lossFn` over `vars` with the optimizer the model declared as `name`.
+   * The trainer owns gradient handling (clipping, non-finite checks, later all-reduce);
+   * models never call `optimizer.minimize` themselves. Returns the loss (kept, not disposed).
+   */
+  optimize(name: string, lossFn: () => tf.Scalar, vars: tf.Variable[]): tf.Scalar;
+}
+
+/** Options for `sample`. */
+export interface SampleOptions {
+  /** Seed for the latent noise: the same seed gives the same samples from the same weights. */
+  seed?: number;
+  /** int32 [n] class labels for conditional models (ignored by unconditional ones). */
+  labels?: tf.Tensor1D;
+}
+
+/** A parameter group (e.g. the generator) and its size. */
+export interface ParamSummary {
+  name: string;
+  params: number;
+}
+
+/** Declares an optimizer a model uses; the trainer's `optimize(name, …)` looks it up here. */
+export interface OptimizerSpec {
+  name: string;
+  config: import('./optim.js').OptimizerConfig;
+}
+
+/** A trainable generative model. Created by a `ModelPlugin` for a given data shape. */
+export interface GenerativeModel {
+  /** The optimizers this model's `trainStep` refers to by name. */
+  readonly optimizers: OptimizerSpec[];
+  /**
+   * One optimisation step on a batch (synchronous, run inside `tf.tidy` by the trainer).
+   * Returns named scalars to log, e.g. `{ loss_d, loss_g }`.
+   */
+  trainStep(batch: Batch, ctx: TrainContext): StepResult;
+  /** `n` samples, float32 [n, ...dataShape] in the data range. Caller disposes. */
+  sample(n: number, opts?: SampleOptions): tf.Tensor;
+  /** Likelihood-type metrics on a batch, where the model has them (e.g. NLL). */
+  evaluate?(batch: Batch): StepResult;
+  /**
+   * Every weight and non-trainable buffer of the model. Optimizer slots are not here: the
+   * trainer creates the optimizers from `optimizers` and checkpoints their state itself.
+   */
+  getState(): StateDict;
+  /** Restore what `getState` returned; throws on missing keys or shape mismatch. */
+  setState(state: StateDict): void;
+  /** Parameter counts per group (e.g. generator, discriminator). */
+  summary(): ParamSummary[];
+  dispose(): void;
+}
+
+/** What a model plugin gets when it builds a model. */
+export interface ModelContext {
+  data: DataInfo;
+  /** Seed for weight initialisation. */
+  seed: number;
+}
+
+/** A model plugin: one file with its schema, defaults and a typed factory. */
+export interface ModelPlugin<C = Record<string, unknown>> {
+  name: string;
+  /** Model family, used to group runs ('gan', 'vae', 'rnn', …). */
+  family: string;
+  description: string;
+  configSchema: Schema<C>;
+  create(cfg: C, ctx: ModelContext): GenerativeModel;
+}
+
+// ---------------------------------------------------------------- callbacks
+
+/** Everything a callback may look at. Read-only except `requestStop`. */
+export interface RunInfo {
+  runId: string;
+  runName: string;
+  /** Folder of this run's local outputs (checkpoints, samples, resolved config). */
+  runDir: string;
+  config: import('./config/schema.js').ResolvedConfig;
+  model: GenerativeModel;
+  dataset: ImageDataset;
+  tracker: Tracker;
+  backend: string;
+  /** Total steps the run will reach. */
+  totalSteps: number;
+  stepsPerEpoch: number;
+  batchSize: number;
+  /** Step the run started (or resumed) at. */
+  startStep: number;
+  /** Writes a checkpoint of the current state to `<runDir>/checkpoints/<tag>`; returns its folder. */
+  saveCheckpoint(tag: string): Promise<string>;
+  /**
+   * Ask the trainer to stop after the current step, with a reason and the status the run
+   * will end with (default KILLED; a divergence guard uses FAILED). The first request wins.
+   */
+  requestStop(reason: string, status?: RunStatus): void;
+  /** The pending stop request, if any (e.g. a checkpoint callback skips a failed step). */
+  stopping(): { reason: string; status: RunStatus } | undefined;
+  /** Diagnostics to stderr (keeps stdout clean). */
+  log(message: string): void;
+}
+
+/** The scalars of one step, already read from the device. */
+export interface StepEnd {
+  step: number;
+  epoch: number;
+  /** Images processed in this step. */
+  images: number;
+  values: Record<string, number>;
+}
+
+/** Why a run ended. */
+export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
+
+/**
+ * A callback: an object of optional async hooks, called in order by the trainer.
+ * Hooks of one callback run in the order they are listed in the config.
+ */
+export interface Callback {
+  name: string;
+  onRunStart?(run: RunInfo): Promise<void> | void;
+  onEpochStart?(run: RunInfo, epoch: number): Promise<void> | void;
+  onStepEnd?(run: RunInfo, step: StepEnd): Promise<void> | void;
+  onEpochEnd?(run: RunInfo, epoch: number): Promise<void> | void;
+  /** Called once at the end, with the final status (FINISHED, FAILED or KILLED). */
+  onRunEnd?(run: RunInfo, status: RunStatus, reason?: string): Promise<void> | void;
+  /** Called when a step or hook throws, before `onRunEnd(…, 'FAILED')`. */
+  onError?(run: RunInfo, error: unknown): Promise<void> | void;
+}
+
+/** A callback plugin: registered by name, configured under `callbacks.<name>`. */
+export interface CallbackPlugin<C = Record<string, unknown>> {
+  name: string;
+  description: string;
+  configSchema: Schema<C>;
+  /** Whether the callback is on when the config does not mention it. */
+  enabledByDefault: boolean;
+  create(cfg: C): Callback;
+}
+
+// ---------------------------------------------------------------- tracking
+
+/** A metric point. */
+export interface MetricPoint {
+  key: string;
+  value: number;
+  step: number;
+  /** ms since epoch. */
+  timestamp: number;
+}
+
+/** An MLflow-style experiment tracker. One backend per file. */
+export interface Tracker {
+  /** Start a new run, or reopen `resumeRunId` (status back to RUNNING). */
+  startRun(opts: { experiment: string; runName: string; resumeRunId?: string; tags?: Record<string, string> }): Promise<{ runId: string; experimentId: string }>;
+  logParams(params: Record<string, string>): Promise<void>;
+  logMetrics(step: number, values: Record<string, number>, timestamp?: number): Promise<void>;
+  setTags(tags: Record<string, string>): Promise<void>;
+  /** Copy a local file or folder into the run's artifacts at `artifactPath` (a relative folder). */
+  logArtifact(localPath: string, artifactPath?: string): Promise<void>;
+  endRun(status: RunStatus): Promise<void>;
+  /** Flush anything buffered. */
+  flush?(): Promise<void>;
+}
+
+/** A tracker plugin, chosen by the scheme of `tracking.uri` (`file:`, `http:`…). */
+export interface TrackerPlugin {
+  name: string;
+  description: string;
+  /** URI schemes handled, e.g. ['file']. */
+  schemes: string[];
+  create(uri: string, ctx: { baseDir: string }): Tracker;
+}

@@ -1,0 +1,259 @@
+/**
+ * One experiment from a loaded config to a tracked, checkpointed run: the path of one run in
+ * DESIGN.md, steps 4–8. The CLI parses arguments and picks the backend; everything after
+ * that is here, so tests can run an experiment without a subprocess.
+ *
+ * Order matters for "nothing half-written": every check that can fail on bad input (output
+ * folder, dataset files, model config, checkpoint compatibility) runs before the tracker
+ * creates a run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { Callback, RunStatus, StateDict, Tracker } from './contracts.js';
+import type { ResolvedConfig } from './config/schema.js';
+import { toYaml } from './config/load.js';
+import { UserError } from './errors.js';
+import type { Registry } from './registry.js';
+import { deriveSeed, SeedStream } from './rng.js';
+import { readCheckpoint } from './state.js';
+import { modelHash, Trainer, type StartPosition, type TrainResult } from './trainer.js';
+
+/** The genlab version (from core's package.json). */
+export const GENLAB_VERSION: string = (
+  JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Saved as `<runDir>/run.json`: how to find a run again for `--resume` and `exp sample`. */
+export interface RunRecord {
+  runId: string;
+  runName: string;
+  experiment: string;
+  experimentId: string;
+  trackingUri: string;
+  createdAt: string;
+  status: RunStatus | 'RUNNING';
+  step: number;
+  backend: string;
+  /** Folder of the original config file (relative dataset paths resolve against it). */
+  configDir: string;
+}
+
+/** Options for `runExperiment`. */
+export interface ExperimentOptions {
+  config: ResolvedConfig;
+  registry: Registry;
+  /** Backend chosen by the CLI, and why (logged as tags). */
+  backend: { name: string; reason: string };
+  /** Folder of the config file (dataset paths resolve against it). */
+  baseDir: string;
+  /** Resume this run folder from its last checkpoint. */
+  resumeDir?: string;
+  /** Aborting it stops the run after the current step (SIGINT/SIGTERM in the CLI). */
+  signal?: AbortSignal;
+  /** Diagnostics sink (stderr in the CLI). */
+  log(message: string): void;
+}
+
+/** What `runExperiment` reports. */
+export interface ExperimentResult extends TrainResult {
+  runId: string;
+  runDir: string;
+  experimentId: string;
+  wallSeconds: number;
+  /** Images per second over the whole run (this process only). */
+  imagesPerSecond: number;
+  finalGrid?: string;
+}
+
+/** Turn a nested config into MLflow params: `model.latentDim` → '64'. Lists become JSON. */
+export function flattenParams(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flattenParams(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (value !== undefined) {
+    out[prefix] = Array.isArray(value) ? JSON.stringify(value) : String(value);
+  }
+  return out;
+}
+
+/** Locate a run folder from a run id (or unique prefix) under `outputDir`, or a folder path. */
+export function findRunDir(idOrDir: string, outputDir: string): string {
+  if (fs.existsSync(path.join(idOrDir, 'run.json'))) return path.resolve(idOrDir);
+  const root = path.resolve(outputDir);
+  const direct = path.join(root, idOrDir);
+  if (fs.existsSync(path.join(direct, 'run.json'))) return direct;
+  const matches = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.startsWith(idOrDir) && fs.existsSync(path.join(root, d, 'run.json'))) : [];
+  if (matches.length === 1) return path.join(root, matches[0]!);
+  if (matches.length > 1) throw new UserError(`Run id prefix '${idOrDir}' is ambiguous in ${root}: ${matches.join(', ')}`);
+  throw new UserError(`No run '${idOrDir}': not a run folder, and no run with that id in ${root}`);
+}
+
+/** Read `<runDir>/run.json`. */
+export function readRunRecord(runDir: string): RunRecord {
+  const file = path.join(runDir, 'run.json');
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
+  } catch (error) {
+    throw new UserError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+}
+
+/** Fail early, with the folder named, if `dir` cannot be created or written. */
+export function ensureWritableDir(dir: string, what: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (error) {
+    throw new UserError(`The ${what} ${dir} is not writable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function gitCommit(): string | undefined {
+  const r = spawnSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Run one experiment end to end. Throws `UserError` for bad input before any run is created. */
+export async function runExperiment(opts: ExperimentOptions): Promise<ExperimentResult> {
+  const { config, registry, log } = opts;
+  const outputDir = path.resolve(config.output.dir);
+  ensureWritableDir(outputDir, 'output folder (output.dir)');
+
+  // 1. Data and model (bad files and bad shapes fail here, before a run exists).
+  const datasetPlugin = registry.dataset(config.data.name);
+  const modelPlugin = registry.model(config.model.name);
+  const { name: _d, ...dataCfg } = config.data;
+  const dataset = await datasetPlugin.load(dataCfg, { baseDir: opts.baseDir, cacheDir: path.join(outputDir, '.cache'), log });
+  const { name: _m, ...modelCfg } = config.model;
+  const model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
+
+  // 2. Resume: the checkpoint must belong to this model config and data shape.
+  let resume: { state: StateDict; position: StartPosition } | undefined;
+  let record: RunRecord | undefined;
+  if (opts.resumeDir) {
+    record = readRunRecord(opts.resumeDir);
+    const ckptDir = path.join(opts.resumeDir, 'checkpoints', 'last');
+    if (!fs.existsSync(ckptDir) && !fs.existsSync(`${ckptDir}.old`)) {
+      throw new UserError(`Run ${record.runId} has no checkpoint to resume from (${ckptDir} is missing)`);
+    }
+    const { state, meta } = readCheckpoint(ckptDir);
+    const expected = modelHash(config, dataset.info.shape);
+    if (meta.modelHash !== expected) {
+      throw new UserError(
+        `Checkpoint ${ckptDir} does not match this config: it was written by model '${meta.model}' with a different model config or data shape. ` +
+          `Resume with the run's own config (${path.join(opts.resumeDir, 'config.yaml')}) or start a new run.`,
+      );
+    }
+    if (meta.seed !== config.seed) throw new UserError(`Checkpoint ${ckptDir} was trained with seed ${meta.seed}, the config says ${config.seed}`);
+    resume = { state, position: { step: meta.step, epoch: meta.epoch, batchInEpoch: meta.batchInEpoch } };
+  }
+
+  // 3. Tracker run (created or reopened).
+  const uri = config.tracking.uri;
+  const tracker: Tracker = registry.trackerFor(uri).create(uri, { baseDir: process.cwd() });
+  const experiment = config.tracking.experiment ?? config.name;
+  const runName = record?.runName ?? config.tracking.runName ?? `${config.name}-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+  const { runId, experimentId } = await tracker.startRun({ experiment, runName, ...(record ? { resumeRunId: record.runId } : {}) });
+  const runDir = opts.resumeDir ?? path.join(outputDir, runId);
+  fs.mkdirSync(runDir, { recursive: true });
+
+  const newRecord: RunRecord = {
+    runId,
+    runName,
+    experiment,
+    experimentId,
+    trackingUri: uri,
+    createdAt: record?.createdAt ?? new Date().toISOString(),
+    status: 'RUNNING',
+    step: resume?.position.step ?? 0,
+    backend: opts.backend.name,
+    configDir: record?.configDir ?? opts.baseDir,
+  };
+  writeJsonAtomic(path.join(runDir, 'run.json'), newRecord);
+  const configFile = path.join(runDir, 'config.yaml');
+  fs.writeFileSync(configFile, `# Resolved config of run ${runId} (every default filled in)\n` + toYaml(config));
+
+  const commit = gitCommit();
+  const tags: Record<string, string> = {
+    'genlab.version': GENLAB_VERSION,
+    'genlab.backend': opts.backend.name,
+    'genlab.backend_reason': opts.backend.reason,
+    'genlab.model': config.model.name,
+    'genlab.family': modelPlugin.family,
+    'genlab.dataset': config.data.name,
+    'genlab.run_dir': runDir,
+    ...(commit ? { 'genlab.git_commit': commit, 'mlflow.source.git.commit': commit } : {}),
+    ...config.tracking.tags,
+  };
+  for (const g of model.summary()) tags[`genlab.params.${g.name}`] = String(g.params);
+  await tracker.setTags(tags);
+  if (!record) {
+    await tracker.logParams(flattenParams(config));
+    await tracker.logArtifact(configFile);
+  }
+
+  // 4. Train.
+  const callbacks: Callback[] = [];
+  for (const [name, plugin] of registry.callbacks) {
+    const cbCfg = config.callbacks[name];
+    if (cbCfg) callbacks.push(plugin.create(cbCfg));
+  }
+  const trainer = new Trainer({
+    config,
+    model,
+    dataset,
+    tracker,
+    callbacks,
+    runId,
+    runName,
+    runDir,
+    backend: opts.backend.name,
+    ...(resume ? { resume } : {}),
+    log,
+  });
+  const onAbort = () => trainer.requestStop(`interrupted (${String(opts.signal?.reason ?? 'abort')})`, 'KILLED');
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort);
+  log(
+    `run ${runId} (${runName}): ${config.model.name} on ${config.data.name}, ${trainer.totalSteps} steps of ${config.train.batchSize}` +
+      (resume ? `, resuming at step ${resume.position.step}` : '') +
+      ` -> ${runDir}`,
+  );
+  const t0 = performance.now();
+  let result: TrainResult;
+  try {
+    result = await trainer.run();
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const images = (result.step - (resume?.position.step ?? 0)) * config.train.batchSize;
+
+  // 5. Close the run: status, reason, record.
+  try {
+    if (result.reason) await tracker.setTags({ 'genlab.stop_reason': result.reason });
+    await tracker.endRun(result.status);
+  } catch (error) {
+    log(`tracker: could not record the end of the run: ${(error as Error).message}`);
+  }
+  writeJsonAtomic(path.join(runDir, 'run.json'), { ...newRecord, status: result.status, step: result.step });
+  trainer.dispose();
+  model.dispose();
+  dataset.dispose?.();
+  const finalGrid = path.join(runDir, 'samples', 'final.png');
+  return {
+    ...result,
+    runId,
+    runDir,
+    experimentId,
+    wallSeconds,
+    imagesPerSecond: images / wallSeconds,
+    ...(fs.existsSync(finalGrid) ? { finalGrid } : {}),
+  };
+}

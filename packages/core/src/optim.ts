@@ -1,0 +1,188 @@
+/**
+ * Optimizers owned by the trainer.
+ *
+ * Written here rather than taken from `tf.train` because a checkpoint must restore an
+ * optimizer *exactly*: tfjs's Adam recomputes its bias-correction terms with `pow` on
+ * restore (not bitwise equal to the running product it keeps while training) and matches
+ * its slots to variables by position. These keep every piece of state, and key slots by the
+ * position of the variable in the list the model passes to `optimize` (models pass the same
+ * list every step; variable *names* are not stable across processes in tfjs-layers), so a
+ * resumed run is bitwise identical to an uninterrupted one.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
+import type { StateDict } from './contracts.js';
+
+/** Optimizer options, shared by every model plugin so configs look the same everywhere. */
+export const optimizerSchema = z
+  .object({
+    /** Algorithm. */
+    type: z.enum(['adam', 'sgd']).default('adam'),
+    /** Learning rate (> 0). */
+    lr: z.number().positive().default(2e-4),
+    /** Adam β1. */
+    beta1: z.number().min(0).max(1).lt(1).default(0.5),
+    /** Adam β2. */
+    beta2: z.number().min(0).lt(1).default(0.999),
+    /** Adam ε (added to √v̂). */
+    eps: z.number().positive().default(1e-8),
+    /** SGD momentum. */
+    momentum: z.number().min(0).lt(1).default(0),
+  })
+  .strict();
+export type OptimizerConfig = z.infer<typeof optimizerSchema>;
+
+/** A trainer-owned optimizer: applies gradients and exposes its complete state. */
+export interface Optimizer {
+  readonly config: OptimizerConfig;
+  /** Apply `grads` (keyed by variable name) to `vars`. Does not dispose the gradients. */
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap): void;
+  getState(prefix: string): StateDict;
+  setState(state: StateDict, prefix: string): void;
+  dispose(): void;
+}
+
+/** Build an optimizer from its config. */
+export function createOptimizer(config: OptimizerConfig): Optimizer {
+  return config.type === 'adam' ? new Adam(config) : new Sgd(config);
+}
+
+function readEntry(t: tf.Tensor): StateDict[string] {
+  const data = t.dataSync();
+  return {
+    shape: t.shape.slice(),
+    dtype: t.dtype === 'int32' ? 'int32' : 'float32',
+    data: t.dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data),
+  };
+}
+
+function slotName(prefix: string, index: number, slot: string): string {
+  return `${prefix}/${index}/${slot}`;
+}
+
+/** The slot for the i-th variable, created as zeros on first use; checks a restored slot's shape. */
+function slot(map: Map<number, tf.Variable>, i: number, variable: tf.Variable): tf.Variable {
+  let s = map.get(i);
+  if (!s) {
+    s = tf.variable(tf.zerosLike(variable), false);
+    map.set(i, s);
+  } else if (!tf.util.arraysEqual(s.shape, variable.shape)) {
+    throw new Error(
+      `optimizer slot ${i} has shape [${s.shape.join(', ')}] but variable '${variable.name}' has [${variable.shape.join(', ')}]: the checkpoint belongs to a different model`,
+    );
+  }
+  return s;
+}
+
+/** Parse `<prefix>/<index>/<slot>` keys back into (index, slot). */
+function parseSlotKey(key: string, prefix: string): { index: number; slot: string } | undefined {
+  if (!key.startsWith(prefix + '/')) return undefined;
+  const [index, slotKey, ...rest] = key.slice(prefix.length + 1).split('/');
+  if (rest.length || slotKey === undefined || !/^\d+$/.test(index ?? '')) return undefined;
+  return { index: Number(index), slot: slotKey };
+}
+
+/** Adam (Kingma & Ba 2015, Algorithm 1) with the bias corrections of the paper. */
+class Adam implements Optimizer {
+  private m = new Map<number, tf.Variable>();
+  private v = new Map<number, tf.Variable>();
+  /** Number of updates applied (t in the paper). */
+  private t = 0;
+  constructor(readonly config: OptimizerConfig) {}
+
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap): void {
+    const { lr, beta1, beta2, eps } = this.config;
+    this.t += 1;
+    // Bias corrections computed in float64 on the host: exact and identical on resume.
+    const c1 = 1 - Math.pow(beta1, this.t);
+    const c2 = 1 - Math.pow(beta2, this.t);
+    const stepSize = (lr * Math.sqrt(c2)) / c1;
+    const epsHat = eps * Math.sqrt(c2);
+    tf.tidy(() => {
+      vars.forEach((variable, i) => {
+        const g = grads[variable.name];
+        if (!g) return;
+        const m = slot(this.m, i, variable);
+        const v = slot(this.v, i, variable);
+        // m ← β1 m + (1-β1) g ;  v ← β2 v + (1-β2) g²
+        const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+        const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        m.assign(m1);
+        v.assign(v1);
+        // θ ← θ - α √(1-β2ᵗ)/(1-β1ᵗ) · m / (√v + ε̂)   (the paper's efficient form, §2)
+        variable.assign(tf.sub(variable, tf.mul(tf.div(m1, tf.add(tf.sqrt(v1), epsHat)), stepSize)));
+      });
+    });
+  }
+
+  getState(prefix: string): StateDict {
+    const out: StateDict = { [`${prefix}/t`]: { shape: [], dtype: 'int32', data: Int32Array.of(this.t) } };
+    for (const [name, m] of this.m) out[slotName(prefix, name, 'm')] = readEntry(m);
+    for (const [name, v] of this.v) out[slotName(prefix, name, 'v')] = readEntry(v);
+    return out;
+  }
+
+  setState(state: StateDict, prefix: string): void {
+    const t = state[`${prefix}/t`];
+    if (!t) throw new Error(`optimizer state '${prefix}/t' missing from checkpoint`);
+    this.dispose();
+    this.t = t.data[0] ?? 0;
+    for (const [key, entry] of Object.entries(state)) {
+      const parsed = parseSlotKey(key, prefix);
+      if (!parsed || (parsed.slot !== 'm' && parsed.slot !== 'v')) continue;
+      const map = parsed.slot === 'm' ? this.m : this.v;
+      map.set(parsed.index, tf.variable(tf.tensor(entry.data, entry.shape, entry.dtype), false));
+    }
+  }
+
+  dispose(): void {
+    for (const s of [...this.m.values(), ...this.v.values()]) s.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}
+
+/** Stochastic gradient descent with optional (heavy-ball) momentum. */
+class Sgd implements Optimizer {
+  private buf = new Map<number, tf.Variable>();
+  constructor(readonly config: OptimizerConfig) {}
+
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap): void {
+    const { lr, momentum } = this.config;
+    tf.tidy(() => {
+      vars.forEach((variable, i) => {
+        const g = grads[variable.name];
+        if (!g) return;
+        if (momentum === 0) {
+          variable.assign(tf.sub(variable, tf.mul(g, lr)));
+          return;
+        }
+        const b = slot(this.buf, i, variable);
+        // b ← μ b + g ;  θ ← θ - lr b   (PyTorch's convention)
+        const b1 = tf.add(tf.mul(b, momentum), g);
+        b.assign(b1);
+        variable.assign(tf.sub(variable, tf.mul(b1, lr)));
+      });
+    });
+  }
+
+  getState(prefix: string): StateDict {
+    const out: StateDict = {};
+    for (const [name, b] of this.buf) out[slotName(prefix, name, 'momentum')] = readEntry(b);
+    return out;
+  }
+
+  setState(state: StateDict, prefix: string): void {
+    this.dispose();
+    for (const [key, entry] of Object.entries(state)) {
+      const parsed = parseSlotKey(key, prefix);
+      if (parsed?.slot !== 'momentum') continue;
+      this.buf.set(parsed.index, tf.variable(tf.tensor(entry.data, entry.shape, entry.dtype), false));
+    }
+  }
+
+  dispose(): void {
+    for (const s of this.buf.values()) s.dispose();
+    this.buf.clear();
+  }
+}

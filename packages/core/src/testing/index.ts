@@ -1,0 +1,199 @@
+/**
+ * Test helpers shared by every plugin package (`@genlab/core/testing`): the model-plugin
+ * contract test, an in-memory tracker, and a random dataset. Every model plugin runs
+ * `describeModelContract`; a new extension point gets its own contract here.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import type { DataInfo, ModelPlugin, RunStatus, Tracker } from '../contracts.js';
+import type { ResolvedConfig } from '../config/schema.js';
+import { ArrayDataset } from '../data.js';
+import { mulberry32 } from '../rng.js';
+import { Trainer } from '../trainer.js';
+
+/** A tracker that keeps everything in memory (for tests). */
+export class MemoryTracker implements Tracker {
+  params: Record<string, string> = {};
+  tags: Record<string, string> = {};
+  metrics: { step: number; values: Record<string, number> }[] = [];
+  artifacts: { localPath: string; artifactPath?: string }[] = [];
+  status: RunStatus | 'RUNNING' | undefined;
+  async startRun() {
+    this.status = 'RUNNING';
+    return { runId: 'memory', experimentId: '0' };
+  }
+  async logParams(p: Record<string, string>) {
+    Object.assign(this.params, p);
+  }
+  async logMetrics(step: number, values: Record<string, number>) {
+    this.metrics.push({ step, values });
+  }
+  async setTags(t: Record<string, string>) {
+    Object.assign(this.tags, t);
+  }
+  async logArtifact(localPath: string, artifactPath?: string) {
+    this.artifacts.push({ localPath, ...(artifactPath !== undefined ? { artifactPath } : {}) });
+  }
+  async endRun(status: RunStatus) {
+    this.status = status;
+  }
+}
+
+/** A dataset of `n` uniform random examples of `info.shape` in `info.range`, with labels. */
+export function randomDataset(info: Omit<DataInfo, 'size'>, n: number, seed = 1): ArrayDataset {
+  const rand = mulberry32(seed);
+  const d = info.shape.reduce((a, b) => a * b, 1);
+  const [lo, hi] = info.range;
+  const pixels = Float32Array.from({ length: n * d }, () => lo + (hi - lo) * rand());
+  const labels = Int32Array.from({ length: n }, (_, i) => (info.numClasses ? i % info.numClasses : 0));
+  return new ArrayDataset({ pixels, labels }, info);
+}
+
+/** A minimal resolved config around a model section (for tests that build a Trainer). */
+export function testConfig(model: ResolvedConfig['model'], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
+  return {
+    name: 'test',
+    seed: 1,
+    backend: 'cpu',
+    plugins: [],
+    model,
+    data: { name: 'random' },
+    train: { steps: 2, batchSize: 8, logEvery: 1 },
+    callbacks: {},
+    tracking: { uri: 'memory:', tags: {} },
+    output: { dir: './outputs' },
+    ...overrides,
+  };
+}
+
+/** Options for the model contract test. */
+export interface ModelContractOptions {
+  /** Plugin options (without `name`) to test with; small networks keep the test fast. */
+  config: Record<string, unknown>;
+  /** Data the model is built for. */
+  data: Omit<DataInfo, 'size'>;
+  batchSize?: number;
+}
+
+/**
+ * The shared contract every model plugin passes: config round trip, finite scalars from
+ * one step, sample shape and range, exact state round trip, and no tensor leak across a
+ * warm step (`tf.memory().numTensors` unchanged).
+ */
+export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelContractOptions): void {
+  const batchSize = opts.batchSize ?? 8;
+  const build = (seed: number) => {
+    const cfg = plugin.configSchema.parse(opts.config);
+    const dataset = randomDataset(opts.data, batchSize * 2, seed);
+    const model = plugin.create(cfg, { data: dataset.info, seed });
+    const trainer = new Trainer({
+      config: testConfig({ name: plugin.name, ...(cfg as object) }, { train: { steps: 2, batchSize, logEvery: 1 } }),
+      model,
+      dataset,
+      tracker: new MemoryTracker(),
+      callbacks: [],
+      runId: 'contract',
+      runName: 'contract',
+      runDir: '/nonexistent',
+      backend: tf.getBackend(),
+      log: () => {},
+    });
+    return { model, dataset, trainer, cfg };
+  };
+  const oneStep = (trainer: Trainer, dataset: ArrayDataset) => {
+    const batch = dataset.gather(Array.from({ length: batchSize }, (_, i) => i));
+    try {
+      return trainer.trainStep(batch);
+    } finally {
+      tf.dispose([batch.x, batch.y]);
+    }
+  };
+
+  describe(`model plugin contract: ${plugin.name}`, () => {
+    it('has a name, family, description and a schema that fills defaults', () => {
+      expect(plugin.name).toMatch(/^[a-z0-9-]+\/?[a-z0-9-]*$/);
+      expect(plugin.family.length).toBeGreaterThan(0);
+      expect(plugin.description.length).toBeGreaterThan(10);
+      expect(() => plugin.configSchema.parse({})).not.toThrow();
+    });
+
+    it('round-trips its config through YAML unchanged', () => {
+      const cfg = plugin.configSchema.parse(opts.config);
+      const again = plugin.configSchema.parse(parseYaml(toYaml(cfg)));
+      expect(again).toEqual(cfg);
+    });
+
+    it('rejects unknown options', () => {
+      expect(plugin.configSchema.safeParse({ ...opts.config, surelyNotAnOption: 1 }).success).toBe(false);
+    });
+
+    it('trains one step with finite scalars and does not leak tensors on a warm step', () => {
+      const { model, dataset, trainer } = build(3);
+      try {
+        const first = oneStep(trainer, dataset);
+        expect(Object.keys(first).length).toBeGreaterThan(0);
+        for (const [k, v] of Object.entries(first)) expect(Number.isFinite(v), `${k} = ${v}`).toBe(true);
+        const before = tf.memory().numTensors;
+        oneStep(trainer, dataset);
+        expect(tf.memory().numTensors).toBe(before);
+      } finally {
+        trainer.dispose();
+        model.dispose();
+      }
+    });
+
+    it('samples the data shape inside the data range, reproducibly for a seed', () => {
+      const { model, dataset } = build(4);
+      try {
+        const before = tf.memory().numTensors;
+        const a = model.sample(5, { seed: 9 });
+        const b = model.sample(5, { seed: 9 });
+        expect(a.shape).toEqual([5, ...dataset.info.shape]);
+        const [lo, hi] = dataset.info.range;
+        const values = a.dataSync();
+        expect(Math.min(...values)).toBeGreaterThanOrEqual(lo);
+        expect(Math.max(...values)).toBeLessThanOrEqual(hi);
+        expect(Array.from(b.dataSync())).toEqual(Array.from(values));
+        tf.dispose([a, b]);
+        expect(tf.memory().numTensors).toBe(before);
+      } finally {
+        model.dispose();
+      }
+    });
+
+    it('restores its exact state into a fresh model', () => {
+      const a = build(5);
+      const b = build(6);
+      try {
+        oneStep(a.trainer, a.dataset);
+        const state = a.model.getState();
+        expect(Object.keys(state).length).toBeGreaterThan(0);
+        b.model.setState(state);
+        const sa = a.model.sample(3, { seed: 2 });
+        const sb = b.model.sample(3, { seed: 2 });
+        expect(Array.from(sb.dataSync())).toEqual(Array.from(sa.dataSync()));
+        tf.dispose([sa, sb]);
+        const firstKey = Object.keys(state)[0]!;
+        const wrong = { ...state, [firstKey]: { ...state[firstKey]!, shape: [1, 2, 3], data: new Float32Array(6) } };
+        expect(() => b.model.setState(wrong)).toThrow();
+      } finally {
+        for (const x of [a, b]) {
+          x.trainer.dispose();
+          x.model.dispose();
+        }
+      }
+    });
+
+    it('reports parameter counts', () => {
+      const { model } = build(7);
+      try {
+        const summary = model.summary();
+        expect(summary.length).toBeGreaterThan(0);
+        for (const g of summary) expect(g.params).toBeGreaterThan(0);
+      } finally {
+        model.dispose();
+      }
+    });
+  });
+}
