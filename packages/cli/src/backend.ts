@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '@genlab/core';
+import { installWasmMatMul } from './kernels/wasm-matmul.js';
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -32,7 +33,10 @@ async function tryTensorflow(): Promise<string | undefined> {
 async function tryWasm(): Promise<string | undefined> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
-    if (await tf.setBackend('wasm')) return undefined;
+    if (await tf.setBackend('wasm')) {
+      installWasmMatMul();
+      return undefined;
+    }
     return 'the wasm backend did not initialise';
   } catch (error) {
     return `the wasm backend failed to load: ${(error as Error).message.split('\n')[0]}`;

@@ -4,6 +4,9 @@
  * place), reads the step's scalars and calls the callbacks in order.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's node (CommonJS) bundle registers no gradients; tfjs-layers' bundle registers
+// all of them. Import it for that side effect, so any model (layers or not) can be trained.
+import '@tensorflow/tfjs-layers';
 import path from 'node:path';
 import type { Batch, Callback, GenerativeModel, ImageDataset, RunInfo, RunStatus, StateDict, StepEnd, TrainContext, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
@@ -255,8 +258,9 @@ export class Trainer {
 function readScalars(out: Record<string, tf.Scalar>): Record<string, number> {
   const keys = Object.keys(out);
   if (keys.length === 0) return {};
-  const data = tf.tidy(() => tf.stack(keys.map((k) => tf.cast(out[k]!, 'float32')))).dataSync();
-  tf.dispose(Object.values(out));
+  const stacked = tf.tidy(() => tf.stack(keys.map((k) => tf.cast(out[k]!, 'float32'))));
+  const data = stacked.dataSync();
+  tf.dispose([stacked, ...Object.values(out)]);
   const values: Record<string, number> = {};
   keys.forEach((k, i) => (values[k] = data[i]!));
   return values;

@@ -253,7 +253,14 @@ function coerce(raw: string, schema: AnyZod | undefined): unknown {
 // ------------------------------------------------------------------ validation
 
 function whereOf(sources: SourceMap, parts: (string | number | symbol)[]): string | undefined {
-  for (let n = parts.length; n >= 0; n--) {
+  const exact = sources.get(parts.map(String).join('.'));
+  if (exact) return exact;
+  // A value made by `--set a.b.c=…` has sources only below it (`a.b.c`), none at `a` itself.
+  if (parts.length) {
+    const prefix = `${parts.map(String).join('.')}.`;
+    for (const [key, where] of sources) if (key.startsWith(prefix)) return where;
+  }
+  for (let n = parts.length - 1; n >= 0; n--) {
     const w = sources.get(parts.slice(0, n).map(String).join('.'));
     if (w) return w;
   }

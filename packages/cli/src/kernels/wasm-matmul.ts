@@ -1,0 +1,91 @@
+/**
+ * A faster `BatchMatMul` / `_FusedMatMul` for the wasm backend.
+ *
+ * tfjs-backend-wasm 4.22 runs a matrix product through XNNPACK only when neither operand is
+ * transposed; with `transposeA` or `transposeB` — which every backward pass of a dense layer
+ * uses — it falls back to a naive loop at 1–3 GFLOP/s instead of ~30. Here the transposed
+ * operand is materialised with the wasm `Transpose` kernel (cheap: one copy) and the
+ * original kernel runs on the fast path. Results are identical up to float rounding; the
+ * unit test checks them against the cpu backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+type KernelFunc = tf.KernelConfig['kernelFunc'];
+type TensorInfo = tf.TensorInfo;
+
+const PATCHED = Symbol.for('genlab.wasmMatMulPatched');
+
+/** Swap the last two axes of `x` with the backend's own Transpose kernel. */
+function transposeLast2(x: TensorInfo, backend: tf.KernelBackend, transpose: KernelFunc): TensorInfo {
+  const rank = x.shape.length;
+  const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+  return transpose({ inputs: { x }, backend, attrs: { perm } }) as TensorInfo;
+}
+
+function patch(kernelName: string, backendName: string): void {
+  const original = tf.getKernel(kernelName, backendName);
+  const transposeKernel = tf.getKernel('Transpose', backendName);
+  if (!original || !transposeKernel) return;
+  const kernelFunc: KernelFunc = ({ inputs, backend: be, attrs }) => {
+    const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    if (!transposeA && !transposeB) return original.kernelFunc({ inputs, backend: be, attrs });
+    const backend = be as tf.KernelBackend;
+    const temps: TensorInfo[] = [];
+    const T = (x: TensorInfo) => {
+      const t = transposeLast2(x, backend, transposeKernel.kernelFunc);
+      temps.push(t);
+      return t;
+    };
+    const plain = { ...attrs, transposeA: false, transposeB: false };
+    const mm = (a: TensorInfo, b: TensorInfo, extra: tf.NamedTensorInfoMap = {}) =>
+      original.kernelFunc({ inputs: { ...extra, a, b } as tf.NamedTensorInfoMap, backend, attrs: plain }) as TensorInfo;
+    const a = inputs.a as TensorInfo;
+    const b = inputs.b as TensorInfo;
+    const size = (x: TensorInfo) => x.shape.reduce((p, d) => p * d, 1);
+    // Output size m·n (per batch), for the "compute the transposed product" alternative.
+    const m = a.shape[a.shape.length - (transposeA ? 1 : 2)]!;
+    const n = b.shape[b.shape.length - (transposeB ? 2 : 1)]!;
+    const batch = Math.max(size(a) / (a.shape.at(-1)! * a.shape.at(-2)!), size(b) / (b.shape.at(-1)! * b.shape.at(-2)!));
+    const outSize = batch * m * n;
+    // Fused extras (bias, activation) apply to the output, so the transposed-product trick
+    // is only used for the plain BatchMatMul.
+    const fused = kernelName !== 'BatchMatMul';
+    try {
+      if (transposeA && transposeB) {
+        // Aᵀ·Bᵀ = (B·A)ᵀ: one transpose of the output instead of two of the inputs.
+        if (!fused && outSize < size(a) + size(b)) {
+          const prod = mm(b, a);
+          temps.push(prod);
+          return transposeLast2(prod, backend, transposeKernel.kernelFunc);
+        }
+        return mm(T(a), T(b), fused ? inputs : {});
+      }
+      if (transposeB) {
+        // A·Bᵀ: transpose B, or (B·Aᵀ)ᵀ when B is much larger than A and the output
+        // (the dense-layer input gradient dY·Wᵀ is the common case).
+        if (!fused && size(a) + outSize < size(b)) {
+          const prod = mm(b, T(a));
+          temps.push(prod);
+          return transposeLast2(prod, backend, transposeKernel.kernelFunc);
+        }
+        return mm(a, T(b), fused ? inputs : {});
+      }
+      // Aᵀ·B (the weight gradient Xᵀ·dY): transpose A.
+      return mm(T(a), b, fused ? inputs : {});
+    } finally {
+      for (const t of temps) backend.disposeData(t.dataId);
+    }
+  };
+  tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ ...original, kernelFunc });
+}
+
+/** Install the faster matmul kernels on the `wasm` backend (idempotent). */
+export function installWasmMatMul(backendName = 'wasm'): void {
+  const g = globalThis as Record<symbol, Set<string> | undefined>;
+  const done = (g[PATCHED] ??= new Set());
+  if (done.has(backendName)) return;
+  patch('BatchMatMul', backendName);
+  patch('_FusedMatMul', backendName);
+  done.add(backendName);
+}

@@ -1,0 +1,2 @@
+import '@tensorflow/tfjs-backend-cpu';
+//# sourceMappingURL=vitest.setup.d.ts.map
