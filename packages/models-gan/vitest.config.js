@@ -1,5 +1,0 @@
-import { defineConfig } from 'vitest/config';
-export default defineConfig({
-    test: { setupFiles: ['./vitest.setup.ts'], include: ['src/**/*.test.ts'], testTimeout: 60_000 },
-});
-//# sourceMappingURL=vitest.config.js.map

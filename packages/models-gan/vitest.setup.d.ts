@@ -1,2 +1,0 @@
-import '@tensorflow/tfjs-backend-cpu';
-//# sourceMappingURL=vitest.setup.d.ts.map
