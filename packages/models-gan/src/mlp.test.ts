@@ -8,6 +8,6 @@ describeModelContract(mlpGan, {
 });
 
 describeModelContract(mlpGan, {
-  config: { latentDim: 4, generator: { hidden: [8, 8], activation: 'leakyRelu' }, discriminator: { hidden: [8] }, loss: 'least-squares', dSteps: 2 },
+  config: { latentDim: 4, generator: { hidden: [8, 8], activation: 'leakyRelu', batchNorm: true }, discriminator: { hidden: [8] }, loss: 'least-squares', dSteps: 2 },
   data: { shape: [2], numClasses: 0, range: [0, 1] },
 });

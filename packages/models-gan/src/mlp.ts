@@ -25,11 +25,13 @@ const schema = z
         hidden: z.array(z.number().int().positive()).min(1).default([256, 512, 1024]),
         /** Hidden activation. */
         activation: activation.default('relu'),
-        /** Output activation: `auto` = tanh for data in [-1, 1], a scaled sigmoid otherwise. */
+        /** Output activation: `auto` = tanh for data in [-1, 1], a sigmoid for [0, 1]. */
         output: z.enum(['auto', 'tanh', 'sigmoid']).default('auto'),
+        /** Batch normalisation after each hidden layer (batch statistics in training, moving averages when sampling). */
+        batchNorm: z.boolean().default(false),
       })
       .strict()
-      .default({ hidden: [256, 512, 1024], activation: 'relu', output: 'auto' }),
+      .default({ hidden: [256, 512, 1024], activation: 'relu', output: 'auto', batchNorm: false }),
     discriminator: z
       .object({
         hidden: z.array(z.number().int().positive()).min(1).default([512, 256]),
@@ -50,7 +52,7 @@ const schema = z
 export type MlpGanConfig = z.infer<typeof schema>;
 
 /** A dense stack: hidden layers with `act`, then a linear layer of `out` units. */
-function mlp(name: string, input: number, hidden: number[], out: number, act: string, slope: number, seed: number): tfl.Sequential {
+function mlp(name: string, input: number, hidden: number[], out: number, act: string, slope: number, seed: number, batchNorm = false): tfl.Sequential {
   const net = tfl.sequential({ name });
   hidden.forEach((units, i) => {
     net.add(
@@ -60,6 +62,8 @@ function mlp(name: string, input: number, hidden: number[], out: number, act: st
         kernelInitializer: tfl.initializers.glorotUniform({ seed: deriveSeed(seed, i) }),
       }),
     );
+    // Moving averages with PyTorch's default rate (0.1 of each new batch).
+    if (batchNorm) net.add(tfl.layers.batchNormalization({ momentum: 0.9 }));
     net.add(act === 'leakyRelu' ? tfl.layers.leakyReLU({ alpha: slope }) : tfl.layers.activation({ activation: act as 'relu' }));
   });
   net.add(tfl.layers.dense({ units: out, kernelInitializer: tfl.initializers.glorotUniform({ seed: deriveSeed(seed, hidden.length) }) }));
@@ -107,7 +111,7 @@ class MlpGan implements GenerativeModel {
       { name: 'd', config: cfg.optimizerD },
     ];
     const g = cfg.generator;
-    this.G = mlp('generator', cfg.latentDim, g.hidden, this.dim, g.activation, cfg.leakySlope, deriveSeed(seed, 1));
+    this.G = mlp('generator', cfg.latentDim, g.hidden, this.dim, g.activation, cfg.leakySlope, deriveSeed(seed, 1), g.batchNorm);
     const [lo, hi] = data.range;
     const output = g.output === 'auto' ? (lo === -1 && hi === 1 ? 'tanh' : 'sigmoid') : g.output;
     // Map the generator's output into the data range: tanh covers [-1, 1], sigmoid [0, 1].

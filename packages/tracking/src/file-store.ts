@@ -315,8 +315,10 @@ export class FileStoreTracker implements Tracker {
   }
 
   async logArtifact(localPath: string, artifactPath = ''): Promise<void> {
-    const dest = path.join(this.run(), 'artifacts', artifactPath, path.basename(localPath));
-    if (!path.resolve(dest).startsWith(path.join(this.run(), 'artifacts'))) throw new Error(`artifact path '${artifactPath}' leaves the run's artifact folder`);
+    const base = path.resolve(this.run(), 'artifacts');
+    const dest = path.join(base, artifactPath, path.basename(localPath));
+    const rel = path.relative(base, dest);
+    if (rel === '' || rel.split(path.sep)[0] === '..' || path.isAbsolute(rel)) throw new Error(`artifact path '${artifactPath}' leaves the run's artifact folder`);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     const tmp = `${dest}.${process.pid}.tmp`;
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -71,6 +71,10 @@ function readLayered(file: string, sources: SourceMap, chain: string[]): Tree {
     throw new UserError(`Config 'extends' forms a cycle: ${[...chain, file].join(' -> ')}`);
   }
   const { tree, map } = readYamlFile(file, chain.at(-1));
+  // Relative plugin paths are relative to the file that names them (as `extends` is).
+  if (Array.isArray(tree.plugins)) {
+    tree.plugins = tree.plugins.map((p: unknown) => (typeof p === 'string' && p.startsWith('.') ? path.resolve(path.dirname(file), p) : p));
+  }
   let merged: Tree = {};
   const mergedSources: SourceMap = new Map();
   const ext = tree.extends;

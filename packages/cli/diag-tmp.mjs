@@ -1,0 +1,13 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { readCheckpoint } from '@genlab/core';
+import { mlpGan } from '@genlab/models-gan';
+await tf.setBackend(process.argv[3] ?? 'wasm');
+const { state } = readCheckpoint(process.argv[2]);
+const cfg = mlpGan.configSchema.parse({});
+const m = mlpGan.create(cfg, { data: { shape: [28,28,1], range: [-1,1], numClasses: 10, size: 1 }, seed: 1 });
+m.setState(Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith('model/')).map(([k,v]) => [k.slice(6), v])));
+const s = m.sample(64, { seed: 5 });
+const std = tf.tidy(() => tf.mean(tf.sqrt(tf.moments(tf.reshape(s, [64, 784]), 0).variance)).dataSync()[0]);
+console.log('mean per-pixel std across samples', std);
+const z = tf.randomNormal([4, 100], 0, 1, 'float32', 5); z.print();

@@ -1,0 +1,112 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { createOptimizer, optimizerSchema } from './optim.js';
+
+/** Reference Adam in float64 (Kingma & Ba 2015, Algorithm 1, with ε outside the bias correction as in PyTorch). */
+function adamReference(theta: number[], grads: number[][], lr: number, b1: number, b2: number, eps: number): number[] {
+  const m = theta.map(() => 0);
+  const v = theta.map(() => 0);
+  const th = theta.slice();
+  grads.forEach((g, step) => {
+    const t = step + 1;
+    for (let i = 0; i < th.length; i++) {
+      m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+      v[i] = b2 * v[i]! + (1 - b2) * g[i]! ** 2;
+      const mh = m[i]! / (1 - b1 ** t);
+      const vh = v[i]! / (1 - b2 ** t);
+      th[i] = th[i]! - (lr * mh) / (Math.sqrt(vh) + eps);
+    }
+  });
+  return th;
+}
+
+describe('optimizers', () => {
+  const grads = [
+    [0.5, -1.0, 2.0],
+    [0.1, 0.3, -0.7],
+    [-0.2, 0.0, 1.5],
+  ];
+
+  it('Adam matches a float64 reference implementation', () => {
+    const cfg = optimizerSchema.parse({ type: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const opt = createOptimizer(cfg);
+    const theta = [1.0, -2.0, 0.5];
+    const v = tf.variable(tf.tensor1d(theta));
+    for (const g of grads) {
+      const gt = tf.tensor1d(g);
+      opt.apply([v], { [v.name]: gt });
+      gt.dispose();
+    }
+    const expected = adamReference(theta, grads, 0.01, 0.9, 0.999, 1e-8);
+    const got = Array.from(v.dataSync());
+    got.forEach((x, i) => expect(x).toBeCloseTo(expected[i]!, 5));
+    opt.dispose();
+    v.dispose();
+  });
+
+  it('SGD with momentum matches PyTorch’s update rule', () => {
+    const opt = createOptimizer(optimizerSchema.parse({ type: 'sgd', lr: 0.1, momentum: 0.9 }));
+    const v = tf.variable(tf.tensor1d([1, 1, 1]));
+    let buf = [0, 0, 0];
+    let th = [1, 1, 1];
+    for (const g of grads) {
+      const gt = tf.tensor1d(g);
+      opt.apply([v], { [v.name]: gt });
+      gt.dispose();
+      buf = buf.map((b, i) => 0.9 * b + g[i]!);
+      th = th.map((x, i) => x - 0.1 * buf[i]!);
+    }
+    Array.from(v.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(th[i]!, 5));
+    opt.dispose();
+    v.dispose();
+  });
+
+  it('restores its state exactly: a resumed optimizer continues bit for bit', () => {
+    const cfg = optimizerSchema.parse({ lr: 0.05 });
+    const run = (split: number | undefined) => {
+      let opt = createOptimizer(cfg);
+      const v = tf.variable(tf.tensor1d([0.3, -0.7, 1.1]));
+      grads.forEach((g, i) => {
+        if (i === split) {
+          const state = opt.getState('optim/g');
+          opt.dispose();
+          opt = createOptimizer(cfg);
+          opt.setState(state, 'optim/g');
+        }
+        const gt = tf.tensor1d(g);
+        opt.apply([v], { [v.name]: gt });
+        gt.dispose();
+      });
+      const out = Array.from(v.dataSync());
+      opt.dispose();
+      v.dispose();
+      return out;
+    };
+    const straight = run(undefined);
+    expect(run(1)).toEqual(straight);
+    expect(run(2)).toEqual(straight);
+  });
+
+  it('rejects a restored slot of the wrong shape', () => {
+    const opt = createOptimizer(optimizerSchema.parse({}));
+    const a = tf.variable(tf.zeros([3]));
+    const g = tf.ones([3]);
+    opt.apply([a], { [a.name]: g });
+    const state = opt.getState('p');
+    const other = createOptimizer(optimizerSchema.parse({}));
+    other.setState(state, 'p');
+    const b = tf.variable(tf.zeros([4]));
+    const gb = tf.ones([4]);
+    expect(() => other.apply([b], { [b.name]: gb })).toThrow(/different model/);
+    tf.dispose([a, b, g, gb]);
+    opt.dispose();
+    other.dispose();
+  });
+
+  it('validates its options', () => {
+    expect(optimizerSchema.safeParse({ lr: 0 }).success).toBe(false);
+    expect(optimizerSchema.safeParse({ lr: -1 }).success).toBe(false);
+    expect(optimizerSchema.safeParse({ beta1: 1 }).success).toBe(false);
+    expect(optimizerSchema.safeParse({ type: 'lbfgs' }).success).toBe(false);
+  });
+});
