@@ -23,7 +23,8 @@ interface Result {
 }
 
 function exp(args: string[], cwd: string): Result {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  // A hung CLI must fail the test, not hang it: spawnSync blocks vitest's own timeout.
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 200_000, env: { ...process.env, NO_COLOR: '1' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -146,7 +147,7 @@ describe('exp CLI end to end', () => {
     });
     it('unknown key in the file, with file:line', () => {
       const cfg = write(cwd, 'typo.yaml', tiny('tracking:\n  urii: file:./mlruns\n'));
-      rejects(['run', cfg], new RegExp(`typo\\.yaml:14: 'tracking\\.urii': unknown key 'urii'.*did you mean 'uri'`));
+      rejects(['run', cfg], new RegExp(`typo\\.yaml:12: 'tracking\\.urii': unknown key 'urii'.*did you mean 'uri'`));
     });
     it('wrong type and out-of-range values', () => {
       rejects(['run', seedConfig, '--set', 'train.batchSize=abc'], /train\.batchSize.*expected number/);
@@ -162,8 +163,10 @@ describe('exp CLI end to end', () => {
       rejects(['validate', bad], /bad\.yaml:\d+:\d+: invalid YAML/);
     });
     it('unwritable output folder or tracking store', () => {
-      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', 'output.dir=/proc/genlab-nope'], /output folder.*\/proc\/genlab-nope is not writable/);
-      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', 'tracking.uri=file:/proc/genlab-mlruns'], /tracking store \/proc\/genlab-mlruns is not writable/);
+      // Tests run as root, so permissions cannot make a folder unwritable: a file in the way does.
+      const blocker = write(cwd, 'a-file', 'not a folder');
+      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', `output.dir=${blocker}/out`], /output folder.*a-file\/out is not writable: ENOTDIR/);
+      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', `tracking.uri=file:${blocker}/mlruns`], /tracking store .*a-file\/mlruns is not writable: ENOTDIR/);
     });
     it('resume of a missing run', () => {
       rejects(['run', '--resume', 'feedface'], /No run 'feedface'/);

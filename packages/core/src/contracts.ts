@@ -5,6 +5,8 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { z } from 'zod';
+import type { ResolvedConfig } from './config/schema.js';
+import type { OptimizerConfig } from './optim.js';
 
 /** A zod schema for a plugin's options (the `name` key is added by the loader). */
 export type Schema<C> = z.ZodType<C>;
@@ -122,7 +124,7 @@ export interface ParamSummary {
 /** Declares an optimizer a model uses; the trainer's `optimize(name, …)` looks it up here. */
 export interface OptimizerSpec {
   name: string;
-  config: import('./optim.js').OptimizerConfig;
+  config: OptimizerConfig;
 }
 
 /** A trainable generative model. Created by a `ModelPlugin` for a given data shape. */
@@ -175,7 +177,7 @@ export interface RunInfo {
   runName: string;
   /** Folder of this run's local outputs (checkpoints, samples, resolved config). */
   runDir: string;
-  config: import('./config/schema.js').ResolvedConfig;
+  config: ResolvedConfig;
   model: GenerativeModel;
   dataset: ImageDataset;
   tracker: Tracker;
