@@ -10,7 +10,10 @@ export { checkpointCallback, divergenceCallback, progressCallback, samplesCallba
 export { formatDuration } from './progress.js';
 export { writeSampleGrid } from './samples.js';
 
-/** Divergence first (so a bad step is known before anything saves), then logging and outputs. */
+/**
+ * Progress first (its bar must be gone before other callbacks print at the end of a run),
+ * then divergence (so a bad step is known before anything saves), then logging and outputs.
+ */
 export const builtinCallbacks: PluginModule = {
-  callbacks: [divergenceCallback, trackerCallback, samplesCallback, checkpointCallback, progressCallback],
+  callbacks: [progressCallback, divergenceCallback, trackerCallback, samplesCallback, checkpointCallback],
 };
