@@ -110,3 +110,18 @@ describe('optimizers', () => {
     expect(optimizerSchema.safeParse({ type: 'lbfgs' }).success).toBe(false);
   });
 });
+
+describe('optimizer state and memory', () => {
+  it('restoring state leaks no tensors', () => {
+    const opt = createOptimizer(optimizerSchema.parse({}));
+    const v = tf.variable(tf.zeros([5]));
+    const g = tf.ones([5]);
+    opt.apply([v], { [v.name]: g });
+    const state = opt.getState('p');
+    const before = tf.memory().numTensors;
+    opt.setState(state, 'p'); // replaces m and v: the count stays the same
+    expect(tf.memory().numTensors).toBe(before);
+    opt.dispose();
+    tf.dispose([v, g]);
+  });
+});

@@ -74,6 +74,11 @@ function slot(map: Map<number, tf.Variable>, i: number, variable: tf.Variable): 
   return s;
 }
 
+/** A slot variable holding a checkpointed array (the temporary tensor is freed by tidy). */
+function restoredSlot(entry: StateDict[string]): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.tensor(entry.data, entry.shape, entry.dtype), false));
+}
+
 /** Parse `<prefix>/<index>/<slot>` keys back into (index, slot). */
 function parseSlotKey(key: string, prefix: string): { index: number; slot: string } | undefined {
   if (!key.startsWith(prefix + '/')) return undefined;
@@ -131,7 +136,7 @@ class Adam implements Optimizer {
       const parsed = parseSlotKey(key, prefix);
       if (!parsed || (parsed.slot !== 'm' && parsed.slot !== 'v')) continue;
       const map = parsed.slot === 'm' ? this.m : this.v;
-      map.set(parsed.index, tf.variable(tf.tensor(entry.data, entry.shape, entry.dtype), false));
+      map.set(parsed.index, restoredSlot(entry));
     }
   }
 
@@ -177,7 +182,7 @@ class Sgd implements Optimizer {
     for (const [key, entry] of Object.entries(state)) {
       const parsed = parseSlotKey(key, prefix);
       if (parsed?.slot !== 'momentum') continue;
-      this.buf.set(parsed.index, tf.variable(tf.tensor(entry.data, entry.shape, entry.dtype), false));
+      this.buf.set(parsed.index, restoredSlot(entry));
     }
   }
 

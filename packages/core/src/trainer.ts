@@ -128,8 +128,8 @@ export class Trainer {
           // Give the event loop one turn: signal handlers (SIGINT) and timers run only here,
           // since a step and the batch iterator settle as microtasks.
           await new Promise<void>((resolve) => setImmediate(resolve));
+          if (this.batchInEpoch >= this.stepsPerEpoch) break; // epoch complete
           if (this.stop || this.step >= this.totalSteps) break outer;
-          if (this.batchInEpoch >= this.stepsPerEpoch) break;
         }
         if (this.batchInEpoch >= this.stepsPerEpoch) {
           await this.call('onEpochEnd', (cb) => cb.onEpochEnd?.(this.info, this.epoch));
@@ -147,11 +147,6 @@ export class Trainer {
           this.opts.log(`callback '${cb.name}' failed in onError: ${(inner as Error).message}`);
         }
       }
-    }
-    if (this.step >= this.totalSteps && this.batchInEpoch >= this.stepsPerEpoch) {
-      // A run that ends on an epoch boundary has consumed that epoch.
-      this.epoch += 1;
-      this.batchInEpoch = 0;
     }
     const status: RunStatus = this.stop?.status ?? 'FINISHED';
     const reason = this.stop?.reason;

@@ -457,7 +457,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
     const e = await configError(loadConfig(file, makeRegistry()));
     expect(e.issues).toHaveLength(1);
     expect(e.issues[0]).toMatchObject({ path: 'callbacks.sample', where: `${file}:9` });
-    expect(e.message).toContain("Unknown callback 'sample'. Known callbacks: divergence, tracker, samples, checkpoint, progress");
+    expect(e.message).toContain("Unknown callback 'sample'. Known callbacks: progress, divergence, tracker, samples, checkpoint");
   });
 
   it('invalid YAML syntax, with the line', async () => {
@@ -574,7 +574,8 @@ describe('loadConfig: plugins', () => {
     const error = await rejection(loadConfig(file, makeRegistry()));
     expect(error).toBeInstanceOf(UserError);
     expect(error.exitCode).toBe(2);
-    expect(error.message).toContain("Cannot load plugin module './missing.mjs'");
+    // Relative plugin paths are resolved against the file that names them, so the message names the absolute file.
+    expect(error.message).toContain(`Cannot load plugin module '${path.join(path.dirname(file), 'missing.mjs')}'`);
   });
 
   it('reports a plugin module that registers nothing', async () => {
