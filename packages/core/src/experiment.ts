@@ -160,63 +160,73 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const experiment = config.tracking.experiment ?? config.name;
   const runName = record?.runName ?? config.tracking.runName ?? `${config.name}-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
   const { runId, experimentId } = await tracker.startRun({ experiment, runName, ...(record ? { resumeRunId: record.runId } : {}) });
-  const runDir = opts.resumeDir ?? path.join(outputDir, runId);
-  fs.mkdirSync(runDir, { recursive: true });
+  // From here on a run exists: any failure before training ends it as FAILED, not RUNNING.
+  let runDir: string;
+  let newRecord: RunRecord;
+  let trainer: Trainer;
+  try {
+    runDir = opts.resumeDir ?? path.join(outputDir, runId);
+    fs.mkdirSync(runDir, { recursive: true });
 
-  const newRecord: RunRecord = {
-    runId,
-    runName,
-    experiment,
-    experimentId,
-    trackingUri: uri,
-    createdAt: record?.createdAt ?? new Date().toISOString(),
-    status: 'RUNNING',
-    step: resume?.position.step ?? 0,
-    backend: opts.backend.name,
-    configDir: record?.configDir ?? opts.baseDir,
-  };
-  writeJsonAtomic(path.join(runDir, 'run.json'), newRecord);
-  const configFile = path.join(runDir, 'config.yaml');
-  fs.writeFileSync(configFile, `# Resolved config of run ${runId} (every default filled in)\n` + toYaml(config));
+    newRecord = {
+      runId,
+      runName,
+      experiment,
+      experimentId,
+      trackingUri: uri,
+      createdAt: record?.createdAt ?? new Date().toISOString(),
+      status: 'RUNNING',
+      step: resume?.position.step ?? 0,
+      backend: opts.backend.name,
+      configDir: record?.configDir ?? opts.baseDir,
+    };
+    writeJsonAtomic(path.join(runDir, 'run.json'), newRecord);
+    const configFile = path.join(runDir, 'config.yaml');
+    fs.writeFileSync(configFile, `# Resolved config of run ${runId} (every default filled in)\n` + toYaml(config));
 
-  const commit = gitCommit();
-  const tags: Record<string, string> = {
-    'genlab.version': GENLAB_VERSION,
-    'genlab.backend': opts.backend.name,
-    'genlab.backend_reason': opts.backend.reason,
-    'genlab.model': config.model.name,
-    'genlab.family': modelPlugin.family,
-    'genlab.dataset': config.data.name,
-    'genlab.run_dir': runDir,
-    ...(commit ? { 'genlab.git_commit': commit, 'mlflow.source.git.commit': commit } : {}),
-    ...config.tracking.tags,
-  };
-  for (const g of model.summary()) tags[`genlab.params.${g.name}`] = String(g.params);
-  await tracker.setTags(tags);
-  if (!record) {
-    await tracker.logParams(flattenParams(config));
-    await tracker.logArtifact(configFile);
+    const commit = gitCommit();
+    const tags: Record<string, string> = {
+      'genlab.version': GENLAB_VERSION,
+      'genlab.backend': opts.backend.name,
+      'genlab.backend_reason': opts.backend.reason,
+      'genlab.model': config.model.name,
+      'genlab.family': modelPlugin.family,
+      'genlab.dataset': config.data.name,
+      'genlab.run_dir': runDir,
+      ...(commit ? { 'genlab.git_commit': commit, 'mlflow.source.git.commit': commit } : {}),
+      ...config.tracking.tags,
+    };
+    for (const g of model.summary()) tags[`genlab.params.${g.name}`] = String(g.params);
+    await tracker.setTags(tags);
+    if (!record) {
+      await tracker.logParams(flattenParams(config));
+      await tracker.logArtifact(configFile);
+    }
+
+    // 4. Train.
+    const callbacks: Callback[] = [];
+    for (const [name, plugin] of registry.callbacks) {
+      const cbCfg = config.callbacks[name];
+      if (cbCfg) callbacks.push(plugin.create(cbCfg));
+    }
+    trainer = new Trainer({
+      config,
+      model,
+      dataset,
+      tracker,
+      callbacks,
+      runId,
+      runName,
+      runDir,
+      backend: opts.backend.name,
+      ...(resume ? { resume } : {}),
+      log,
+    });
+  } catch (error) {
+    await tracker.setTags({ 'genlab.stop_reason': `setup failed: ${(error as Error).message}` }).catch(() => {});
+    await tracker.endRun('FAILED').catch(() => {});
+    throw error;
   }
-
-  // 4. Train.
-  const callbacks: Callback[] = [];
-  for (const [name, plugin] of registry.callbacks) {
-    const cbCfg = config.callbacks[name];
-    if (cbCfg) callbacks.push(plugin.create(cbCfg));
-  }
-  const trainer = new Trainer({
-    config,
-    model,
-    dataset,
-    tracker,
-    callbacks,
-    runId,
-    runName,
-    runDir,
-    backend: opts.backend.name,
-    ...(resume ? { resume } : {}),
-    log,
-  });
   const onAbort = () => trainer.requestStop(`interrupted (${String(opts.signal?.reason ?? 'abort')})`, 'KILLED');
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort);
