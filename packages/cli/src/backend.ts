@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '@genlab/core';
 import { installWasmMatMul } from './kernels/wasm-matmul.js';
+import { installWasmTile } from './kernels/wasm-tile.js';
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -35,6 +36,7 @@ async function tryWasm(): Promise<string | undefined> {
     await import('@tensorflow/tfjs-backend-wasm');
     if (await tf.setBackend('wasm')) {
       installWasmMatMul();
+      installWasmTile();
       return undefined;
     }
     return 'the wasm backend did not initialise';
