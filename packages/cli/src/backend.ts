@@ -7,8 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '@genlab/core';
-import { installWasmMatMul } from './kernels/wasm-matmul.js';
-import { installWasmTile } from './kernels/wasm-tile.js';
+import { installKernels } from '@genlab/kernels';
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -35,8 +34,6 @@ async function tryWasm(): Promise<string | undefined> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     if (await tf.setBackend('wasm')) {
-      installWasmMatMul();
-      installWasmTile();
       return undefined;
     }
     return 'the wasm backend did not initialise';
@@ -50,8 +47,19 @@ async function useCpu(): Promise<void> {
   await tf.setBackend('cpu');
 }
 
-/** Select and initialise a backend. Throws a `UserError` when an explicitly requested one cannot run. */
+/**
+ * Select and initialise a backend, then install genlab's kernels for it (the wasm kernel
+ * pack; comparison gradients everywhere). Throws a `UserError` when an explicitly
+ * requested backend cannot run.
+ */
 export async function chooseBackend(requested: BackendName): Promise<BackendChoice> {
+  const choice = await select(requested);
+  installKernels(choice.name);
+  if (choice.name === 'wasm') choice.reason += ' + genlab kernel pack';
+  return choice;
+}
+
+async function select(requested: BackendName): Promise<BackendChoice> {
   // Silence tfjs's "install tfjs-node" banner and other console warnings: we say what runs.
   tf.env().set('PROD', true);
   if (requested === 'tensorflow') {

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '@genlab/core'; // (also registers tfjs gradients)
+import '@tensorflow/tfjs-layers'; // registers tfjs gradients
+import { mulberry32 } from './test-helpers.js';
 import { installWasmMatMul } from './wasm-matmul.js';
 
 const rand = mulberry32(7);
