@@ -54,8 +54,8 @@ async function useCpu(): Promise<void> {
  */
 export async function chooseBackend(requested: BackendName): Promise<BackendChoice> {
   const choice = await select(requested);
-  installKernels(choice.name);
-  if (choice.name === 'wasm') choice.reason += ' + genlab kernel pack';
+  const kernels = installKernels(choice.name);
+  if (kernels.description) choice.reason += ` + ${kernels.description}`;
   return choice;
 }
 

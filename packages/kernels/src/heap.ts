@@ -34,9 +34,17 @@ export function runKernel(
   return k.kernelFunc({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as tf.TensorInfo;
 }
 
-/** Replace (or add) a kernel, once per process; `make` gets the original (if any). */
-export function overrideKernel(kernelName: string, backendName: string, make: (original: tf.KernelConfig | undefined) => tf.KernelFunc): void {
-  const key = Symbol.for(`genlab.kernel.${backendName}.${kernelName}`);
+/**
+ * Replace (or add) a kernel, once per process and `layer` ('pack', 'native', …); `make`
+ * gets the kernel registered before (if any), so layers stack: native on top of the pack.
+ */
+export function overrideKernel(
+  kernelName: string,
+  backendName: string,
+  make: (original: tf.KernelConfig | undefined) => tf.KernelFunc,
+  layer = 'pack',
+): void {
+  const key = Symbol.for(`genlab.kernel.${backendName}.${kernelName}.${layer}`);
   const g = globalThis as Record<symbol, boolean | undefined>;
   if (g[key]) return;
   const original = tf.getKernel(kernelName, backendName);

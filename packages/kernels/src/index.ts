@@ -6,24 +6,30 @@ import { registerComparisonGradients } from './gradients.js';
 import { installWasmConv } from './wasm-conv.js';
 import { installWasmMatMul } from './wasm-matmul.js';
 import { installWasmTile } from './wasm-tile.js';
+import { installNativeMatMul, loadNativeBlas } from './native.js';
 
 export { installWasmConv, im2col, col2im } from './wasm-conv.js';
 export { installWasmMatMul } from './wasm-matmul.js';
 export { installWasmTile, tileInto } from './wasm-tile.js';
 export { registerComparisonGradients } from './gradients.js';
+export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
 export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
 
 /**
- * Install genlab's kernels for the active backend. The comparison gradients go in on every
- * backend; the wasm kernels only when `backendName` is 'wasm'. Idempotent.
+ * Install genlab's kernels for the active backend and say what was installed. The
+ * comparison gradients go in on every backend; on 'wasm' the kernel pack, and on top of it
+ * the native BLAS matmuls when the addon loads (unless `native` is false). Idempotent.
  */
-export function installKernels(backendName: string): void {
+export function installKernels(backendName: string, opts: { native?: boolean } = {}): { native: boolean; description: string } {
   registerComparisonGradients();
-  if (backendName === 'wasm') {
-    installWasmMatMul();
-    installWasmTile();
-    installWasmConv();
-  }
+  if (backendName !== 'wasm') return { native: false, description: '' };
+  installWasmMatMul();
+  installWasmTile();
+  installWasmConv();
+  if (opts.native === false) return { native: false, description: 'genlab kernel pack' };
+  const { blas, reason } = loadNativeBlas();
+  if (blas) installNativeMatMul(blas);
+  return { native: Boolean(blas), description: `genlab kernel pack; ${reason}` };
 }

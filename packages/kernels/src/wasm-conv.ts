@@ -75,7 +75,7 @@ export function col2im(cols: Float32Array, info: ConvInfo, dx: Float32Array): vo
   }
 }
 
-interface ConvAttrs {
+export interface ConvAttrs {
   strides: number | [number, number];
   pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
   dataFormat: 'NHWC' | 'NCHW';
@@ -85,7 +85,8 @@ interface ConvAttrs {
   inputShape?: [number, number, number, number];
 }
 
-function convInfo(xShape: number[], filterShape: number[], a: ConvAttrs): ConvInfo {
+/** Conv geometry for NHWC input and an [fh, fw, ci, co] filter. */
+export function convInfo(xShape: number[], filterShape: number[], a: ConvAttrs): ConvInfo {
   if (a.dataFormat && a.dataFormat !== 'NHWC') throw new Error(`genlab wasm conv kernels support NHWC only, got ${a.dataFormat}`);
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
@@ -100,7 +101,7 @@ function convInfo(xShape: number[], filterShape: number[], a: ConvAttrs): ConvIn
 }
 
 /** im2col of x into a new [1, P, K] tensor on the heap. */
-function colsOf(backend: WasmBackendLike, x: tf.TensorInfo, info: ConvInfo): tf.TensorInfo {
+export function colsOf(backend: WasmBackendLike, x: tf.TensorInfo, info: ConvInfo): tf.TensorInfo {
   const P = info.batchSize * info.outHeight * info.outWidth;
   const K = info.filterHeight * info.filterWidth * info.inChannels;
   const cols = backend.makeOutput([1, P, K], 'float32');

@@ -70,7 +70,13 @@ function patch(kernelName: string, backendName: string): void {
         }
         return mm(a, T(b), fused ? inputs : {});
       }
-      // Aᵀ·B (the weight gradient Xᵀ·dY): transpose A.
+      // Aᵀ·B (the weight gradient Xᵀ·dY): transpose A, or (Bᵀ·A)ᵀ when A is much larger
+      // than B and the output (a convolution's im2col columns against its output gradient).
+      if (!fused && size(b) + outSize < size(a)) {
+        const prod = mm(T(b), a);
+        temps.push(prod);
+        return transposeLast2(prod, backend, transposeKernel.kernelFunc);
+      }
       return mm(T(a), b, fused ? inputs : {});
     } finally {
       for (const t of temps) backend.disposeData(t.dataId);

@@ -6,11 +6,11 @@
  *
  * Works for any data shape: examples are flattened to vectors, so it also fits 2-D points.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { deriveSeed, optimizerSchema, type GenerativeModel, type ModelPlugin, type StateDict, type TrainContext, type Batch } from '@genlab/core';
-import { discriminatorLoss, generatorLoss, lossSchema } from './losses.js';
+import { deriveSeed, optimizerSchema, type ModelPlugin } from '@genlab/core';
+import { LayersGan, outputActivation } from './layers-gan.js';
+import { lossSchema } from './losses.js';
 
 const activation = z.enum(['relu', 'leakyRelu', 'elu', 'tanh']);
 const adam = { type: 'adam', lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, momentum: 0 } as const;
@@ -70,140 +70,20 @@ function mlp(name: string, input: number, hidden: number[], out: number, act: st
   return net;
 }
 
-function netState(prefix: string, net: tfl.LayersModel, out: StateDict): void {
-  net.weights.forEach((w, i) => {
-    const t = w.read();
-    out[`${prefix}/${i}`] = { shape: t.shape.slice(), dtype: 'float32', data: Float32Array.from(t.dataSync()) };
-  });
-}
-
-function setNetState(prefix: string, net: tfl.LayersModel, state: StateDict): void {
-  const values = net.weights.map((w, i) => {
-    const key = `${prefix}/${i}`;
-    const entry = state[key];
-    if (!entry) throw new Error(`state is missing '${key}'`);
-    if (!tf.util.arraysEqual(entry.shape, w.shape as number[])) {
-      throw new Error(`state '${key}' has shape [${entry.shape.join(', ')}], the model expects [${w.shape.join(', ')}]`);
-    }
-    return entry;
-  });
-  const tensors = values.map((e) => tf.tensor(e.data, e.shape, 'float32'));
-  net.setWeights(tensors);
-  tf.dispose(tensors);
-}
-
-class MlpGan implements GenerativeModel {
-  readonly optimizers;
-  private readonly G: tfl.Sequential;
-  private readonly D: tfl.Sequential;
-  private readonly dim: number;
-  private readonly dataShape: number[];
-
-  constructor(
-    private readonly cfg: MlpGanConfig,
-    data: { shape: number[]; range: [number, number] },
-    seed: number,
-  ) {
-    this.dataShape = data.shape;
-    this.dim = data.shape.reduce((a, b) => a * b, 1);
-    this.optimizers = [
-      { name: 'g', config: cfg.optimizerG },
-      { name: 'd', config: cfg.optimizerD },
-    ];
-    const g = cfg.generator;
-    this.G = mlp('generator', cfg.latentDim, g.hidden, this.dim, g.activation, cfg.leakySlope, deriveSeed(seed, 1), g.batchNorm);
-    const [lo, hi] = data.range;
-    const output = g.output === 'auto' ? (lo === -1 && hi === 1 ? 'tanh' : 'sigmoid') : g.output;
-    // Map the generator's output into the data range: tanh covers [-1, 1], sigmoid [0, 1].
-    const [oLo, oHi] = output === 'tanh' ? [-1, 1] : [0, 1];
-    this.G.add(tfl.layers.activation({ activation: output }));
-    if (oLo !== lo || oHi !== hi) {
-      throw new Error(`generator.output '${output}' gives values in [${oLo}, ${oHi}] but the data range is [${lo}, ${hi}]: use output 'auto'`);
-    }
-    const d = cfg.discriminator;
-    this.D = mlp('discriminator', this.dim, d.hidden, 1, d.activation, cfg.leakySlope, deriveSeed(seed, 2));
-  }
-
-  private vars(net: tfl.LayersModel): tf.Variable[] {
-    return net.trainableWeights.map((w) => w.read() as tf.Variable);
-  }
-
-  private generate(z: tf.Tensor): tf.Tensor2D {
-    return this.G.apply(z, { training: true }) as tf.Tensor2D;
-  }
-
-  private discriminate(x: tf.Tensor): tf.Tensor2D {
-    return this.D.apply(x, { training: true }) as tf.Tensor2D;
-  }
-
-  trainStep(batch: Batch, ctx: TrainContext) {
-    const { latentDim, loss, dSteps } = this.cfg;
-    const n = batch.x.shape[0]!;
-    const real = tf.reshape(batch.x, [n, this.dim]); // [B, D]
-    let lossD: tf.Scalar | undefined;
-    let dReal: tf.Scalar | undefined;
-    let dFake: tf.Scalar | undefined;
-    // 1. Discriminator: real batch vs a generated batch (no gradient into G).
-    for (let k = 0; k < dSteps; k++) {
-      const fake = this.generate(tf.randomNormal([n, latentDim], 0, 1, 'float32', ctx.seed(k))); // [B, D]
-      lossD = ctx.optimize(
-        'd',
-        () => {
-          const realLogits = this.discriminate(real); // [B, 1]
-          const fakeLogits = this.discriminate(fake); // [B, 1]
-          tf.dispose([dReal, dFake]);
-          dReal = tf.keep(tf.mean<tf.Scalar>(tf.sigmoid(realLogits)));
-          dFake = tf.keep(tf.mean<tf.Scalar>(tf.sigmoid(fakeLogits)));
-          return discriminatorLoss(loss, realLogits, fakeLogits);
-        },
-        this.vars(this.D),
-      );
-    }
-    // 2. Generator: fresh noise, gradient through D into G only.
-    const z = tf.randomNormal([n, latentDim], 0, 1, 'float32', ctx.seed(1000));
-    const lossG = ctx.optimize('g', () => generatorLoss(loss, this.discriminate(this.generate(z))), this.vars(this.G));
-    return { loss_d: lossD!, loss_g: lossG, d_real: dReal!, d_fake: dFake! };
-  }
-
-  sample(n: number, opts: { seed?: number } = {}): tf.Tensor {
-    return tf.tidy(() => {
-      const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const z = tf.randomNormal([n, this.cfg.latentDim], 0, 1, 'float32', seed);
-      const x = this.G.apply(z, { training: false }) as tf.Tensor2D;
-      return tf.reshape(x, [n, ...this.dataShape]);
-    });
-  }
-
-  getState(): StateDict {
-    const out: StateDict = {};
-    netState('generator', this.G, out);
-    netState('discriminator', this.D, out);
-    return out;
-  }
-
-  setState(state: StateDict): void {
-    setNetState('generator', this.G, state);
-    setNetState('discriminator', this.D, state);
-  }
-
-  summary() {
-    return [
-      { name: 'generator', params: this.G.countParams() },
-      { name: 'discriminator', params: this.D.countParams() },
-    ];
-  }
-
-  dispose(): void {
-    this.G.dispose();
-    this.D.dispose();
-  }
-}
-
 /** The `gan/mlp` model plugin. */
 export const mlpGan: ModelPlugin<MlpGanConfig> = {
   name: 'gan/mlp',
   family: 'gan',
   description: 'fully-connected GAN (the seed article: G 100-256-512-1024-784, D 784-512-256-1), non-saturating loss',
   configSchema: schema,
-  create: (cfg, ctx) => new MlpGan(cfg, ctx.data, ctx.seed),
+  create(cfg, { data, seed }) {
+    const dim = data.shape.reduce((a, b) => a * b, 1);
+    const g = cfg.generator;
+    const G = mlp('generator', cfg.latentDim, g.hidden, dim, g.activation, cfg.leakySlope, deriveSeed(seed, 1), g.batchNorm);
+    // Map the generator's output into the data range: tanh covers [-1, 1], sigmoid [0, 1].
+    G.add(tfl.layers.activation({ activation: outputActivation(g.output, data.range) }));
+    const d = cfg.discriminator;
+    const D = mlp('discriminator', dim, d.hidden, 1, d.activation, cfg.leakySlope, deriveSeed(seed, 2));
+    return new LayersGan(G, D, cfg, data.shape);
+  },
 };

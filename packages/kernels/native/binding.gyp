@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "genlab_blas",
+      "sources": ["blas.c"],
+      "cflags": ["-O2"],
+      "libraries": ["-lopenblas"]
+    }
+  ]
+}

@@ -1,0 +1,144 @@
+/**
+ * The optional native path: when the `genlab_blas` addon (OpenBLAS sgemm, built at install
+ * time) loads, `BatchMatMul` and `_FusedMatMul` on the wasm backend call it directly on
+ * Float32Array views of the wasm heap — no copies, transposes handled by BLAS. Every
+ * convolution kernel of the pack goes through `BatchMatMul`, so convolutions get it too.
+ */
+import { createRequire } from 'node:module';
+import type * as tf from '@tensorflow/tfjs-core';
+import { f32, overrideKernel, runKernel, view, type WasmBackendLike } from './heap.js';
+import { colsOf, convInfo, type ConvAttrs } from './wasm-conv.js';
+
+/** What the addon exports. */
+export interface NativeBlas {
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array): void;
+  info(): { config: string; threads: number };
+  setThreads(n: number): void;
+}
+
+/** Load the addon; `reason` says why not when it is absent. Set GENLAB_NATIVE=0 to skip it. */
+export function loadNativeBlas(): { blas?: NativeBlas; reason: string } {
+  if (process.env.GENLAB_NATIVE === '0') return { reason: 'native BLAS disabled by GENLAB_NATIVE=0' };
+  try {
+    const require = createRequire(import.meta.url);
+    const blas = require('../native/build/Release/genlab_blas.node') as NativeBlas;
+    const threads = Number(process.env.GENLAB_BLAS_THREADS ?? 0);
+    if (threads > 0) blas.setThreads(threads);
+    const info = blas.info();
+    return { blas, reason: `native ${info.config.split(' ').slice(0, 2).join(' ')} sgemm, ${info.threads} thread(s)` };
+  } catch {
+    return { reason: 'no native BLAS addon (install libopenblas-dev, then pnpm install)' };
+  }
+}
+
+type Activation = 'linear' | 'relu' | 'relu6' | 'elu' | 'leakyrelu' | 'sigmoid' | 'prelu';
+
+/** Apply a fused activation in place. */
+function activate(y: Float32Array, act: Activation, alpha: number): void {
+  switch (act) {
+    case 'relu':
+      for (let i = 0; i < y.length; i++) if (y[i]! < 0) y[i] = 0;
+      return;
+    case 'relu6':
+      for (let i = 0; i < y.length; i++) y[i] = Math.min(6, Math.max(0, y[i]!));
+      return;
+    case 'elu':
+      for (let i = 0; i < y.length; i++) if (y[i]! < 0) y[i] = Math.exp(y[i]!) - 1;
+      return;
+    case 'leakyrelu':
+      for (let i = 0; i < y.length; i++) if (y[i]! < 0) y[i] = y[i]! * alpha;
+      return;
+    case 'sigmoid':
+      for (let i = 0; i < y.length; i++) y[i] = 1 / (1 + Math.exp(-y[i]!));
+      return;
+    default:
+  }
+}
+
+/** Install the native matmuls on the wasm backend (after the wasm pack, idempotent). */
+export function installNativeMatMul(blas: NativeBlas, backendName = 'wasm'): void {
+  const matmul = (be: WasmBackendLike, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo => {
+    // The matMul op hands kernels 3-D operands [batch, rows, cols] (batch 1 broadcasts).
+    const [ba, ra, ca] = a.shape as [number, number, number];
+    const [bb, rb, cb] = b.shape as [number, number, number];
+    const M = ta ? ca : ra;
+    const K = ta ? ra : ca;
+    const N = tb ? rb : cb;
+    const batch = Math.max(ba, bb);
+    const out = be.makeOutput([batch, M, N], 'float32');
+    // Views after makeOutput: allocating may grow (and so detach) the wasm heap.
+    const A = f32(be, a);
+    const B = f32(be, b);
+    const C = f32(be, out);
+    for (let i = 0; i < batch; i++) {
+      const ia = ba === 1 ? 0 : i;
+      const ib = bb === 1 ? 0 : i;
+      blas.sgemm(ta, tb, M, N, K, A.subarray(ia * M * K, (ia + 1) * M * K), B.subarray(ib * K * N, (ib + 1) * K * N), C.subarray(i * M * N, (i + 1) * M * N));
+    }
+    return out;
+  };
+
+  overrideKernel('BatchMatMul', backendName, (original) => ({ inputs, backend, attrs }) => {
+    const a = inputs.a as tf.TensorInfo;
+    const b = inputs.b as tf.TensorInfo;
+    const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    if (a.shape.length !== 3 || b.shape.length !== 3 || a.dtype !== 'float32' || b.dtype !== 'float32') {
+      return original!.kernelFunc({ inputs, backend, attrs });
+    }
+    return matmul(backend as WasmBackendLike, a, b, Boolean(transposeA), Boolean(transposeB));
+  }, 'native');
+
+  // Convolutions as im2col · W through the native matmul (faster than XNNPACK's conv here).
+  const conv = (original: tf.KernelConfig | undefined): tf.KernelFunc => ({ inputs, backend, attrs }) => {
+    const { x, filter, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const a = attrs as unknown as ConvAttrs & { activation?: Activation; leakyreluAlpha?: number };
+    const act = a.activation ?? 'linear';
+    const co = filter!.shape[3]!;
+    const biasSize = bias ? bias.shape.reduce((p, d) => p * d, 1) : 0;
+    const dil = typeof a.dilations === 'number' ? a.dilations : (a.dilations ?? [1, 1]).reduce((p, d) => p * d, 1);
+    if ((a.dataFormat && a.dataFormat !== 'NHWC') || act === 'prelu' || preluActivationWeights || (bias && biasSize !== co && biasSize !== 1) || dil !== 1) {
+      return original!.kernelFunc({ inputs, backend, attrs });
+    }
+    const be = backend as WasmBackendLike;
+    const info = convInfo(x!.shape, filter!.shape, a);
+    const K = info.filterHeight * info.filterWidth * info.inChannels;
+    const cols = colsOf(be, x!, info);
+    let out: tf.TensorInfo;
+    try {
+      out = runKernel('BatchMatMul', backendName, be, { a: cols, b: view(filter!, [1, K, co]) }, { transposeA: false, transposeB: false });
+    } finally {
+      be.disposeData(cols.dataId);
+    }
+    const y = f32(be, out);
+    if (bias) {
+      const bv = f32(be, bias);
+      if (biasSize === 1) for (let i = 0; i < y.length; i++) y[i]! += bv[0]!;
+      else for (let i = 0; i < y.length; i++) y[i]! += bv[i % co]!;
+    }
+    activate(y, act, a.leakyreluAlpha ?? 0.2);
+    return view(out, [info.batchSize, info.outHeight, info.outWidth, co]);
+  };
+  overrideKernel('Conv2D', backendName, conv, 'native');
+  overrideKernel('FusedConv2D', backendName, conv, 'native');
+
+  overrideKernel('_FusedMatMul', backendName, (original) => ({ inputs, backend, attrs }) => {
+    const { a, b, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const { transposeA, transposeB, activation, leakyreluAlpha } = attrs as { transposeA?: boolean; transposeB?: boolean; activation?: Activation; leakyreluAlpha?: number };
+    const act = activation ?? 'linear';
+    const N = transposeB ? b!.shape[1]! : b!.shape[2]!;
+    const biasSize = bias ? bias.shape.reduce((p, d) => p * d, 1) : 0;
+    if (a!.shape.length !== 3 || b!.shape.length !== 3 || act === 'prelu' || preluActivationWeights || (bias && biasSize !== N && biasSize !== 1)) {
+      return original!.kernelFunc({ inputs, backend, attrs });
+    }
+    const be = backend as WasmBackendLike;
+    const out = matmul(be, a!, b!, Boolean(transposeA), Boolean(transposeB));
+    const y = f32(be, out);
+    if (bias) {
+      const bv = f32(be, bias);
+      if (biasSize === 1) for (let i = 0; i < y.length; i++) y[i]! += bv[0]!;
+      else for (let i = 0; i < y.length; i++) y[i]! += bv[i % N]!;
+    }
+    activate(y, act, leakyreluAlpha ?? 0.2);
+    return out;
+  }, 'native');
+}
