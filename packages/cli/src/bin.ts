@@ -6,6 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
+import { benchCommand, benchWorker } from './bench.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
 
 const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -94,7 +95,35 @@ async function main(argv: string[]): Promise<number> {
       (y) => y.option('output-dir', { type: 'string', default: './outputs' }),
       (a) => run(() => runsCommand({ outputDir: a['output-dir'] }))(),
     )
-    .demandCommand(1, 'Name a command: run, validate, list, sample or runs.')
+    .command(
+      'bench',
+      'training throughput of the MLP GAN and DCGAN per backend, against PyTorch (pnpm bench)',
+      (y) =>
+        y
+          .option('steps-mlp', { type: 'number', default: 200, description: 'timed steps for the MLP GAN' })
+          .option('steps-dcgan', { type: 'number', default: 20, description: 'timed steps for the DCGAN' })
+          .option('batch', { type: 'number', default: 64 })
+          .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan' })
+          .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
+          .option('worker', { type: 'string', hidden: true })
+          .option('backend', { choices: backends, hidden: true })
+          .option('steps', { type: 'number', hidden: true }),
+      (a) =>
+        run(async () => {
+          if (a.worker) {
+            const r = await benchWorker(a.worker, a.backend ?? 'auto', a.steps ?? 20, a.batch);
+            process.stdout.write(JSON.stringify(r) + '\n');
+            return 0;
+          }
+          return benchCommand({
+            steps: { mlp: a['steps-mlp'], dcgan: a['steps-dcgan'] },
+            batch: a.batch,
+            ...(a.out !== undefined ? { out: a.out } : {}),
+            ...(a.models !== undefined ? { models: a.models.map(String) } : {}),
+          });
+        })(),
+    )
+    .demandCommand(1, 'Name a command: run, validate, list, sample, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

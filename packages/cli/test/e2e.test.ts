@@ -131,6 +131,21 @@ describe('exp CLI end to end', () => {
     expect(run.status).toBe('FINISHED');
   });
 
+  it('trains the DCGAN config on the default backend (conv kernels of the pack)', () => {
+    const dcganConfig = path.join(repo, 'configs', 'dcgan-mnist.yaml');
+    const r = exp(
+      ['run', dcganConfig, '--set', 'train.steps=3', '--set', 'train.batchSize=8', '--set', 'model.generator.channels=[8, 4]', '--set', 'model.discriminator.channels=[4, 8]', '--set', 'callbacks.progress=false', '--set', 'callbacks.samples.n=4'],
+      cwd,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/backend: (wasm|tensorflow) \(/);
+    const run = new FileStore(path.join(cwd, 'mlruns')).readRun(runIdOf(r.stdout));
+    expect(run.status).toBe('FINISHED');
+    expect(run.tags['genlab.model']).toBe('gan/dcgan');
+    for (const p of run.metrics['loss_d']!) expect(Number.isFinite(p.value)).toBe(true);
+    expect(decodePng(fs.readFileSync(path.join(cwd, 'outputs', runIdOf(r.stdout), 'samples', 'final.png'))).width).toBe(2 * 30 + 2);
+  });
+
   describe('bad input: exit 2, a message naming what and where, no run left behind', () => {
     const rejects = (args: string[], pattern: RegExp) => {
       const before = countRuns(cwd);

@@ -1,0 +1,149 @@
+/**
+ * `exp bench` (`pnpm bench`): training throughput of the MLP GAN and the DCGAN on every
+ * available backend path, next to a PyTorch reference of the same networks, loss and step
+ * measured in the same run (bench/torch_gan.py with Debian's python3-torch).
+ *
+ * Each measurement runs in its own process (a backend is process-wide) with
+ * OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for both sides alike, one BLAS thread and one
+ * torch thread for the headline ratio. Results are printed as a table and written as JSON.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { Trainer, type ArrayDataset } from '@genlab/core';
+import { MemoryTracker, testConfig } from '@genlab/core/testing';
+import { mnist } from '@genlab/datasets';
+import { chooseBackend, type BackendName } from './backend.js';
+import { builtinRegistry } from './registry.js';
+
+/** The benchmarked models: genlab plugin, its options (as in configs/), PyTorch twin. */
+const MODELS = [
+  { key: 'mlp', plugin: 'gan/mlp', config: { generator: { batchNorm: true } }, label: 'MLP GAN (gan-mnist.yaml)' },
+  { key: 'dcgan', plugin: 'gan/dcgan', config: {}, label: 'DCGAN (dcgan-mnist.yaml)' },
+] as const;
+
+/** One path through genlab's backends. */
+const PATHS = [
+  { key: 'wasm+native', backend: 'wasm', env: { GENLAB_NATIVE: '1' }, label: 'wasm + kernel pack + OpenBLAS' },
+  { key: 'wasm', backend: 'wasm', env: { GENLAB_NATIVE: '0' }, label: 'wasm + kernel pack' },
+  { key: 'tensorflow', backend: 'tensorflow', env: {}, label: 'tfjs-node' },
+] as const;
+
+export interface WorkerResult {
+  model: string;
+  backend: string;
+  reason: string;
+  imgPerSec: number;
+  peakRssMb: number;
+  leakedPerStep: number;
+}
+
+/** Measure one model on one backend in this process (`exp bench --worker`). */
+export async function benchWorker(modelKey: string, backend: BackendName, steps: number, batch: number): Promise<WorkerResult> {
+  const spec = MODELS.find((m) => m.key === modelKey);
+  if (!spec) throw new Error(`unknown bench model ${modelKey}`);
+  const choice = await chooseBackend(backend);
+  const plugin = builtinRegistry().model(spec.plugin);
+  const ds = (await mnist.load(mnist.configSchema.parse({}), { baseDir: '.', cacheDir: '.', log: () => {} })) as ArrayDataset;
+  const cfg = plugin.configSchema.parse(spec.config) as Record<string, unknown>;
+  const model = plugin.create(cfg, { data: ds.info, seed: 1 });
+  const trainer = new Trainer({
+    config: testConfig({ name: spec.plugin, ...cfg }, { train: { steps, batchSize: batch, logEvery: 1 } }),
+    model,
+    dataset: ds,
+    tracker: new MemoryTracker(),
+    callbacks: [],
+    runId: 'bench',
+    runName: 'bench',
+    runDir: '.',
+    backend: choice.name,
+    log: () => {},
+  });
+  const step = (i: number) => {
+    const b = ds.gather(Array.from({ length: batch }, (_, j) => (i * batch + j) % ds.info.size));
+    trainer.trainStep(b);
+    tf.dispose([b.x, b.y]);
+  };
+  for (let i = 0; i < 3; i++) step(i); // warm-up: kernels, optimizer slots
+  const before = tf.memory().numTensors;
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step(i);
+  const secs = (performance.now() - t0) / 1000;
+  const leaked = (tf.memory().numTensors - before) / steps;
+  trainer.dispose();
+  model.dispose();
+  return { model: modelKey, backend: choice.name, reason: choice.reason, imgPerSec: (steps * batch) / secs, peakRssMb: process.resourceUsage().maxRSS / 1024, leakedPerStep: leaked };
+}
+
+/** Environment of every measured process: OpenBLAS core overrides off, one thread. */
+function benchEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, GENLAB_BLAS_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
+function lastJson(stdout: string): Record<string, unknown> | undefined {
+  const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
+}
+
+/** Run the whole benchmark; prints the table and writes `bench/results/<time>.json`. */
+export async function benchCommand(args: { steps: Record<string, number>; batch: number; out?: string; models?: string[] }): Promise<number> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const root = path.resolve(here, '../../..');
+  const bin = path.join(here, 'bin.js');
+  const torchScript = path.join(root, 'bench', 'torch_gan.py');
+  const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const hasTorch = spawnSync(python, ['-c', 'import torch'], { env: benchEnv({}) }).status === 0;
+  const log = (m: string) => process.stderr.write(m + '\n');
+  if (!hasTorch) log('bench: PyTorch not found (Debian: apt-get install python3-torch libopenblas0-pthread): printing genlab numbers without ratios');
+
+  const rows: (WorkerResult & { path: string; label: string; torchImgPerSec?: number; ratio?: number; note?: string })[] = [];
+  const reference: Record<string, number> = {};
+  for (const m of MODELS.filter((x) => !args.models || args.models.includes(x.key))) {
+    const steps = args.steps[m.key] ?? 20;
+    if (hasTorch) {
+      log(`bench: PyTorch ${m.key}, ${steps} steps…`);
+      const r = spawnSync(python, [torchScript, '--model', m.key, '--steps', String(steps), '--batch', String(args.batch), '--threads', '1'], { env: benchEnv({}), encoding: 'utf8' });
+      const j = lastJson(r.stdout ?? '');
+      if (j) reference[m.key] = Number(j.img_per_sec);
+      else log(`bench: PyTorch ${m.key} failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+    }
+    for (const p of PATHS) {
+      log(`bench: genlab ${m.key} on ${p.key}, ${steps} steps…`);
+      const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', p.backend, '--steps', String(steps), '--batch', String(args.batch)], { env: benchEnv(p.env), encoding: 'utf8' });
+      const j = lastJson(r.stdout ?? '') as WorkerResult | undefined;
+      if (!j) {
+        const err = (r.stderr ?? '').trim().split('\n').at(-1) ?? 'failed';
+        const note = p.backend === 'tensorflow' && /tfjs-node/.test(err) ? 'tfjs-node not usable here' : err.slice(0, 100);
+        rows.push({ model: m.key, backend: p.backend, reason: '', imgPerSec: NaN, peakRssMb: NaN, leakedPerStep: NaN, path: p.key, label: m.label, note });
+        continue;
+      }
+      // A native path that did not load the addon is the plain pack again: say so, once.
+      if (p.key === 'wasm+native' && !/native/.test(j.reason)) {
+        rows.push({ ...j, path: p.key, label: m.label, imgPerSec: NaN, note: 'native BLAS addon not built (apt-get install libopenblas-dev, then pnpm install)' });
+        continue;
+      }
+      const ref = reference[m.key];
+      rows.push({ ...j, path: p.key, label: m.label, ...(ref ? { torchImgPerSec: ref, ratio: j.imgPerSec / ref } : {}) });
+    }
+  }
+
+  const fmt = (v: number | undefined, d = 0) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
+  const header = ['model', 'genlab path', 'img/s', 'PyTorch img/s', 'ratio', 'peak RSS MB', 'leaked tensors/step'];
+  const table = rows.map((r) => [r.label, r.path, fmt(r.imgPerSec), fmt(r.torchImgPerSec), r.ratio !== undefined ? `${r.ratio.toFixed(3)}x` : '-', fmt(r.peakRssMb), r.note ? `(${r.note})` : fmt(r.leakedPerStep, 2)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  process.stdout.write(
+    [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...table.map(line)].join('\n') +
+      `\n\nbatch ${args.batch}; PyTorch ${hasTorch ? '1 thread' : 'absent'}; genlab 1 BLAS thread; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for both.\n`,
+  );
+  const out = args.out ?? path.join(root, 'bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), batch: args.batch, rows }, null, 2) + '\n');
+  log(`bench: results written to ${out}`);
+  return 0;
+}
