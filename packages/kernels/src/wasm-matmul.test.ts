@@ -45,6 +45,8 @@ describe('wasm matmul kernels with transposes match the cpu backend', () => {
     [2, 300, 257, 1],
     [40, 7, 3, 1],
     [5, 6, 7, 3],
+    [40, 50, 30, 4],
+    [17, 64, 33, 2],
   ];
   for (const [m, k, n, batch] of shapes) {
     for (const ta of [false, true]) {

@@ -9,6 +9,7 @@
  * unit test checks them against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { WasmBackendLike } from './heap.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type TensorInfo = tf.TensorInfo;
@@ -22,12 +23,53 @@ function transposeLast2(x: TensorInfo, backend: tf.KernelBackend, transpose: Ker
   return transpose({ inputs: { x }, backend, attrs: { perm } }) as TensorInfo;
 }
 
+/**
+ * XNNPACK's fast path takes one matrix product at a time: a batched product (batch > 1)
+ * falls back to the naive loop. Large enough batched products are split into batch-1
+ * products on copies of each slice (a copy is O(size), the product O(size^1.5)).
+ */
+function batchedProduct(
+  inputs: tf.NamedTensorInfoMap,
+  backend: WasmBackendLike,
+  attrs: tf.NamedAttrMap,
+  kernelName: string,
+  self: KernelFunc,
+): TensorInfo | undefined {
+  const a = inputs.a as TensorInfo;
+  const b = inputs.b as TensorInfo;
+  if (kernelName !== 'BatchMatMul' || a.shape.length !== 3 || b.shape.length !== 3 || a.dtype !== 'float32') return undefined;
+  const [ba, ra, ca] = a.shape as [number, number, number];
+  const [bb, rb, cb] = b.shape as [number, number, number];
+  const batch = Math.max(ba, bb);
+  const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+  const M = transposeA ? ca : ra;
+  const K = transposeA ? ra : ca;
+  const N = transposeB ? rb : cb;
+  if (batch === 1 || M * N * K < 4096) return undefined;
+  const out = backend.makeOutput([batch, M, N], 'float32');
+  for (let i = 0; i < batch; i++) {
+    const ai = backend.makeOutput([1, ra, ca], 'float32');
+    const bi = backend.makeOutput([1, rb, cb], 'float32');
+    const ia = ba === 1 ? 0 : i;
+    const ib = bb === 1 ? 0 : i;
+    // Views are taken after each allocation: growing the heap detaches older ones.
+    (backend.typedArrayFromHeap(ai) as Float32Array).set((backend.typedArrayFromHeap(a) as Float32Array).subarray(ia * ra * ca, (ia + 1) * ra * ca));
+    (backend.typedArrayFromHeap(bi) as Float32Array).set((backend.typedArrayFromHeap(b) as Float32Array).subarray(ib * rb * cb, (ib + 1) * rb * cb));
+    const ci = self({ inputs: { a: ai, b: bi }, backend, attrs }) as TensorInfo;
+    (backend.typedArrayFromHeap(out) as Float32Array).set(backend.typedArrayFromHeap(ci) as Float32Array, i * M * N);
+    for (const t of [ai, bi, ci]) backend.disposeData(t.dataId);
+  }
+  return out;
+}
+
 function patch(kernelName: string, backendName: string): void {
   const original = tf.getKernel(kernelName, backendName);
   const transposeKernel = tf.getKernel('Transpose', backendName);
   if (!original || !transposeKernel) return;
   const kernelFunc: KernelFunc = ({ inputs, backend: be, attrs }) => {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    const batched = batchedProduct(inputs, be as WasmBackendLike, attrs ?? {}, kernelName, kernelFunc);
+    if (batched) return batched;
     if (!transposeA && !transposeB) return original.kernelFunc({ inputs, backend: be, attrs });
     const backend = be as tf.KernelBackend;
     const temps: TensorInfo[] = [];
