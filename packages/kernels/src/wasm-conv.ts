@@ -109,14 +109,46 @@ export function colsOf(backend: WasmBackendLike, x: tf.TensorInfo, info: ConvInf
   return cols;
 }
 
+/** Whether the native BLAS matmul is installed on `backendName` (set by native.ts). */
+export function nativeMatMulActive(backendName: string): boolean {
+  return Boolean((globalThis as Record<symbol, boolean | undefined>)[Symbol.for(`genlab.kernel.${backendName}.BatchMatMul.native`)]);
+}
+
 /** Install the conv kernels on the given wasm backend (idempotent). */
 export function installWasmConv(backendName = 'wasm'): void {
+  const stockConv = tf.getKernel('Conv2D', backendName);
   overrideKernel('Conv2DBackpropFilter', backendName, () => ({ inputs, backend, attrs }) => {
     const be = backend as WasmBackendLike;
     const x = inputs.x as tf.TensorInfo;
     const dy = inputs.dy as tf.TensorInfo;
     const a = attrs as unknown as ConvAttrs;
     const info = convInfo(x.shape, a.filterShape!, a);
+    // Without a native BLAS, XNNPACK's convolution is faster than im2col + matmul:
+    // dW[kh, kw, ci, co] = Σ x[n, kh + oh·s − top, ·, ci] · dy[n, oh, ·, co] is a stride-1
+    // convolution of xᵀ [CI, H, W, N] with dyᵀ [OH, OW, N, CO] dilated by the stride.
+    const bottom = info.filterHeight + (info.outHeight - 1) * info.strideHeight - info.inHeight - info.padInfo.top;
+    const right = info.filterWidth + (info.outWidth - 1) * info.strideWidth - info.inWidth - info.padInfo.left;
+    if (!nativeMatMulActive(backendName) && stockConv && bottom >= 0 && right >= 0 && info.padInfo.top >= 0 && info.padInfo.left >= 0) {
+      const temps: tf.TensorInfo[] = [];
+      const T = (t: tf.TensorInfo, perm: number[]) => {
+        const r = runKernel('Transpose', backendName, be, { x: t }, { perm });
+        temps.push(r);
+        return r;
+      };
+      try {
+        const xT = T(x, [3, 1, 2, 0]); // [CI, H, W, N]
+        const dyT = T(dy, [1, 2, 0, 3]); // [OH, OW, N, CO]
+        const y = stockConv.kernelFunc({
+          inputs: { x: xT, filter: dyT },
+          backend: be,
+          attrs: { strides: 1, pad: [[0, 0], [info.padInfo.top, bottom], [info.padInfo.left, right], [0, 0]], dataFormat: 'NHWC', dilations: [info.strideHeight, info.strideWidth] } as unknown as tf.NamedAttrMap,
+        }) as tf.TensorInfo; // [CI, FH, FW, CO]
+        temps.push(y);
+        return runKernel('Transpose', backendName, be, { x: y }, { perm: [1, 2, 0, 3] }); // [FH, FW, CI, CO]
+      } finally {
+        for (const t of temps) be.disposeData(t.dataId);
+      }
+    }
     const P = info.batchSize * info.outHeight * info.outWidth;
     const cols = colsOf(be, x, info);
     try {
