@@ -52,6 +52,7 @@ describe(`conv kernels (${native ? 'wasm pack + native BLAS' : 'wasm pack'}) mat
     { n: 64, h: 14, w: 14, ci: 64, co: 128, k: 5, s: 2, pad: 'same' as const },
     { n: 4, h: 9, w: 9, ci: 3, co: 2, k: 1, s: 2, pad: 'same' as const },
     { n: 2, h: 10, w: 7, ci: 2, co: 3, k: 2, s: 3, pad: 'same' as const },
+    { n: 2, h: 12, w: 12, ci: 2, co: 2, k: 3, s: 4, pad: 'same' as const },
   ];
   for (const c of cases) {
     it(`conv2d, its filter and input gradients: ${label(c)}`, async () => {

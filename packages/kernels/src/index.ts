@@ -4,18 +4,20 @@
  */
 import { registerComparisonGradients } from './gradients.js';
 import { installWasmConv } from './wasm-conv.js';
+import { installWasmConv3dGuard } from './wasm-conv3d.js';
 import { installWasmMatMul } from './wasm-matmul.js';
 import { installWasmTile } from './wasm-tile.js';
 import { installNativeMatMul, loadNativeBlas } from './native.js';
 
 export { installWasmConv, im2col, col2im } from './wasm-conv.js';
+export { installWasmConv3dGuard } from './wasm-conv3d.js';
 export { installWasmMatMul } from './wasm-matmul.js';
 export { installWasmTile, tileInto } from './wasm-tile.js';
 export { registerComparisonGradients } from './gradients.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
-export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
+export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2'] as const;
 
 /**
  * Install genlab's kernels for the active backend and say what was installed. The
@@ -28,6 +30,7 @@ export function installKernels(backendName: string, opts: { native?: boolean } =
   installWasmMatMul();
   installWasmTile();
   installWasmConv();
+  installWasmConv3dGuard();
   if (opts.native === false) return { native: false, description: 'genlab kernel pack' };
   const { blas, reason } = loadNativeBlas();
   if (blas) installNativeMatMul(blas);
