@@ -29,6 +29,8 @@ const PATHS = [
   { key: 'wasm+native', backend: 'wasm', env: { GENLAB_NATIVE: '1' }, label: 'wasm + kernel pack + OpenBLAS' },
   { key: 'wasm', backend: 'wasm', env: { GENLAB_NATIVE: '0' }, label: 'wasm + kernel pack' },
   { key: 'tensorflow', backend: 'tensorflow', env: {}, label: 'tfjs-node' },
+  // The plain JavaScript kernels are 10-100x slower: measured on a twentieth of the steps.
+  { key: 'cpu', backend: 'cpu', env: {}, label: 'cpu (plain JS)', stepsDivisor: 20 },
 ] as const;
 
 export interface WorkerResult {
@@ -66,7 +68,8 @@ export async function benchWorker(modelKey: string, backend: BackendName, steps:
     trainer.trainStep(b);
     tf.dispose([b.x, b.y]);
   };
-  for (let i = 0; i < 3; i++) step(i); // warm-up: kernels, optimizer slots
+  // Warm-up: kernel set-up and optimizer slots (one step is enough for slots; short runs do one).
+  for (let i = 0; i < Math.min(3, Math.ceil(steps / 2)); i++) step(i);
   const before = tf.memory().numTensors;
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step(i);
@@ -113,8 +116,9 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
       else log(`bench: PyTorch ${m.key} failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
     }
     for (const p of PATHS) {
-      log(`bench: genlab ${m.key} on ${p.key}, ${steps} steps…`);
-      const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', p.backend, '--steps', String(steps), '--batch', String(args.batch)], { env: benchEnv(p.env), encoding: 'utf8' });
+      const pathSteps = 'stepsDivisor' in p ? Math.max(2, Math.round(steps / p.stepsDivisor)) : steps;
+      log(`bench: genlab ${m.key} on ${p.key}, ${pathSteps} steps…`);
+      const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', p.backend, '--steps', String(pathSteps), '--batch', String(args.batch)], { env: benchEnv(p.env), encoding: 'utf8' });
       const j = lastJson(r.stdout ?? '') as WorkerResult | undefined;
       if (!j) {
         const err = (r.stderr ?? '').trim().split('\n').at(-1) ?? 'failed';
