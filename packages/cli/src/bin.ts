@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
       (y) =>
         y
           .option('steps-mlp', { type: 'number', default: 200, description: 'timed steps for the MLP GAN' })
-          .option('steps-dcgan', { type: 'number', default: 20, description: 'timed steps for the DCGAN' })
+          .option('steps-dcgan', { type: 'number', default: 40, description: 'timed steps for the DCGAN' })
           .option('batch', { type: 'number', default: 64 })
           .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan' })
           .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
