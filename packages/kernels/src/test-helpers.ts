@@ -1,16 +1,7 @@
 /** Helpers shared by the kernel tests (not part of the build). */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** Mulberry32 PRNG: floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '@genlab/core';
 
 /** Run `f` on a backend and return its outputs as plain arrays (tensors disposed). */
 export async function on(backend: string, f: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {

@@ -3,32 +3,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-layers'; // registers tfjs gradients
-import { mulberry32 } from './test-helpers.js';
+import { mulberry32, on, worstRelError } from './test-helpers.js';
 import { installWasmMatMul } from './wasm-matmul.js';
 
 const rand = mulberry32(7);
 const data = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
-
-/** Run `f` on a backend and return its outputs as plain arrays. */
-async function on(backend: string, f: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const out = tf.tidy(f);
-  const list = Array.isArray(out) ? out : [out];
-  const arrays = list.map((t) => Float32Array.from(t.dataSync()));
-  tf.dispose(list);
-  return arrays;
-}
-
-function expectClose(actual: Float32Array[], expected: Float32Array[]): void {
-  expect(actual.length).toBe(expected.length);
-  actual.forEach((a, k) => {
-    const e = expected[k]!;
-    expect(a.length).toBe(e.length);
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - e[i]!) / (1 + Math.abs(e[i]!)));
-    expect(worst).toBeLessThan(1e-4);
-  });
-}
 
 describe('wasm matmul kernels with transposes match the cpu backend', () => {
   beforeAll(async () => {
@@ -61,7 +40,7 @@ describe('wasm matmul kernels with transposes match the cpu backend', () => {
           const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
           const wasm = await on('wasm', f);
           expect(tf.memory().numTensors).toBe(before);
-          expectClose(wasm, await on('cpu', f));
+          expect(worstRelError(wasm, await on('cpu', f))).toBeLessThan(1e-4);
         });
       }
     }
@@ -79,6 +58,6 @@ describe('wasm matmul kernels with transposes match the cpu backend', () => {
       const grads = tf.grads((xx, ww) => tf.sum(tf.square(tf.fused.matMul({ a: xx!, b: ww!, transposeB: true, bias: b, activation: 'relu' }))))([x, w]);
       return [y, ...grads];
     };
-    expectClose(await on('wasm', f), await on('cpu', f));
+    expect(worstRelError(await on('wasm', f), await on('cpu', f))).toBeLessThan(1e-4);
   });
 });

@@ -3,19 +3,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-layers'; // registers tfjs gradients
-import { mulberry32 } from './test-helpers.js';
+import { mulberry32, on } from './test-helpers.js';
 import { installWasmTile, tileInto } from './wasm-tile.js';
 
 const rand = mulberry32(11);
-
-async function on(backend: string, f: () => tf.Tensor | tf.Tensor[]): Promise<number[][]> {
-  await tf.setBackend(backend);
-  const out = tf.tidy(f);
-  const list = Array.isArray(out) ? out : [out];
-  const arrays = list.map((t) => Array.from(t.dataSync() as ArrayLike<number>));
-  tf.dispose(list);
-  return arrays;
-}
 
 describe('copy-based Tile on wasm matches the cpu backend', () => {
   beforeAll(async () => {
@@ -42,7 +33,7 @@ describe('copy-based Tile on wasm matches the cpu backend', () => {
         const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
         const wasm = await on('wasm', f);
         expect(tf.memory().numTensors).toBe(before);
-        expect(wasm).toEqual(await on('cpu', f));
+        expect(wasm.map((a) => Array.from(a))).toEqual((await on('cpu', f)).map((a) => Array.from(a)));
       });
     }
   }
