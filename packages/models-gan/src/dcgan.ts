@@ -13,11 +13,8 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { deriveSeed, optimizerSchema, type ModelPlugin } from '@genlab/core';
-import { LayersGan, outputActivation } from './layers-gan.js';
-import { lossSchema } from './losses.js';
-
-const adam = { type: 'adam', lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, momentum: 0 } as const;
+import { deriveSeed, type ModelPlugin } from '@genlab/core';
+import { ganTrainingOptions, LayersGan, outputActivation } from './layers-gan.js';
 
 const schema = z
   .object({
@@ -42,12 +39,7 @@ const schema = z
       })
       .strict()
       .default({ channels: [64, 128], kernel: 5 }),
-    /** Negative slope of the discriminator's LeakyReLU. */
-    leakySlope: z.number().min(0).lt(1).default(0.2),
-    loss: lossSchema.default('non-saturating'),
-    dSteps: z.number().int().positive().default(1),
-    optimizerG: optimizerSchema.default(adam),
-    optimizerD: optimizerSchema.default(adam),
+    ...ganTrainingOptions,
   })
   .strict();
 export type DcganConfig = z.infer<typeof schema>;

@@ -6,8 +6,26 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Batch, GenerativeModel, OptimizerConfig, StateDict, TrainContext } from '@genlab/core';
-import { discriminatorLoss, generatorLoss, type GanLoss } from './losses.js';
+import { z } from 'zod';
+import { optimizerSchema, type Batch, type GenerativeModel, type OptimizerConfig, type StateDict, type TrainContext } from '@genlab/core';
+import { discriminatorLoss, generatorLoss, lossSchema, type GanLoss } from './losses.js';
+
+const adam = { type: 'adam', lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, momentum: 0 } as const;
+
+/**
+ * Config keys every layers GAN shares (spread into each plugin's schema), so their
+ * defaults cannot drift apart: Adam lr 2e-4, β1 0.5, as in DCGAN (Radford et al. 2016).
+ */
+export const ganTrainingOptions = {
+  /** Negative slope of LeakyReLU. */
+  leakySlope: z.number().min(0).lt(1).default(0.2),
+  /** GAN loss. */
+  loss: lossSchema.default('non-saturating'),
+  /** Discriminator updates per generator update. */
+  dSteps: z.number().int().positive().default(1),
+  optimizerG: optimizerSchema.default(adam),
+  optimizerD: optimizerSchema.default(adam),
+};
 
 /** The options every layers GAN has. */
 export interface GanOptions {

@@ -8,13 +8,10 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { deriveSeed, optimizerSchema, type ModelPlugin } from '@genlab/core';
-import { LayersGan, outputActivation } from './layers-gan.js';
-import { lossSchema } from './losses.js';
+import { deriveSeed, type ModelPlugin } from '@genlab/core';
+import { ganTrainingOptions, LayersGan, outputActivation } from './layers-gan.js';
 
 const activation = z.enum(['relu', 'leakyRelu', 'elu', 'tanh']);
-const adam = { type: 'adam', lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, momentum: 0 } as const;
-
 const schema = z
   .object({
     /** Size of the latent noise vector z ~ N(0, I). */
@@ -39,14 +36,7 @@ const schema = z
       })
       .strict()
       .default({ hidden: [512, 256], activation: 'leakyRelu' }),
-    /** Negative slope of LeakyReLU. */
-    leakySlope: z.number().min(0).lt(1).default(0.2),
-    /** GAN loss. */
-    loss: lossSchema.default('non-saturating'),
-    /** Discriminator updates per generator update. */
-    dSteps: z.number().int().positive().default(1),
-    optimizerG: optimizerSchema.default(adam),
-    optimizerD: optimizerSchema.default(adam),
+    ...ganTrainingOptions,
   })
   .strict();
 export type MlpGanConfig = z.infer<typeof schema>;
