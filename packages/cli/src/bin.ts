@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
 import { benchCommand, benchWorker } from './bench.js';
+import { dataCommand } from './data.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
 
 const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -90,6 +91,27 @@ async function main(argv: string[]): Promise<number> {
         )(),
     )
     .command(
+      'data <what> [name]',
+      'describe a dataset (shape, size, class counts, pixel statistics) and draw real examples to a PNG',
+      (y) =>
+        y
+          .positional('what', { type: 'string', demandOption: true, description: "a config file, a dataset name, or 'show' followed by a name" })
+          .positional('name', { type: 'string', description: "the dataset name after 'show'" })
+          .option('set', { type: 'string', array: true, default: [] as string[], description: 'override an option: dataset.split=test for a config, split=test for a name' })
+          .option('n', { type: 'number', default: 64, description: 'examples in the grid' })
+          .option('out', { type: 'string', description: 'PNG file to write (default data-<name>.png)' })
+          .example('$0 data configs/gan-mnist.yaml', "the dataset of a config, as training sees it")
+          .example('$0 data show fashion-mnist --set split=test --set classes=[Sneaker]', 'a dataset by name with options')
+          .example('$0 data toy2d --set mixture=grid25 --out grid.png', 'a scatter plot of the 5x5 mixture'),
+      (a) =>
+        run(() => {
+          const what = a.what === 'show' ? a.name : a.what;
+          if (!what) throw new UserError("exp data show needs a dataset name, e.g. 'exp data show mnist'");
+          if (a.what !== 'show' && a.name !== undefined) throw new UserError(`exp data takes one config or dataset name, got '${a.what}' and '${a.name}'`);
+          return dataCommand({ what, set: a.set.map(String), n: a.n, ...(a.out !== undefined ? { out: a.out } : {}) });
+        })(),
+    )
+    .command(
       'runs',
       'list local runs (id, status, step, name)',
       (y) => y.option('output-dir', { type: 'string', default: './outputs' }),
@@ -123,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, validate, list, sample, runs or bench.')
+    .demandCommand(1, 'Name a command: run, validate, list, sample, data, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  defaultCacheDir,
   ensureWritableDir,
   findRunDir,
   loadConfig,
@@ -103,7 +104,7 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
 export async function validateCommand(args: { config: string; set: string[]; quiet?: boolean }): Promise<number> {
   const loaded = await loadConfig(args.config, builtinRegistry(), { overrides: args.set });
   if (!args.quiet) process.stdout.write(toYaml(loaded.config));
-  log(`${args.config}: OK (model ${loaded.config.model.name}, data ${loaded.config.data.name})`);
+  log(`${args.config}: OK (model ${loaded.config.model.name}, data ${loaded.config.dataset.name})`);
   return 0;
 }
 
@@ -138,8 +139,8 @@ export async function sampleCommand(args: { run: string; n: number; out: string;
   ensureWritableDir(path.dirname(out), 'output folder');
   const backend = await chooseBackend(args.backend ?? config.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
-  const { name: _d, ...dataCfg } = config.data;
-  const dataset = await registry.dataset(config.data.name).load(dataCfg, { baseDir: record.configDir, cacheDir: path.join(config.output.dir, '.cache'), log });
+  const { name: _d, ...dataCfg } = config.dataset;
+  const dataset = await registry.dataset(config.dataset.name).load(dataCfg, { baseDir: record.configDir, cacheDir: defaultCacheDir(), log });
   const { name: _m, ...modelCfg } = config.model;
   const model = registry.model(config.model.name).create(modelCfg, { data: dataset.info, seed: 0 });
   try {

@@ -2,65 +2,14 @@
  * End-to-end tests: the real `exp` CLI (built `dist/bin.js`) in a child process, on tiny
  * configs, in a temporary working folder (so outputs/ and mlruns/ land there).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodePng, readCheckpoint } from '@genlab/core';
 import { FileStore } from '@genlab/tracking';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../../..');
-const bin = path.resolve(here, '../dist/bin.js');
-const seedConfig = path.join(repo, 'configs', 'gan-mnist.yaml');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function exp(args: string[], cwd: string): Result {
-  // A hung CLI must fail the test, not hang it: spawnSync blocks vitest's own timeout.
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 200_000, env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function write(dir: string, name: string, text: string): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-/** A small, fast variant of the seed config. */
-const tiny = (extra = '') => `extends: ${seedConfig}
-model:
-  latentDim: 8
-  generator: { hidden: [32] }
-  discriminator: { hidden: [32] }
-train: { steps: 12, batchSize: 16, logEvery: 4 }
-callbacks:
-  samples: { every: 6, n: 16 }
-  checkpoint: { every: 4 }
-  progress: { mode: lines, every: 0.01 }
-${extra}`;
-
-function runIdOf(stdout: string): string {
-  const m = /run ([0-9a-f]{32}) /.exec(stdout);
-  if (!m) throw new Error(`no run id in: ${stdout}`);
-  return m[1]!;
-}
-
-function countRuns(cwd: string): number {
-  const root = path.join(cwd, 'mlruns');
-  if (!fs.existsSync(root)) return 0;
-  return fs
-    .readdirSync(root)
-    .filter((e) => /^\d+$/.test(e))
-    .flatMap((e) => fs.readdirSync(path.join(root, e)).filter((r) => /^[0-9a-f]{32}$/.test(r))).length;
-}
+import { bin, countRuns, exp, here, repo, runIdOf, seedConfig, tiny, write } from './helpers.js';
 
 describe('exp CLI end to end', () => {
   let cwd: string;
@@ -199,7 +148,7 @@ describe('exp CLI end to end', () => {
       'nan.yaml',
       `plugins: [${fixture}]
 model: { name: test/nan, nanAt: 5 }
-data: { name: mnist }
+dataset: { name: mnist }
 train: { steps: 20, batchSize: 8, logEvery: 1 }
 callbacks: { checkpoint: { every: 2 }, progress: false }
 `,

@@ -25,6 +25,11 @@ export interface DataInfo {
   range: [number, number];
   /** Optional human names of the classes. */
   classNames?: string[];
+  /**
+   * For synthetic Gaussian mixtures (e.g. `toy2d`): each mode's centre and the common
+   * standard deviation, so metrics can count covered modes exactly. Labels are mode indices.
+   */
+  mixture?: { means: number[][]; std: number };
 }
 
 /** One batch. The trainer owns and disposes both tensors after the step. */

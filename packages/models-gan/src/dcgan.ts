@@ -27,7 +27,7 @@ const schema = z
         /** Transposed-convolution kernel size. */
         kernel: z.number().int().min(1).max(9).default(5),
         /** Output activation: `auto` = tanh for data in [-1, 1], a sigmoid for [0, 1]. */
-        output: z.enum(['auto', 'tanh', 'sigmoid']).default('auto'),
+        output: z.enum(['auto', 'tanh', 'sigmoid', 'linear']).default('auto'),
       })
       .strict()
       .default({ channels: [128, 64], kernel: 5, output: 'auto' }),

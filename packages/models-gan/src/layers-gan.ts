@@ -36,10 +36,14 @@ export interface GanOptions {
   optimizerD: OptimizerConfig;
 }
 
-/** The generator's output activation for a data range ('auto': tanh for [-1, 1], sigmoid for [0, 1]). */
-export function outputActivation(choice: 'auto' | 'tanh' | 'sigmoid', range: [number, number]): 'tanh' | 'sigmoid' {
+/**
+ * The generator's output activation for a data range. 'auto': tanh for [-1, 1], sigmoid for
+ * [0, 1], linear for anything else (e.g. 2-D points of a toy mixture).
+ */
+export function outputActivation(choice: 'auto' | 'tanh' | 'sigmoid' | 'linear', range: [number, number]): 'tanh' | 'sigmoid' | 'linear' {
   const [lo, hi] = range;
-  const output = choice === 'auto' ? (lo === -1 && hi === 1 ? 'tanh' : 'sigmoid') : choice;
+  const output = choice === 'auto' ? (lo === -1 && hi === 1 ? 'tanh' : lo === 0 && hi === 1 ? 'sigmoid' : 'linear') : choice;
+  if (output === 'linear') return output;
   const [oLo, oHi] = output === 'tanh' ? [-1, 1] : [0, 1];
   if (oLo !== lo || oHi !== hi) {
     throw new Error(`generator output '${output}' gives values in [${oLo}, ${oHi}] but the data range is [${lo}, ${hi}]: use output 'auto'`);

@@ -23,7 +23,7 @@ const schema = z
         /** Hidden activation. */
         activation: activation.default('relu'),
         /** Output activation: `auto` = tanh for data in [-1, 1], a sigmoid for [0, 1]. */
-        output: z.enum(['auto', 'tanh', 'sigmoid']).default('auto'),
+        output: z.enum(['auto', 'tanh', 'sigmoid', 'linear']).default('auto'),
         /** Batch normalisation after each hidden layer (batch statistics in training, moving averages when sampling). */
         batchNorm: z.boolean().default(false),
       })

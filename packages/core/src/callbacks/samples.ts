@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Callback, CallbackPlugin, RunInfo, RunStatus, StepEnd } from '../contracts.js';
-import { encodeGrid } from '../image.js';
+import { encodeGrid, encodeScatter } from '../image.js';
 import { deriveSeed, SeedStream } from '../rng.js';
 
 const schema = z
@@ -20,21 +20,37 @@ const schema = z
   .strict();
 type Options = z.infer<typeof schema>;
 
-/** Write a grid of `n` samples from `run.model` (noise from `seed`) to `file`; returns false for non-image data. */
+/** Points drawn in a scatter plot of 2-D samples (a 64-point grid says little about a mixture). */
+const SCATTER_POINTS = 2000;
+
+/**
+ * Write a picture of samples from `run.model` (noise from `seed`) to `file`: a grid of `n`
+ * images, or a scatter plot of 2-D points (with the mixture's centres when known). Returns
+ * false for data it cannot draw.
+ */
 export function writeSampleGrid(run: Pick<RunInfo, 'model' | 'dataset'>, n: number, seed: number, file: string): boolean {
-  const shape = run.dataset.info.shape;
-  if (shape.length !== 3) return false;
-  const [h, w, c] = shape as [number, number, number];
-  const images = run.model.sample(n, { seed });
+  const info = run.dataset.info;
+  const shape = info.shape;
+  const scatter = shape.length === 1 && shape[0] === 2;
+  if (shape.length !== 3 && !scatter) return false;
+  const count = scatter ? Math.max(n, SCATTER_POINTS) : n;
+  const samples = run.model.sample(count, { seed });
+  let png: Buffer;
   try {
-    const png = encodeGrid({ data: images.dataSync() as Float32Array, n, h, w, c, range: run.dataset.info.range });
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, png);
-    fs.renameSync(tmp, file);
+    const data = samples.dataSync() as Float32Array;
+    if (scatter) {
+      png = encodeScatter({ points: data, range: info.range, centres: info.mixture?.means });
+    } else {
+      const [h, w, c] = shape as [number, number, number];
+      png = encodeGrid({ data, n, h, w, c, range: info.range });
+    }
   } finally {
-    images.dispose();
+    samples.dispose();
   }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, png);
+  fs.renameSync(tmp, file);
   return true;
 }
 

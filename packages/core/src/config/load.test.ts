@@ -49,7 +49,7 @@ function makeRegistry(): Registry {
 }
 
 /** A minimal valid config body (6 lines; `train:` is the last section). */
-const MINIMAL = ['model:', '  name: test/model', 'data:', '  name: test/data', 'train:', '  steps: 10', ''].join('\n');
+const MINIMAL = ['model:', '  name: test/model', 'dataset:', '  name: test/data', 'train:', '  steps: 10', ''].join('\n');
 
 let dir: string;
 
@@ -105,7 +105,7 @@ describe('loadConfig: defaults', () => {
     expect(c.backend).toBe('auto');
     expect(c.plugins).toEqual([]);
     expect(c.model).toEqual({ name: 'test/model', latentDim: 8, lr: 0.001, label: 'x', net: { hidden: [4] } });
-    expect(c.data).toEqual({ name: 'test/data', size: 16 });
+    expect(c.dataset).toEqual({ name: 'test/data', size: 16 });
     expect(c.train).toEqual({ steps: 10, batchSize: 64, logEvery: 50 });
     expect(c.tracking).toEqual({ uri: 'file:./mlruns', tags: {} });
     expect(c.output).toEqual({ dir: './outputs' });
@@ -131,7 +131,7 @@ describe('loadConfig: defaults', () => {
     const file = write('c.yaml', MINIMAL);
     const { sources } = await loadConfig(file, makeRegistry(), { overrides: ['train.steps=3'] });
     expect(sources.get('model.name')).toBe(`${file}:2`);
-    expect(sources.get('data')).toBe(`${file}:3`);
+    expect(sources.get('dataset')).toBe(`${file}:3`);
     expect(sources.get('train.steps')).toBe('--set train.steps=3');
   });
 });
@@ -149,7 +149,7 @@ describe('loadConfig: extends', () => {
         '  label: parent',
         '  net:',
         '    hidden: [64, 32, 16]',
-        'data:',
+        'dataset:',
         '  name: test/data',
         '  size: 28',
         'train:',
@@ -166,7 +166,7 @@ describe('loadConfig: extends', () => {
     expect(config.name).toBe('child');
     expect(config.seed).toBe(1); // from the parent
     expect(config.model).toEqual({ name: 'test/model', latentDim: 32, lr: 0.001, label: 'child', net: { hidden: [8] } });
-    expect(config.data).toEqual({ name: 'test/data', size: 28 });
+    expect(config.dataset).toEqual({ name: 'test/data', size: 28 });
     expect(config.train).toEqual({ steps: 5, batchSize: 16, logEvery: 50 });
   });
 
@@ -231,7 +231,7 @@ describe('loadConfig: extends', () => {
         '  name: test/model', // 2
         '  latentDim: 16', // 3
         '  nope: 1', // 4
-        'data:', // 5
+        'dataset:', // 5
         '  name: test/data', // 6
         'train:', // 7
         '  steps: 10', // 8
@@ -348,7 +348,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
   });
 
   it('unknown key in train', async () => {
-    const file = write('c.yaml', ['model:', '  name: test/model', 'data:', '  name: test/data', 'train:', '  steps: 10', '  batchsize: 3', ''].join('\n'));
+    const file = write('c.yaml', ['model:', '  name: test/model', 'dataset:', '  name: test/data', 'train:', '  steps: 10', '  batchsize: 3', ''].join('\n'));
     const e = await configError(loadConfig(file, makeRegistry()));
     expect(e.issues).toHaveLength(1);
     expect(e.issues[0]).toMatchObject({ path: 'train.batchsize', where: `${file}:7` });
@@ -365,7 +365,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
         '',
         '  latentDim: 4',
         '  nope: true',
-        'data:',
+        'dataset:',
         '  name: test/data',
         'train:',
         '  steps: 10',
@@ -382,7 +382,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
   it('unknown key nested inside a model sub-object', async () => {
     const file = write(
       'c.yaml',
-      ['data:', '  name: test/data', 'train:', '  steps: 1', 'model:', '  name: test/model', '  net:', '    hidden: [2]', '    depth: 3', ''].join('\n'),
+      ['dataset:', '  name: test/data', 'train:', '  steps: 1', 'model:', '  name: test/model', '  net:', '    hidden: [2]', '    depth: 3', ''].join('\n'),
     );
     const e = await configError(loadConfig(file, makeRegistry()));
     expect(e.issues).toHaveLength(1);
@@ -398,7 +398,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
   });
 
   it('wrong type in a plugin section', async () => {
-    const file = write('c.yaml', ['model:', '  name: test/model', '  label: [1]', 'data:', '  name: test/data', 'train:', '  steps: 1', ''].join('\n'));
+    const file = write('c.yaml', ['model:', '  name: test/model', '  label: [1]', 'dataset:', '  name: test/data', 'train:', '  steps: 1', ''].join('\n'));
     const e = await configError(loadConfig(file, makeRegistry()));
     expect(e.issues[0]).toMatchObject({ path: 'model.label', where: `${file}:3` });
     expect(e.issues[0]!.message).toMatch(/expected string/);
@@ -414,7 +414,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
   it('out of range in a plugin section and in a callback', async () => {
     const file = write(
       'c.yaml',
-      ['model:', '  name: test/model', '  lr: 0', 'data:', '  name: test/data', 'train:', '  steps: 1', 'callbacks:', '  samples:', '    n: 5000', ''].join('\n'),
+      ['model:', '  name: test/model', '  lr: 0', 'dataset:', '  name: test/data', 'train:', '  steps: 1', 'callbacks:', '  samples:', '    n: 5000', ''].join('\n'),
     );
     const e = await configError(loadConfig(file, makeRegistry()));
     const byPath = Object.fromEntries(e.issues.map((i) => [i.path, i.where]));
@@ -423,7 +423,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
   });
 
   it('train needs steps or epochs', async () => {
-    const file = write('c.yaml', ['model:', '  name: test/model', 'data:', '  name: test/data', 'train:', '  batchSize: 2', ''].join('\n'));
+    const file = write('c.yaml', ['model:', '  name: test/model', 'dataset:', '  name: test/data', 'train:', '  batchSize: 2', ''].join('\n'));
     const e = await configError(loadConfig(file, makeRegistry()));
     expect(e.issues[0]).toMatchObject({ path: 'train', where: `${file}:5` });
     expect(e.message).toContain('set train.steps or train.epochs');
@@ -432,12 +432,12 @@ describe('loadConfig: errors name the key path and file:line', () => {
   it('a missing required section', async () => {
     const file = write('c.yaml', 'model:\n  name: test/model\ntrain:\n  steps: 1\n');
     const e = await configError(loadConfig(file, makeRegistry()));
-    expect(e.issues.map((i) => i.path)).toEqual(['data']);
+    expect(e.issues.map((i) => i.path)).toEqual(['dataset']);
     expect(e.issues[0]!.message).toMatch(/^required/);
   });
 
   it('unknown model name lists the known ones', async () => {
-    const file = write('c.yaml', ['data:', '  name: test/data', 'model:', '  name: gan/nope', 'train:', '  steps: 1', ''].join('\n'));
+    const file = write('c.yaml', ['dataset:', '  name: test/data', 'model:', '  name: gan/nope', 'train:', '  steps: 1', ''].join('\n'));
     const registry = makeRegistry().add({ models: [{ ...testModel, name: 'other/model' }] });
     const e = await configError(loadConfig(file, registry));
     expect(e.issues).toHaveLength(1);
@@ -446,9 +446,9 @@ describe('loadConfig: errors name the key path and file:line', () => {
   });
 
   it('unknown dataset name', async () => {
-    const file = write('c.yaml', ['model:', '  name: test/model', 'data:', '  name: test/date', 'train:', '  steps: 1', ''].join('\n'));
+    const file = write('c.yaml', ['model:', '  name: test/model', 'dataset:', '  name: test/date', 'train:', '  steps: 1', ''].join('\n'));
     const e = await configError(loadConfig(file, makeRegistry()));
-    expect(e.issues[0]).toMatchObject({ path: 'data.name', where: `${file}:4` });
+    expect(e.issues[0]).toMatchObject({ path: 'dataset.name', where: `${file}:4` });
     expect(e.message).toContain("Unknown dataset 'test/date'. Known datasets: test/data (did you mean 'test/data'?)");
   });
 
@@ -461,7 +461,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
   });
 
   it('invalid YAML syntax, with the line', async () => {
-    const file = write('c.yaml', ['model:', '  name: test/model', 'data:', '  name: [test/data', 'train:', '  steps: 1', ''].join('\n'));
+    const file = write('c.yaml', ['model:', '  name: test/model', 'dataset:', '  name: [test/data', 'train:', '  steps: 1', ''].join('\n'));
     const e = await configError(loadConfig(file, makeRegistry()));
     expect(e.issues.length).toBeGreaterThan(0);
     expect(e.issues[0]!.message).toMatch(/^invalid YAML/);
@@ -506,7 +506,7 @@ describe('loadConfig: errors name the key path and file:line', () => {
   it('an empty file lists the missing sections', async () => {
     const file = write('empty.yaml', '');
     const e = await configError(loadConfig(file, makeRegistry()));
-    expect(e.issues.map((i) => i.path).sort()).toEqual(['data', 'model', 'train']);
+    expect(e.issues.map((i) => i.path).sort()).toEqual(['dataset', 'model', 'train']);
   });
 });
 
@@ -540,7 +540,7 @@ describe('loadConfig: plugins', () => {
     const plugin = writePlugin('plugins/my-plugin.mjs');
     const file = write(
       'c.yaml',
-      ['plugins:', '  - ./plugins/my-plugin.mjs', 'model:', '  name: x/y', '  width: 5', 'data:', '  name: test/data', 'train:', '  steps: 1', ''].join('\n'),
+      ['plugins:', '  - ./plugins/my-plugin.mjs', 'model:', '  name: x/y', '  width: 5', 'dataset:', '  name: test/data', 'train:', '  steps: 1', ''].join('\n'),
     );
     const registry = makeRegistry();
     expect(registry.models.has('x/y')).toBe(false);
@@ -554,7 +554,7 @@ describe('loadConfig: plugins', () => {
 
   it("validates a plugin model's section with the plugin's schema", async () => {
     writePlugin('p.mjs');
-    const file = write('c.yaml', ['plugins: [./p.mjs]', 'model:', '  name: x/y', '  width: -1', 'data:', '  name: test/data', 'train:', '  steps: 1', ''].join('\n'));
+    const file = write('c.yaml', ['plugins: [./p.mjs]', 'model:', '  name: x/y', '  width: -1', 'dataset:', '  name: test/data', 'train:', '  steps: 1', ''].join('\n'));
     const e = await configError(loadConfig(file, makeRegistry()));
     expect(e.issues).toHaveLength(1);
     expect(e.issues[0]).toMatchObject({ path: 'model.width', where: `${file}:4` });

@@ -12,7 +12,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigIssue, UserError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import { editDistance, unknownNameMessage } from '../registry.js';
-import { rootSchema, type ResolvedConfig } from './schema.js';
+import { rootSchema, type PluginSection, type ResolvedConfig } from './schema.js';
 
 type Tree = Record<string, unknown>;
 
@@ -59,6 +59,27 @@ export async function loadConfig(file: string, registry: Registry, opts: LoadOpt
   }
   const config = validate(tree, abs, sources, registry);
   return { config, file: abs, baseDir, sources };
+}
+
+/**
+ * Options for one dataset plugin outside a config (e.g. `exp data show mnist --set split=test`):
+ * `overrides` are `key=value` inside the dataset section, coerced and checked like `--set`.
+ */
+export function resolveDatasetOptions(registry: Registry, name: string, overrides: string[]): PluginSection {
+  const plugin = registry.datasets.get(name);
+  if (!plugin) throw new UserError(unknownNameMessage('dataset', name, [...registry.datasets.keys()]));
+  const tree: Tree = { dataset: { name } };
+  const sources: SourceMap = new Map();
+  for (const text of overrides) {
+    const o = parseOverride(text);
+    const parts = ['dataset', ...o.path];
+    setPath(tree, parts, coerce(o.raw, schemaAt(tree, parts, registry)), o.path.join('.'), '--set');
+    sources.set(parts.join('.'), `--set ${o.path.join('.')}`);
+  }
+  const { name: _n, ...rest } = tree.dataset as Tree;
+  const parsed = (plugin.configSchema as AnyZod).safeParse(rest);
+  if (!parsed.success) throw new ConfigError(`dataset ${name}`, issuesFrom(parsed.error, ['dataset'], sources, plugin.configSchema as AnyZod));
+  return { name, ...(parsed.data as Tree) };
 }
 
 /** Turn a resolved config back into YAML text (saved with every run). */
@@ -202,7 +223,7 @@ type AnyZod = z.ZodType;
 function schemaAt(tree: Tree, parts: string[], registry: Registry): AnyZod | undefined {
   const [head, ...rest] = parts;
   const sectionName = (section: unknown) => (isPlainObject(section) && typeof section.name === 'string' ? section.name : undefined);
-  if ((head === 'model' || head === 'data') && rest[0] !== 'name') {
+  if ((head === 'model' || head === 'dataset') && rest[0] !== 'name') {
     const name = sectionName(tree[head]);
     const map = head === 'model' ? registry.models : registry.datasets;
     const plugin = name ? map.get(name) : undefined;
@@ -309,7 +330,7 @@ function validate(tree: Tree, file: string, sources: SourceMap, registry: Regist
   }
   const r = root.data;
 
-  const section = (key: 'model' | 'data', map: Map<string, { configSchema: unknown }>, kind: string) => {
+  const section = (key: 'model' | 'dataset', map: Map<string, { configSchema: unknown }>, kind: string) => {
     const { name, ...rest } = r[key];
     const plugin = map.get(name);
     if (!plugin) {
@@ -324,7 +345,7 @@ function validate(tree: Tree, file: string, sources: SourceMap, registry: Regist
     return { name, ...(parsed.data as Tree) };
   };
   const model = section('model', registry.models, 'model');
-  const data = section('data', registry.datasets, 'dataset');
+  const dataset = section('dataset', registry.datasets, 'dataset');
 
   const callbacks: Record<string, Record<string, unknown>> = {};
   for (const key of Object.keys(r.callbacks)) {
@@ -349,7 +370,7 @@ function validate(tree: Tree, file: string, sources: SourceMap, registry: Regist
     // Plugin paths are stored absolute, so a saved config loads from any folder.
     plugins: r.plugins.map((p) => (p.startsWith('.') ? path.resolve(path.dirname(file), p) : p)),
     model: model!,
-    data: data!,
+    dataset: dataset!,
     train: r.train,
     callbacks,
     tracking: r.tracking,

@@ -1,5 +1,5 @@
 /**
- * The root config schema. Plugin sections (`model`, `data`, `callbacks.<name>`) are checked
+ * The root config schema. Plugin sections (`model`, `dataset`, `callbacks.<name>`) are checked
  * against the chosen plugins' own schemas by the loader; this file owns everything else.
  *
  * User options (what a YAML file may say) and resolved options (every default filled in)
@@ -65,7 +65,7 @@ export const rootSchema = z
     /** Extra plugin modules to import, relative to the config file (or package names). */
     plugins: z.array(z.string()).default([]),
     model: pluginSection,
-    data: pluginSection,
+    dataset: pluginSection,
     train: trainSchema,
     /** Per-callback options; `false` turns a default callback off. */
     callbacks: z.record(z.string(), z.unknown()).default({}),
@@ -86,7 +86,7 @@ export interface ResolvedConfig {
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   plugins: string[];
   model: PluginSection;
-  data: PluginSection;
+  dataset: PluginSection;
   train: z.output<typeof trainSchema>;
   /** Enabled callbacks by name with their resolved options. */
   callbacks: Record<string, Record<string, unknown>>;

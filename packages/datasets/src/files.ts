@@ -1,0 +1,153 @@
+/**
+ * Where a dataset's files come from: a local folder (`dataset.dir`), or a base URL
+ * (`dataset.url`) they are downloaded from once into the cache, each checked against its
+ * SHA-256 (`dataset.sha256`). Downloads are written to a temporary name and renamed only
+ * after the checksum matched, so an interrupted or corrupt download never looks cached.
+ *
+ * HTTP goes through Node's built-in `fetch` (undici): no extra dependency is needed for
+ * a GET with a streamed body.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { gunzipSync as zlibGunzip } from 'node:zlib';
+import { z } from 'zod';
+import { type DatasetContext, UserError } from '@genlab/core';
+
+/** Schema fields of datasets read from files. */
+export const fileOptions = {
+  /** A local folder holding the files (relative to the config file). */
+  dir: z.string().min(1).optional(),
+  /** A base URL the files are downloaded from once (into the cache) when `dir` is not set. */
+  url: z.url().optional(),
+  /** Expected SHA-256 (hex) per file name; a download that does not match is refused. */
+  sha256: z.record(z.string(), z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits')).optional(),
+};
+const _fileObject = z.object(fileOptions);
+export type FileOptions = z.output<typeof _fileObject>;
+
+/** One needed file: acceptable names in a folder (e.g. `x.gz` or `x`); the first is downloaded. */
+export interface FileSpec {
+  names: string[];
+}
+
+const describe = (spec: FileSpec) => (spec.names.length === 2 && spec.names[0] === `${spec.names[1]}.gz` ? `${spec.names[1]}[.gz]` : spec.names.join(' or '));
+
+/** A message telling the user exactly which files to put where. */
+export function placementHelp(specs: FileSpec[], what: string): string {
+  return `put ${specs.map(describe).join(', ')} in one folder and set dataset.dir to it (relative to the config file) for '${what}'`;
+}
+
+/** Paths of `specs`, from `dir` or downloaded from `url`. */
+export async function locateFiles(specs: FileSpec[], opts: FileOptions, ctx: DatasetContext, what: string): Promise<string[]> {
+  if (opts.dir !== undefined) {
+    const dir = path.resolve(ctx.baseDir, opts.dir);
+    if (!fs.existsSync(dir)) throw new UserError(`${what}: dataset.dir ${dir} does not exist; ${placementHelp(specs, what)}`);
+    const found = specs.map((s) => s.names.map((n) => path.join(dir, n)).find((p) => fs.existsSync(p)));
+    const missing = specs.filter((_, i) => !found[i]);
+    if (missing.length) throw new UserError(`${what}: ${dir} lacks ${missing.map(describe).join(', ')}; ${placementHelp(specs, what)}`);
+    return found as string[];
+  }
+  if (opts.url !== undefined) {
+    const known = new Set(specs.map((s) => s.names[0]!));
+    for (const key of Object.keys(opts.sha256 ?? {})) {
+      if (!known.has(key)) throw new UserError(`${what}: dataset.sha256 names '${key}', which is not one of the files: ${[...known].join(', ')}`);
+    }
+    const base = opts.url.endsWith('/') ? opts.url : `${opts.url}/`;
+    const folder = path.join(ctx.cacheDir, 'downloads', crypto.createHash('sha256').update(base).digest('hex').slice(0, 16));
+    const out: string[] = [];
+    for (const spec of specs) {
+      const name = spec.names[0]!;
+      out.push(await download(base + name, path.join(folder, name), opts.sha256?.[name], ctx, () => placementHelp(specs, what)));
+    }
+    return out;
+  }
+  throw new UserError(`${what}: no files to read: ${placementHelp(specs, what)}, or set dataset.url to a base URL to download them from`);
+}
+
+/**
+ * Download `url` to `dest` unless it is already there. With `sha256`, the file must match it;
+ * without, its hash is printed so the user can pin it. Returns `dest`.
+ */
+export async function download(url: string, dest: string, sha256: string | undefined, ctx: DatasetContext, offline: () => string): Promise<string> {
+  if (fs.existsSync(dest)) return dest;
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.partial-${process.pid}`;
+  const hash = crypto.createHash('sha256');
+  ctx.log(`downloading ${url} to ${dest}`);
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new UserError(`Cannot download ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}. Without network, ${offline()}`);
+  }
+  if (!res.ok || !res.body) throw new UserError(`Cannot download ${url}: the server answered HTTP ${res.status} ${res.statusText}`);
+  const total = Number(res.headers.get('content-length')) || 0;
+  let got = 0;
+  let last = Date.now();
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      got += chunk.length;
+      if (Date.now() - last > 2000) {
+        last = Date.now();
+        ctx.log(`  ${(got / 1e6).toFixed(1)} MB${total ? ` of ${(total / 1e6).toFixed(1)} MB` : ''}`);
+      }
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream), meter, fs.createWriteStream(tmp));
+    if (total && got !== total) throw new UserError(`Download of ${url} stopped after ${got} of ${total} bytes`);
+    const digest = hash.digest('hex');
+    if (sha256 && digest !== sha256.toLowerCase()) {
+      throw new UserError(`Checksum mismatch for ${url}: expected sha256 ${sha256.toLowerCase()}, got ${digest}. The download was deleted; check the URL or dataset.sha256`);
+    }
+    if (!sha256) ctx.log(`  sha256 of ${path.basename(dest)} is ${digest}: pin it with dataset.sha256.${path.basename(dest)} to check later downloads`);
+    fs.renameSync(tmp, dest);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    if (error instanceof UserError) throw error;
+    throw new UserError(`Cannot download ${url}: ${(error as Error).message}`);
+  }
+  return dest;
+}
+
+/** Read a file, gunzipping it when it is gzip-compressed (by content, not by name). */
+export function readMaybeGzip(file: string): Buffer {
+  const raw = readFile(file);
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
+    try {
+      return zlibGunzip(raw);
+    } catch (error) {
+      throw new UserError(`${file} is not a valid gzip file: ${(error as Error).message}`);
+    }
+  }
+  return raw;
+}
+
+/** `fs.readFileSync` with a message that names the file. */
+export function readFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new UserError(`Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** Write `data` to `file` atomically (temporary name, then rename): readers never see half a file. */
+export function writeAtomic(file: string, data: Uint8Array | string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+}

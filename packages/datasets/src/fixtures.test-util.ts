@@ -1,0 +1,92 @@
+/** Helpers for the dataset tests: temp folders, IDX/CIFAR/image fixtures, a local HTTP server. */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import type { AddressInfo } from 'node:net';
+import type { DatasetContext } from '@genlab/core';
+import { encodeIdx } from './idx.js';
+
+export function tmpDir(prefix = 'genlab-data-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A load context over `dir`, collecting log lines. */
+export function context(dir: string): DatasetContext & { lines: string[] } {
+  const lines: string[] = [];
+  return { baseDir: dir, cacheDir: path.join(dir, 'cache'), log: (m: string) => lines.push(m), lines };
+}
+
+/** An image whose pixels encode its index and label, so tests can recognise it after a batch. */
+export function patterned(n: number, size: number, numClasses: number, offset = 0): { pixels: Uint8Array; labels: Uint8Array } {
+  const pixels = new Uint8Array(n * size);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = (i + offset) % numClasses;
+    for (let k = 0; k < size; k++) pixels[i * size + k] = (i * 7 + k * 3 + offset) % 256;
+  }
+  return { pixels, labels };
+}
+
+/** Write the four MNIST-layout IDX files (optionally gzipped) with `nTrain`/`nTest` images of side `side`. */
+export function writeMnistFolder(dir: string, opts: { nTrain: number; nTest: number; side?: number; gz?: boolean; numClasses?: number; prefix?: string; names?: Record<string, string> }): void {
+  const side = opts.side ?? 28;
+  const names = opts.names ?? {
+    trainImages: 'train-images-idx3-ubyte',
+    trainLabels: 'train-labels-idx1-ubyte',
+    testImages: 't10k-images-idx3-ubyte',
+    testLabels: 't10k-labels-idx1-ubyte',
+  };
+  fs.mkdirSync(dir, { recursive: true });
+  const write = (name: string, buf: Buffer) => fs.writeFileSync(path.join(dir, opts.gz ? `${name}.gz` : name), opts.gz ? zlib.gzipSync(buf) : buf);
+  const train = patterned(opts.nTrain, side * side, opts.numClasses ?? 10);
+  const test = patterned(opts.nTest, side * side, opts.numClasses ?? 10, 1000);
+  write(names.trainImages!, encodeIdx([opts.nTrain, side, side], train.pixels));
+  write(names.trainLabels!, encodeIdx([opts.nTrain], train.labels));
+  write(names.testImages!, encodeIdx([opts.nTest, side, side], test.pixels));
+  write(names.testLabels!, encodeIdx([opts.nTest], test.labels));
+}
+
+/** A CIFAR-10 binary file of `n` records: label i % 10, red = i, green = pixel index % 256, blue = 255 - i. */
+export function cifarRecords(n: number, offset = 0): Buffer {
+  const buf = Buffer.alloc(n * 3073);
+  for (let i = 0; i < n; i++) {
+    const o = i * 3073;
+    buf[o] = (i + offset) % 10;
+    for (let p = 0; p < 1024; p++) {
+      buf[o + 1 + p] = (i + offset) % 256;
+      buf[o + 1 + 1024 + p] = p % 256;
+      buf[o + 1 + 2048 + p] = 255 - ((i + offset) % 256);
+    }
+  }
+  return buf;
+}
+
+/** A local HTTP server for `files` (path → body); records the paths requested. */
+export async function serve(files: Record<string, Uint8Array>): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    requests.push(p);
+    const body = files[p];
+    if (!body) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-length': body.length }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** All files under `dir`, relative. */
+export function listFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+}

@@ -1,0 +1,199 @@
+/**
+ * `image-folder`: PNG and JPEG files under `dir`, one class per sub-folder (or unlabelled),
+ * resized and centre-cropped to `size`, grey or RGB. Decoding and resizing go through
+ * `sharp` (libvips, prebuilt from npm): fast, correct colour handling, EXIF orientation.
+ *
+ * Every image is decoded once, at load, into one `Uint8Array`; so later epochs never decode
+ * again. The decoded set is also cached on disk (keyed by the files' names, sizes and
+ * modification times and the options), so the next run skips decoding too.
+ *
+ * Splits: a fixed-seed stratified split holds out `testFraction` of each class as `test`.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { z } from 'zod';
+import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
+import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
+import { writeAtomic } from './files.js';
+import { encodeIdx, parseIdx } from './idx.js';
+
+const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
+/** Bump when the decoding changes, so old caches are not reused. */
+const CACHE_VERSION = 1;
+
+const sizeSchema = z.union([z.number().int().positive(), z.tuple([z.number().int().positive(), z.number().int().positive()])]);
+
+const schema = z
+  .object({
+    /** Root folder of the images (relative to the config file). */
+    dir: z.string().min(1),
+    /** Output size: `64` or `[height, width]`. Unset: every image must already have the same size. */
+    size: sizeSchema.optional(),
+    /** `cover`: resize to cover, then centre-crop; `fill`: stretch; `contain`: fit inside, pad with black. */
+    fit: z.enum(['cover', 'fill', 'contain']).default('cover'),
+    /** 1 for grey, 3 for RGB (alpha is dropped onto black). */
+    channels: z.union([z.literal(1), z.literal(3)]).default(3),
+    /** `folders`: each sub-folder of `dir` is a class; `none`: unlabelled; `auto`: folders when there are any. */
+    labels: z.enum(['auto', 'folders', 'none']).default('auto'),
+    /** On a file that does not decode: `fail` (default) or `skip` it and report it. */
+    onError: z.enum(['fail', 'skip']).default('fail'),
+    /** Share of each class held out as `test` (fixed seed). */
+    testFraction: z.number().min(0).lt(1).default(0.1),
+    /** Keep the decoded set in the cache folder for the next run. */
+    cache: z.boolean().default(true),
+    ...commonOptions,
+  })
+  .strict();
+type Options = z.infer<typeof schema>;
+
+interface Listing {
+  files: string[];
+  labels: number[];
+  classNames: string[] | undefined;
+}
+
+/** Image files under `root`, sorted, with their class (first-level folder) when labelled. */
+export function listImages(root: string, mode: Options['labels']): Listing {
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UserError(`image-folder: dataset.dir ${root} is not a folder`);
+  const walk = (dir: string): string[] =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => !e.name.startsWith('.'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .flatMap((e) => {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) return walk(p);
+        return e.isFile() && EXTENSIONS.has(path.extname(e.name).toLowerCase()) ? [p] : [];
+      });
+  const files = walk(root);
+  if (files.length === 0) throw new UserError(`image-folder: no PNG or JPEG files under ${root}`);
+  const top = (f: string) => path.relative(root, f).split(path.sep);
+  const useFolders = mode === 'folders' || (mode === 'auto' && files.some((f) => top(f).length > 1));
+  if (!useFolders) return { files, labels: files.map(() => 0), classNames: undefined };
+  const loose = files.find((f) => top(f).length === 1);
+  if (loose) throw new UserError(`image-folder: ${loose} is not inside a class folder; put every image in a sub-folder of ${root} named after its class, or set dataset.labels: none`);
+  const classNames = [...new Set(files.map((f) => top(f)[0]!))].sort();
+  return { files, labels: files.map((f) => classNames.indexOf(top(f)[0]!)), classNames };
+}
+
+interface Decoded {
+  pixels: Uint8Array;
+  labels: Int32Array;
+  shape: [number, number, number];
+  classNames: string[] | undefined;
+  skipped: string[];
+}
+
+async function decodeOne(file: string, cfg: Options): Promise<{ data: Buffer; width: number; height: number }> {
+  let img = sharp(file, { failOn: 'truncated' }).rotate().flatten({ background: '#000000' });
+  if (cfg.size !== undefined) {
+    const [h, w] = typeof cfg.size === 'number' ? [cfg.size, cfg.size] : cfg.size;
+    img = img.resize(w, h, { fit: cfg.fit, position: 'centre', background: '#000000' });
+  }
+  img = cfg.channels === 1 ? img.greyscale() : img.toColourspace('srgb');
+  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== cfg.channels) throw new Error(`decoded to ${info.channels} channels, expected ${cfg.channels}`);
+  return { data, width: info.width, height: info.height };
+}
+
+/** Decode every file (a few at a time), checking sizes agree. */
+async function decodeAll(listing: Listing, cfg: Options, ctx: DatasetContext): Promise<Decoded> {
+  const n = listing.files.length;
+  const results: ({ data: Buffer; width: number; height: number } | undefined)[] = new Array(n);
+  const skipped: string[] = [];
+  let next = 0;
+  let done = 0;
+  let lastLog = Date.now();
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const file = listing.files[i]!;
+      try {
+        results[i] = await decodeOne(file, cfg);
+      } catch (error) {
+        const why = (error as Error).message.split('\n')[0];
+        if (cfg.onError === 'fail') throw new UserError(`image-folder: cannot decode ${file}: ${why} (set dataset.onError: skip to leave such files out)`);
+        skipped.push(`${file} (${why})`);
+      }
+      done++;
+      if (Date.now() - lastLog > 2000) {
+        lastLog = Date.now();
+        ctx.log(`image-folder: decoded ${done}/${n} images`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  const kept = results.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
+  if (kept.length === 0) throw new UserError(`image-folder: none of the ${n} files under ${cfg.dir} could be decoded`);
+  const first = results[kept[0]!]!;
+  for (const i of kept) {
+    const r = results[i]!;
+    if (r.width !== first.width || r.height !== first.height) {
+      throw new UserError(
+        `image-folder: images have different sizes: ${listing.files[kept[0]!]} is ${first.width}×${first.height} but ${listing.files[i]} is ${r.width}×${r.height}; set dataset.size to resize them`,
+      );
+    }
+  }
+  const rowSize = first.width * first.height * cfg.channels;
+  const pixels = new Uint8Array(kept.length * rowSize);
+  kept.forEach((i, k) => pixels.set(results[i]!.data, k * rowSize));
+  const labels = Int32Array.from(kept, (i) => listing.labels[i]!);
+  return { pixels, labels, shape: [first.height, first.width, cfg.channels], classNames: listing.classNames, skipped };
+}
+
+/** The decoded set, from the on-disk cache when the files and options are unchanged. */
+async function decodedSet(root: string, cfg: Options, ctx: DatasetContext): Promise<Decoded> {
+  const listing = listImages(root, cfg.labels);
+  const key = crypto
+    .createHash('sha256')
+    .update(JSON.stringify({ v: CACHE_VERSION, size: cfg.size, fit: cfg.fit, channels: cfg.channels, onError: cfg.onError, classNames: listing.classNames }))
+    .update(
+      listing.files
+        .map((f) => {
+          const st = fs.statSync(f);
+          return `${path.relative(root, f)}\t${st.size}\t${st.mtimeMs}`;
+        })
+        .join('\n'),
+    )
+    .digest('hex')
+    .slice(0, 20);
+  const base = path.join(ctx.cacheDir, 'image-folder', key);
+  if (cfg.cache && fs.existsSync(`${base}.json`)) {
+    try {
+      const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { shape: [number, number, number]; classNames?: string[]; skipped: string[] };
+      const images = parseIdx(fs.readFileSync(`${base}-images.idx`), `${base}-images.idx`);
+      const labels = parseIdx(fs.readFileSync(`${base}-labels.idx`), `${base}-labels.idx`);
+      if (meta.skipped.length) ctx.log(`image-folder: ${meta.skipped.length} files were skipped when this set was decoded: ${meta.skipped.slice(0, 5).join('; ')}`);
+      return { pixels: images.data, labels: Int32Array.from(labels.data), shape: meta.shape, classNames: meta.classNames, skipped: meta.skipped };
+    } catch (error) {
+      ctx.log(`image-folder: the decoded cache ${base} is unreadable (${(error as Error).message}); decoding again`);
+    }
+  }
+  ctx.log(`image-folder: decoding ${listing.files.length} images under ${root}`);
+  const set = await decodeAll(listing, cfg, ctx);
+  if (set.skipped.length) ctx.log(`image-folder: skipped ${set.skipped.length} files that do not decode: ${set.skipped.slice(0, 5).join('; ')}${set.skipped.length > 5 ? '; …' : ''}`);
+  if (cfg.cache && (set.classNames?.length ?? 1) <= 256) {
+    writeAtomic(`${base}-images.idx`, encodeIdx([set.labels.length, ...set.shape], set.pixels));
+    writeAtomic(`${base}-labels.idx`, encodeIdx([set.labels.length], Uint8Array.from(set.labels)));
+    // The metadata goes last: a cache entry exists only once all three files do.
+    writeAtomic(`${base}.json`, JSON.stringify({ shape: set.shape, classNames: set.classNames, skipped: set.skipped }));
+  }
+  return set;
+}
+
+/** The `image-folder` dataset plugin. */
+export const imageFolder: DatasetPlugin<Options> = {
+  name: 'image-folder',
+  description: 'PNG/JPEG files under a folder (one class per sub-folder, or unlabelled), resized and centre-cropped, grey or RGB',
+  configSchema: schema,
+  async load(cfg, ctx) {
+    const root = path.resolve(ctx.baseDir, cfg.dir);
+    const set = await decodedSet(root, cfg, ctx);
+    const numClasses = set.classNames?.length ?? 0;
+    if (cfg.split === 'test' && cfg.testFraction === 0) throw new UserError('image-folder: dataset.split is test but dataset.testFraction is 0');
+    const split = stratifiedSplit(set.labels, cfg.testFraction, cfg.testFraction === 0 ? 'all' : cfg.split);
+    return imageDataset({ pixels: set.pixels, labels: set.labels }, { shape: set.shape, numClasses, classNames: set.classNames }, split, cfg, 'image-folder');
+  },
+};
