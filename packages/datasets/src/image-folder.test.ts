@@ -87,6 +87,8 @@ describe('image-folder', () => {
     const root = tmpDir();
     await classFolder(root);
     fs.writeFileSync(path.join(root, 'grey', 'broken.png'), Buffer.from('this is not a png'));
+    const jpeg = fs.readFileSync(path.join(root, 'stripes', 's1.jpg'));
+    fs.writeFileSync(path.join(root, 'stripes', 'cut.jpg'), jpeg.subarray(0, jpeg.length >> 1));
     const ctx = context(root);
     expect(await messageOf(load({ dir: '.', size: 8 }, root, ctx))).toMatch(
       new RegExp(`^image-folder: cannot decode ${path.join(root, 'grey', 'broken.png').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .+ \\(set dataset.onError: skip`),
@@ -94,7 +96,8 @@ describe('image-folder', () => {
     expect(listFiles(ctx.cacheDir)).toEqual([]);
     const skipped = await load({ dir: '.', size: 8, onError: 'skip', split: 'all' }, root, ctx);
     expect(skipped.info.size).toBe(10);
-    expect(ctx.lines.join('\n')).toContain(`skipped 1 files that do not decode: ${path.join(root, 'grey', 'broken.png')}`);
+    expect(ctx.lines.join('\n')).toContain(`skipped 2 files that do not decode: ${path.join(root, 'grey', 'broken.png')}`);
+    expect(ctx.lines.join('\n')).toContain(path.join(root, 'stripes', 'cut.jpg'));
   });
 
   it('refuses an empty folder, mixed sizes without resize, and loose files among class folders', async () => {
