@@ -6,8 +6,10 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
-import { benchCommand, benchDataWorker, benchWorker } from './bench.js';
+import { benchCommand, benchDataWorker, benchFidWorker, benchWorker } from './bench.js';
 import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
+import { featuresTrainCommand } from './features.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
 
 const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -112,6 +114,62 @@ async function main(argv: string[]): Promise<number> {
         })(),
     )
     .command(
+      'eval <run>',
+      "evaluate a run's last checkpoint (FID, KID, IS, precision/recall, density/coverage, …) next to the real-vs-real floor",
+      (y) =>
+        y
+          .positional('run', { type: 'string', demandOption: true, description: 'run id, id prefix or run folder' })
+          .option('metrics', { type: 'string', array: true, description: 'fid, kid, is, pr, dc, cas, modes, nll (default: auto)' })
+          .option('samples', { type: 'number', description: 'generated samples (default 5000)' })
+          .option('real', { choices: ['train', 'test'] as const, description: 'reference split (default train)' })
+          .option('floor', { type: 'boolean', default: true, description: 'also score the other real split (--no-floor to skip)' })
+          .option('seed', { type: 'number', description: 'evaluation seed (default 0)' })
+          .option('feature-net', { type: 'string', description: 'a feature-network folder instead of the shipped one' })
+          .option('log', { type: 'boolean', default: true, description: 'log the values into the run (--no-log to only print)' })
+          .option('backend', { choices: backends })
+          .option('output-dir', { type: 'string', default: './outputs', description: 'folder holding the runs' })
+          .example('$0 eval 3f2a', 'all metrics of run 3f2a… with 5,000 samples')
+          .example('$0 eval 3f2a --metrics fid kid --samples 10000', ''),
+      (a) =>
+        run(() =>
+          evalCommand({
+            run: a.run,
+            outputDir: a['output-dir'],
+            ...(a.metrics !== undefined ? { metrics: a.metrics.map(String) } : {}),
+            ...(a.samples !== undefined ? { samples: a.samples } : {}),
+            ...(a.real !== undefined ? { real: a.real } : {}),
+            floor: a.floor,
+            ...(a.seed !== undefined ? { seed: a.seed } : {}),
+            ...(a['feature-net'] !== undefined ? { featureNet: a['feature-net'] } : {}),
+            log: a.log,
+            ...(a.backend !== undefined ? { backend: a.backend } : {}),
+          }),
+        )(),
+    )
+    .command(
+      'features <action>',
+      'train the domain feature network that metrics use for a dataset (exp features train --dataset mnist)',
+      (y) =>
+        y
+          .positional('action', { choices: ['train'] as const, demandOption: true })
+          .option('dataset', { type: 'string', description: 'dataset name: uses configs/features/<name>.yaml' })
+          .option('config', { type: 'string', description: 'a feature-network config file' })
+          .option('epochs', { type: 'number', description: 'override train.epochs' })
+          .option('out', { type: 'string', description: 'weights folder (default: the shipped packages/metrics/weights/<dataset>/)' })
+          .option('backend', { choices: backends })
+          .example('$0 features train --dataset mnist', 'retrain the shipped MNIST feature network'),
+      (a) =>
+        run(() =>
+          featuresTrainCommand({
+            ...(a.dataset !== undefined ? { dataset: a.dataset } : {}),
+            ...(a.config !== undefined ? { config: a.config } : {}),
+            ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
+            ...(a.out !== undefined ? { out: a.out } : {}),
+            ...(a.backend !== undefined ? { backend: a.backend } : {}),
+          }),
+        )(),
+    )
+    .command(
       'runs',
       'list local runs (id, status, step, name)',
       (y) => y.option('output-dir', { type: 'string', default: './outputs' }),
@@ -125,13 +183,17 @@ async function main(argv: string[]): Promise<number> {
           .option('steps-mlp', { type: 'number', default: 200, description: 'timed steps for the MLP GAN' })
           .option('steps-dcgan', { type: 'number', default: 40, description: 'timed steps for the DCGAN' })
           .option('batch', { type: 'number', default: 64 })
-          .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, data' })
+          .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, data, fid' })
           .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
           .option('worker', { type: 'string', hidden: true })
           .option('backend', { choices: backends, hidden: true })
           .option('steps', { type: 'number', hidden: true }),
       (a) =>
         run(async () => {
+          if (a.worker === 'fid') {
+            process.stdout.write(JSON.stringify(await benchFidWorker(10_000)) + '\n');
+            return 0;
+          }
           if (a.worker === 'data') {
             process.stdout.write(JSON.stringify(await benchDataWorker(a.batch)) + '\n');
             return 0;
@@ -149,7 +211,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, validate, list, sample, data, runs or bench.')
+    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, data, features, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

@@ -1,10 +1,11 @@
 /** The registry with every built-in plugin. */
 import { builtinCallbacks, Registry } from '@genlab/core';
 import { datasets } from '@genlab/datasets';
+import { callbacks as metricCallbacks } from '@genlab/metrics';
 import { models } from '@genlab/models-gan';
 import { trackers } from '@genlab/tracking';
 
 /** A registry holding the built-in models, datasets, callbacks and trackers. */
 export function builtinRegistry(): Registry {
-  return new Registry().add(builtinCallbacks).add({ models }).add({ datasets }).add({ trackers });
+  return new Registry().add(builtinCallbacks).add({ callbacks: metricCallbacks }).add({ models }).add({ datasets }).add({ trackers });
 }

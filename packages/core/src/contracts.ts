@@ -141,6 +141,8 @@ export interface GenerativeModel {
    * Returns named scalars to log, e.g. `{ loss_d, loss_g }`.
    */
   trainStep(batch: Batch, ctx: TrainContext): StepResult;
+  /** True when `sample` honours `labels` (class-conditional models). */
+  readonly conditional?: boolean;
   /** `n` samples, float32 [n, ...dataShape] in the data range. Caller disposes. */
   sample(n: number, opts?: SampleOptions): tf.Tensor;
   /** Likelihood-type metrics on a batch, where the model has them (e.g. NLL). */
@@ -204,6 +206,11 @@ export interface RunInfo {
   stopping(): { reason: string; status: RunStatus } | undefined;
   /** Diagnostics to stderr (keeps stdout clean). */
   log(message: string): void;
+  /**
+   * Load the run's dataset again with some options changed, e.g. `{ split: 'test' }` for an
+   * evaluation's reference data. The caller disposes it.
+   */
+  loadDataset(overrides: Record<string, unknown>): Promise<ImageDataset>;
 }
 
 /** The scalars of one step, already read from the device. */

@@ -130,7 +130,9 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const datasetPlugin = registry.dataset(config.dataset.name);
   const modelPlugin = registry.model(config.model.name);
   const { name: _d, ...dataCfg } = config.dataset;
-  const dataset = await datasetPlugin.load(dataCfg, { baseDir: opts.baseDir, cacheDir: defaultCacheDir(), log });
+  const dataContext = { baseDir: opts.baseDir, cacheDir: defaultCacheDir(), log };
+  const dataset = await datasetPlugin.load(dataCfg, dataContext);
+  const loadDataset = (overrides: Record<string, unknown>) => datasetPlugin.load(datasetPlugin.configSchema.parse({ ...dataCfg, ...overrides }), dataContext);
   const { name: _m, ...modelCfg } = config.model;
   const model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
 
@@ -222,6 +224,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       backend: opts.backend.name,
       ...(resume ? { resume } : {}),
       log,
+      loadDataset,
     });
   } catch (error) {
     await tracker.setTags({ 'genlab.stop_reason': `setup failed: ${(error as Error).message}` }).catch(() => {});

@@ -35,6 +35,8 @@ export interface TrainerOptions {
   /** Restored state (model + optimizer slots) and position, when resuming. */
   resume?: { state: StateDict; position: StartPosition };
   log(message: string): void;
+  /** Reloads the dataset with changed options (for evaluation callbacks); absent in bare trainers. */
+  loadDataset?: (overrides: Record<string, unknown>) => Promise<ImageDataset>;
 }
 
 /** How a run ended. */
@@ -95,6 +97,9 @@ export class Trainer {
       requestStop: (reason, status) => this.requestStop(reason, status),
       stopping: () => this.stop,
       log: opts.log,
+      loadDataset:
+        opts.loadDataset ??
+        (() => Promise.reject(new Error('this trainer was built without a dataset loader (TrainerOptions.loadDataset)'))),
     };
   }
 

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { z } from 'zod';
 import { builtinCallbacks } from '../callbacks/index.js';
-import type { DatasetPlugin, ModelPlugin } from '../contracts.js';
+import type { CallbackPlugin, DatasetPlugin, ModelPlugin } from '../contracts.js';
 import { ConfigError, UserError } from '../errors.js';
 import { Registry } from '../registry.js';
 import { deepMerge, loadConfig } from './load.js';
@@ -600,3 +600,30 @@ describe('deepMerge', () => {
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('the eval: section', () => {
+  const evalPlugin: CallbackPlugin<{ every: number; samples: number }> = {
+    name: 'eval',
+    description: 'a stand-in for the metrics package callback',
+    configSchema: z.object({ every: z.number().int().min(0).default(0), samples: z.number().int().positive().default(5000) }).strict(),
+    enabledByDefault: false,
+    create: () => ({ name: 'eval' }),
+  };
+  const withEval = () => makeRegistry().add({ callbacks: [evalPlugin] });
+
+  it('is the eval callback, validated by its schema, with --set coerced', async () => {
+    const file = write('c.yaml', MINIMAL + 'eval:\n  every: 5\n');
+    const { config } = await loadConfig(file, withEval(), { overrides: ['eval.samples=300'] });
+    expect(config.callbacks.eval).toEqual({ every: 5, samples: 300 });
+    expect((await loadConfig(write('d.yaml', MINIMAL), withEval())).config.callbacks.eval).toBeUndefined();
+  });
+
+  it('names the key and line of a bad option, and refuses two places or no plugin', async () => {
+    const file = write('c.yaml', MINIMAL + 'eval:\n  every: -1\n');
+    const e = (await rejection(loadConfig(file, withEval()))) as ConfigError;
+    expect(e.issues[0]).toMatchObject({ path: 'eval.every', where: `${file}:8` });
+    const both = write('b.yaml', MINIMAL + 'eval: {}\ncallbacks:\n  eval: {}\n');
+    expect((await rejection(loadConfig(both, withEval()))).message).toContain("set evaluation either in 'eval:' or in 'callbacks.eval:', not both");
+    expect((await rejection(loadConfig(write('n.yaml', MINIMAL + 'eval: {}\n'), makeRegistry()))).message).toContain("no 'eval' callback is registered");
+  });
+});

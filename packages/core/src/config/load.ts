@@ -229,6 +229,10 @@ function schemaAt(tree: Tree, parts: string[], registry: Registry): AnyZod | und
     const plugin = name ? map.get(name) : undefined;
     return plugin ? descend(plugin.configSchema as AnyZod, rest) : undefined;
   }
+  if (head === 'eval') {
+    const plugin = registry.callbacks.get('eval');
+    return plugin ? descend(plugin.configSchema as AnyZod, rest) : undefined;
+  }
   if (head === 'callbacks' && rest.length >= 1) {
     const plugin = registry.callbacks.get(rest[0]!);
     return plugin ? descend(plugin.configSchema as AnyZod, rest.slice(1)) : undefined;
@@ -353,7 +357,19 @@ function validate(tree: Tree, file: string, sources: SourceMap, registry: Regist
       issues.push({ path: `callbacks.${key}`, where: whereOf(sources, ['callbacks', key]), message: unknownNameMessage('callback', key, [...registry.callbacks.keys()]) });
     }
   }
+  // `eval:` at the top level is the `eval` callback's section (the metrics package registers it).
+  if (r.eval !== undefined && r.eval !== false) {
+    const plugin = registry.callbacks.get('eval');
+    if (!plugin) issues.push({ path: 'eval', where: whereOf(sources, ['eval']), message: "no 'eval' callback is registered (it comes with @genlab/metrics)" });
+    else if (r.callbacks.eval !== undefined) issues.push({ path: 'eval', where: whereOf(sources, ['eval']), message: "set evaluation either in 'eval:' or in 'callbacks.eval:', not both" });
+    else {
+      const parsed = (plugin.configSchema as AnyZod).safeParse(r.eval === true || r.eval === null ? {} : r.eval);
+      if (!parsed.success) issues.push(...issuesFrom(parsed.error, ['eval'], sources, plugin.configSchema as AnyZod));
+      else callbacks.eval = parsed.data as Tree;
+    }
+  }
   for (const [name, plugin] of registry.callbacks) {
+    if (name === 'eval' && callbacks.eval) continue;
     const value = r.callbacks[name];
     if (value === false || (value === undefined && !plugin.enabledByDefault)) continue;
     const parsed = (plugin.configSchema as AnyZod).safeParse(value === undefined || value === true || value === null ? {} : value);

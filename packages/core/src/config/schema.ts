@@ -69,6 +69,8 @@ export const rootSchema = z
     train: trainSchema,
     /** Per-callback options; `false` turns a default callback off. */
     callbacks: z.record(z.string(), z.unknown()).default({}),
+    /** Evaluation during and after training: the options of the `eval` callback (@genlab/metrics). */
+    eval: z.unknown().optional(),
     tracking: trackingSchema.default({ uri: 'file:./mlruns', tags: {} }),
     output: outputSchema.default({ dir: './outputs' }),
   })

@@ -1,0 +1,95 @@
+/**
+ * `exp eval <run>`: evaluate a run's last checkpoint with the sample-quality metrics, print
+ * the values next to the real-vs-real floor, and log both (with the protocol as tags) into
+ * the run in its tracker, at the run's last step.
+ */
+import path from 'node:path';
+import {
+  defaultCacheDir,
+  findRunDir,
+  loadConfig,
+  readCheckpoint,
+  readRunRecord,
+  UserError,
+} from '@genlab/core';
+import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, METRICS, type MetricName } from '@genlab/metrics';
+import { z } from 'zod';
+import { chooseBackend, type BackendName } from './backend.js';
+import { builtinRegistry } from './registry.js';
+
+const log = (message: string) => process.stderr.write(message + '\n');
+
+export interface EvalArgs {
+  run: string;
+  outputDir: string;
+  metrics?: string[];
+  samples?: number;
+  real?: 'train' | 'test';
+  floor: boolean;
+  seed?: number;
+  featureNet?: string;
+  log: boolean;
+  backend?: BackendName;
+}
+
+export async function evalCommand(args: EvalArgs): Promise<number> {
+  const runDir = findRunDir(args.run, args.outputDir);
+  const record = readRunRecord(runDir);
+  const registry = builtinRegistry();
+  const { config } = await loadConfig(path.join(runDir, 'config.yaml'), registry);
+  const metrics = args.metrics?.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean);
+  for (const m of metrics ?? []) {
+    if (!(METRICS as readonly string[]).includes(m)) throw new UserError(`unknown metric '${m}'; the metrics are ${METRICS.join(', ')}`);
+  }
+  // The run's own eval options are the defaults; flags override them.
+  const fromConfig = (config.callbacks.eval ?? {}) as Record<string, unknown>;
+  const { every: _every, ...configEval } = fromConfig;
+  const opts = z.object(evalOptionsShape).parse({
+    ...configEval,
+    ...(metrics ? { metrics: metrics as MetricName[] } : {}),
+    ...(args.samples !== undefined ? { samples: args.samples } : {}),
+    ...(args.real ? { real: args.real } : {}),
+    ...(args.seed !== undefined ? { seed: args.seed } : {}),
+    ...(args.featureNet ? { featureNet: path.resolve(args.featureNet) } : {}),
+    floor: args.floor,
+  }) as EvalOptions;
+
+  const backend = await chooseBackend(args.backend ?? config.backend);
+  log(`backend: ${backend.name} (${backend.reason})`);
+  const { state } = readCheckpoint(path.join(runDir, 'checkpoints', 'last'));
+  const plugin = registry.dataset(config.dataset.name);
+  const { name: _d, ...dataCfg } = config.dataset;
+  const ctx = { baseDir: record.configDir, cacheDir: defaultCacheDir(), log };
+  const dataset = await plugin.load(dataCfg, ctx);
+  const { name: _m, ...modelCfg } = config.model;
+  const model = registry.model(config.model.name).create(modelCfg, { data: dataset.info, seed: 0 });
+  try {
+    model.setState(Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith('model/')).map(([k, v]) => [k.slice('model/'.length), v])));
+    const report = await evaluateModel(
+      {
+        model,
+        info: dataset.info,
+        dataset: config.dataset,
+        loadDataset: (o) => plugin.load(plugin.configSchema.parse({ ...dataCfg, ...o }), ctx),
+        cacheDir: defaultCacheDir(),
+        baseDir: process.cwd(),
+        log,
+      },
+      opts,
+    );
+    process.stdout.write(`run ${record.runId} (${record.runName}), step ${record.step}, ${config.model.name} on ${config.dataset.name}:\n${formatReport(report)}\n`);
+    log(`evaluated in ${report.seconds.toFixed(1)} s`);
+    if (args.log) {
+      const tracker = registry.trackerFor(record.trackingUri).create(record.trackingUri, { baseDir: process.cwd() });
+      await tracker.startRun({ experiment: record.experiment, runName: record.runName, resumeRunId: record.runId });
+      await tracker.logMetrics(record.step, { ...report.values, ...report.floor });
+      await tracker.setTags(report.tags);
+      await tracker.endRun(record.status === 'RUNNING' ? 'KILLED' : record.status);
+      log(`logged to run ${record.runId} in ${record.trackingUri}`);
+    }
+  } finally {
+    model.dispose();
+    dataset.dispose?.();
+  }
+  return 0;
+}

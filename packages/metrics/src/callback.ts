@@ -1,0 +1,66 @@
+/**
+ * The `eval` callback: evaluation during and after training, configured by the `eval:`
+ * section of any config (`eval: { every: 1000, metrics: [fid, kid, pr], samples: 5000 }`).
+ * Each evaluation logs its values (and, once, the real-vs-real floor as `floor/<metric>`)
+ * to the tracker at the current step, with the protocol as run tags.
+ */
+import { z } from 'zod';
+import { type Callback, type CallbackPlugin, defaultCacheDir, type RunInfo } from '@genlab/core';
+import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, planMetrics } from './evaluate.js';
+
+const schema = z
+  .object({
+    /** Steps between evaluations; 0: only at the end of a finished run. */
+    every: z.number().int().min(0).default(0),
+    ...evalOptionsShape,
+  })
+  .strict();
+type Options = z.output<typeof schema>;
+
+class Evaluator implements Callback {
+  readonly name = 'eval';
+  private floorLogged = false;
+  constructor(private readonly opts: Options) {}
+
+  private async evaluate(run: RunInfo, step: number): Promise<void> {
+    const { every: _every, ...evalOpts } = this.opts;
+    const report = await evaluateModel(
+      {
+        model: run.model,
+        info: run.dataset.info,
+        dataset: run.config.dataset,
+        loadDataset: (o) => run.loadDataset(o),
+        cacheDir: defaultCacheDir(),
+        baseDir: process.cwd(),
+        log: (m) => run.log(m),
+      },
+      { ...(evalOpts as EvalOptions), floor: evalOpts.floor && !this.floorLogged },
+    );
+    run.log(`eval at step ${step} (${report.seconds.toFixed(1)} s):\n${formatReport(report)}`);
+    await run.tracker.logMetrics(step, { ...report.values, ...report.floor });
+    await run.tracker.setTags(report.tags);
+    if (Object.keys(report.floor).length) this.floorLogged = true;
+  }
+
+  /** Fail before training when the evaluation cannot run (no feature network, wrong metric). */
+  onRunStart(run: RunInfo): void {
+    const { fnet } = planMetrics({ model: run.model, info: run.dataset.info, dataset: run.config.dataset, baseDir: process.cwd() }, this.opts);
+    fnet?.dispose();
+  }
+
+  async onStepEnd(run: RunInfo, s: { step: number }): Promise<void> {
+    if (this.opts.every > 0 && s.step % this.opts.every === 0 && s.step < run.totalSteps) await this.evaluate(run, s.step);
+  }
+
+  async onRunEnd(run: RunInfo, status: string): Promise<void> {
+    if (status === 'FINISHED') await this.evaluate(run, run.totalSteps);
+  }
+}
+
+export const evalCallback: CallbackPlugin<Options> = {
+  name: 'eval',
+  description: 'sample-quality metrics (FID, KID, IS, precision/recall, density/coverage, …) during and after training; set by the eval: section',
+  configSchema: schema,
+  enabledByDefault: false,
+  create: (cfg) => new Evaluator(cfg),
+};

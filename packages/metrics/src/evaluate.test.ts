@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { ArrayDataset, type DataInfo, type GenerativeModel, mulberry32 } from '@genlab/core';
+import { evaluateModel, type EvalOptions, formatReport, planMetrics } from './evaluate.js';
+import { FeatureNet, randomShift, trainFeatureNet } from './features.js';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-metrics-'));
+
+/** Two classes of 8×8 images: a bright left half or a bright right half, with noise. */
+function halves(n: number, seed: number): ArrayDataset {
+  const rand = mulberry32(seed);
+  const pixels = new Uint8Array(n * 64);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % 2;
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) pixels[i * 64 + y * 8 + x] = (x < 4) === (i % 2 === 0) ? 200 + Math.floor(rand() * 55) : Math.floor(rand() * 60);
+  }
+  return new ArrayDataset({ pixels, labels }, { shape: [8, 8, 1], numClasses: 2, range: [-1, 1], classNames: ['left', 'right'] }, undefined, { range: [-1, 1], binarize: 'none', flip: false });
+}
+
+/** A "model" whose samples are drawn from a dataset (a perfect generator) or are all one image. */
+function fakeModel(source: ArrayDataset, mode: 'copy' | 'constant'): GenerativeModel {
+  return {
+    optimizers: [],
+    trainStep: () => ({}),
+    sample(n, opts) {
+      if (mode === 'constant') return tf.fill([n, 8, 8, 1], 0.2);
+      const rand = mulberry32(opts?.seed ?? 0);
+      return source.gather(Array.from({ length: n }, () => Math.floor(rand() * source.info.size))).x;
+    },
+    getState: () => ({}),
+    setState: () => {},
+    summary: () => [],
+    dispose: () => {},
+  };
+}
+
+describe('feature networks', () => {
+  it('are deterministic: same seed, same weights, same features; save/load round trip', async () => {
+    const spec = { inputShape: [8, 8, 1] as [number, number, number], numClasses: 2, channels: [4, 8] as [number, number], dim: 16 };
+    const train = halves(64, 1);
+    const test = halves(32, 2);
+    const a = FeatureNet.create(spec, 3);
+    const b = FeatureNet.create(spec, 3);
+    const opts = { epochs: 2, batchSize: 16, lr: 0.01, seed: 5, log: () => {} };
+    const accA = await trainFeatureNet(a, train, test, opts);
+    const accB = await trainFeatureNet(b, train, test, opts);
+    expect(accB).toEqual(accA);
+    expect(b.hash()).toBe(a.hash());
+    const images = (s: number, c: number) => tf.tidy(() => tf.div(tf.add(test.gather(Array.from({ length: c }, (_, i) => s + i)).x, 1), 2));
+    const fa = a.extract(32, images, 10);
+    expect(Array.from(b.extract(32, images, 7).features.data)).toEqual(Array.from(fa.features.data));
+    const dir = tmp();
+    a.save(dir, { dataset: 'halves', datasetOptions: {}, spec, seed: 3, epochs: 2, batchSize: 16, lr: 0.01, shift: 0, testAccuracy: accA.at(-1)!, testExamples: 32, trainExamples: 64, command: 'test', backend: 'cpu', trainedAt: 'now', seconds: 0 });
+    const loaded = FeatureNet.load(dir);
+    expect(loaded.hash()).toBe(a.hash());
+    expect(loaded.card?.testAccuracy).toBe(accA.at(-1));
+    expect(Array.from(loaded.extract(32, images).features.data)).toEqual(Array.from(fa.features.data));
+    for (const f of [a, b, loaded]) f.dispose();
+  });
+});
+
+describe('evaluateModel', () => {
+  it('scores a perfect generator near the floor and a collapsed one far from it, with the protocol recorded and the reference cached', async () => {
+    const spec = { inputShape: [8, 8, 1] as [number, number, number], numClasses: 2, channels: [4, 8] as [number, number], dim: 16 };
+    const fnet = FeatureNet.create(spec, 1);
+    const netDir = tmp();
+    await trainFeatureNet(fnet, halves(128, 1), halves(32, 2), { epochs: 3, batchSize: 16, lr: 0.01, seed: 1, log: () => {} });
+    fnet.save(netDir, { dataset: 'halves', datasetOptions: {}, spec, seed: 1, epochs: 3, batchSize: 16, lr: 0.01, shift: 0, testAccuracy: 1, testExamples: 32, trainExamples: 128, command: 'test', backend: 'cpu', trainedAt: 'now', seconds: 0 });
+    const sets = { train: halves(400, 11), test: halves(400, 12) };
+    const cacheDir = tmp();
+    const target = (model: GenerativeModel) => ({
+      model,
+      info: sets.train.info as DataInfo,
+      dataset: { name: 'halves', split: 'train' },
+      loadDataset: async (o: Record<string, unknown>) => sets[o.split as 'train' | 'test'],
+      cacheDir,
+      baseDir: '/',
+      log: () => {},
+    });
+    const opts: EvalOptions = { metrics: ['fid', 'kid', 'is', 'pr', 'dc'], samples: 300, real: 'train', floor: true, seed: 0, batchSize: 64, featureNet: netDir };
+    const before = tf.memory().numTensors;
+    const good = await evaluateModel(target(fakeModel(sets.test, 'copy')), opts);
+    const bad = await evaluateModel(target(fakeModel(sets.test, 'constant')), opts);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Object.keys(good.values).sort()).toEqual(['coverage', 'density', 'fid', 'is', 'is_std', 'kid', 'kid_std', 'precision', 'recall']);
+    expect(Object.keys(good.floor)).toContain('floor/fid');
+    // The perfect generator samples the test split: its FID is the floor's order of magnitude.
+    expect(good.values.fid!).toBeLessThan(3 * good.floor['floor/fid']! + 0.5);
+    expect(bad.values.fid!).toBeGreaterThan(10 * good.values.fid! + 1);
+    expect(bad.values.recall!).toBeLessThan(0.05);
+    expect(good.values.recall!).toBeGreaterThan(0.5);
+    expect(good.protocol).toMatch(/^features=halves-cnn@[0-9a-f]{12}; real=halves\/train\[300\]; fake=300; seed=0; floor=test$/);
+    expect(good.tags['genlab.eval.protocol.fid']).toBe(good.protocol);
+    const cacheFiles = fs.readdirSync(path.join(cacheDir, 'metrics'));
+    expect(cacheFiles).toHaveLength(2); // train reference and test floor
+    expect(formatReport(good)).toContain('real-vs-real floor');
+  });
+
+  it('counts modes on toy mixtures without a feature network', async () => {
+    const mixture = { means: [[0, 0], [4, 0]], std: 0.1 };
+    const rand = mulberry32(1);
+    const pts = Float32Array.from({ length: 2000 }, (_, i) => mixture.means[Math.floor(i / 2) % 2]![i % 2]! + 0.1 * (rand() - 0.5));
+    const info = { shape: [2], numClasses: 2, range: [-1, 5] as [number, number], mixture };
+    const ds = new ArrayDataset({ pixels: pts, labels: Int32Array.from({ length: 1000 }, (_, i) => i % 2) }, info);
+    const oneMode: GenerativeModel = { ...fakeModel(ds, 'constant'), sample: (n) => tf.zeros([n, 2]) };
+    const report = await evaluateModel(
+      { model: oneMode, info: ds.info, dataset: { name: 'toy' }, loadDataset: async () => ds, cacheDir: tmp(), baseDir: '/', log: () => {} },
+      { metrics: 'auto', samples: 500, real: 'train', floor: true, seed: 0, batchSize: 100 },
+    );
+    expect(report.metrics).toEqual(['modes']);
+    expect(report.values).toEqual({ modes_covered: 1, high_quality: 1 });
+    expect(report.floor).toEqual({ 'floor/modes_covered': 2, 'floor/high_quality': 1 });
+  });
+
+  it('refuses impossible metrics and a missing feature network before doing any work', () => {
+    const ds = halves(8, 1);
+    const model = fakeModel(ds, 'constant');
+    const base = { model, info: ds.info, dataset: { name: 'nothing-here' }, baseDir: '/' };
+    expect(() => planMetrics(base, { metrics: ['fid'] })).toThrow("no feature network for dataset 'nothing-here': train one with 'pnpm exp features train --dataset nothing-here'");
+    expect(() => planMetrics(base, { metrics: ['modes'] })).toThrow("metric 'modes' needs a Gaussian-mixture dataset");
+    expect(() => planMetrics(base, { metrics: ['nll'] })).toThrow("metric 'nll' needs a likelihood model");
+    expect(() => planMetrics(base, { metrics: ['cas'] })).toThrow("metric 'cas' (accuracy of class-conditional samples) needs a conditional model");
+  });
+});
+
+describe('random shifts', () => {
+  it('translate images exactly by whole pixels, filling with zeros', () => {
+    const x = tf.tensor4d(Float32Array.from({ length: 2 * 5 * 5 }, (_, i) => (i % 25) + 1), [2, 5, 5, 1]);
+    const y = randomShift(x, 1, 3).arraySync() as number[][][][];
+    const src = x.arraySync() as number[][][][];
+    for (let b = 0; b < 2; b++) {
+      // Find the offset from where the value 13 (the centre) landed.
+      let found = false;
+      for (let dy = -1; dy <= 1 && !found; dy++) {
+        for (let dx = -1; dx <= 1 && !found; dx++) {
+          let ok = true;
+          for (let r = 0; r < 5; r++) for (let c = 0; c < 5; c++) {
+            const sr = r + dy;
+            const sc = c + dx;
+            const want = sr >= 0 && sr < 5 && sc >= 0 && sc < 5 ? src[b]![sr]![sc]![0]! : 0;
+            if (y[b]![r]![c]![0] !== want) ok = false;
+          }
+          found = ok;
+        }
+      }
+      expect(found).toBe(true);
+    }
+    x.dispose();
+  });
+});
