@@ -91,6 +91,11 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
     ].filter(Boolean);
     process.stdout.write(summary.join('\n') + '\n');
     if (result.error && result.status === 'FAILED') log(`error: ${(result.error as Error).stack ?? String(result.error)}`);
+    if (result.status === 'FINISHED' && result.error) {
+      // Training finished (and is checkpointed), but an end-of-run callback (e.g. eval) failed.
+      log(`error: training finished, but a callback failed at the end: ${(result.error as Error).message}`);
+      return 1;
+    }
     if (result.status === 'FINISHED') return 0;
     if (result.status === 'KILLED') return controller.signal.reason === 'SIGTERM' ? 143 : 130;
     return 1;

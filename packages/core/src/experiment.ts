@@ -132,7 +132,14 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const { name: _d, ...dataCfg } = config.dataset;
   const dataContext = { baseDir: opts.baseDir, cacheDir: defaultCacheDir(), log };
   const dataset = await datasetPlugin.load(dataCfg, dataContext);
-  const loadDataset = (overrides: Record<string, unknown>) => datasetPlugin.load(datasetPlugin.configSchema.parse({ ...dataCfg, ...overrides }), dataContext);
+  const loadDataset = async (overrides: Record<string, unknown>) => {
+    const parsed = datasetPlugin.configSchema.safeParse({ ...dataCfg, ...overrides });
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
+      throw new UserError(`dataset ${config.dataset.name} with ${JSON.stringify(overrides)}: ${why}`);
+    }
+    return datasetPlugin.load(parsed.data, dataContext);
+  };
   const { name: _m, ...modelCfg } = config.model;
   const model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
 

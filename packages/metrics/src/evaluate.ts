@@ -23,7 +23,7 @@ const FEATURE_METRICS: readonly MetricName[] = ['fid', 'kid', 'is', 'pr', 'dc', 
 /** Options of an evaluation (the `eval:` section of a config, and `exp eval`). */
 export const evalOptionsShape = {
   /** Metrics to compute; `auto`: FID, KID, IS, precision/recall, density/coverage for images (plus class accuracy for conditional models and NLL for likelihood models); mode counts for toy 2-D mixtures. */
-  metrics: z.union([z.literal('auto'), z.array(z.enum(METRICS)).min(1)]).default('auto'),
+  metrics: z.union([z.literal('auto'), z.array(z.enum(METRICS)).min(1)], { error: `expected 'auto' or a list of: ${METRICS.join(', ')}` }).default('auto'),
   /** Generated samples (and at most as many real images) per evaluation. */
   samples: z.number().int().min(10).default(5000),
   /** The real reference: the `train` split (as StudioGAN does) or `test`. */
@@ -199,8 +199,10 @@ export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Prom
   const { name: dsName, split: _split, flip: _flip, ...dsOptions } = target.dataset;
   const realKey = (split: string, n: number) => stableHash({ v: 1, netId, dsName, dsOptions, split, n, seed: opts.seed }).slice(0, 24);
 
+  // The reference is never flipped (for datasets that have the option).
+  const noFlip = 'flip' in target.dataset ? { flip: false } : {};
   const embedReal = async (split: 'train' | 'test'): Promise<Embedded & { labels: Int32Array }> => {
-    const ds = await target.loadDataset({ split, flip: false });
+    const ds = await target.loadDataset({ split, ...noFlip });
     try {
       const rows = realRows(ds, opts.samples, opts.seed);
       const e = cached(target.cacheDir, realKey(split, rows.n), () => embed(rows.n, (s, c) => rows.take(s, c)));
@@ -239,7 +241,7 @@ export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Prom
   );
   const values = score(metrics, real, fake, labels, info, opts.seed);
 
-  if (metrics.includes('nll')) Object.assign(values, await likelihood(model, await target.loadDataset({ split: 'test', flip: false }), info, opts.batchSize));
+  if (metrics.includes('nll')) Object.assign(values, await likelihood(model, await target.loadDataset({ split: 'test', ...noFlip }), info, opts.batchSize));
 
   const floor: Record<string, number> = {};
   if (opts.floor) {

@@ -1,0 +1,126 @@
+/**
+ * The `http:`/`https:` tracker: an MLflow server, offline-first.
+ *
+ * Every call is written at once to a local MLflow file store (the journal: `./mlruns`
+ * unless `GENLAB_LOCAL_STORE` says otherwise), which never blocks a training step for
+ * long, and a background loop pushes what is new to the server every couple of seconds
+ * with `syncRun` (idempotent, exactly once, order kept). While the server is unreachable the
+ * points simply wait in the local store; when it is back they are pushed in order. A run
+ * that ends while the server is still down finishes locally; `exp sync --to <uri>` pushes
+ * it later. Client errors (bad credentials, a refused value) are reported, not retried.
+ */
+import path from 'node:path';
+import { type RunStatus, type Tracker, type TrackerPlugin, UserError } from '@genlab/core';
+import { FileStore, FileStoreTracker } from './file-store.js';
+import { clientOptionsFromEnv, MlflowClient, MlflowError } from './rest-client.js';
+import { syncRun, type SyncResult } from './sync.js';
+
+export interface RestTrackerOptions {
+  /** Local store (the journal). */
+  localStore: string;
+  /** Push interval in ms (default 2,000). */
+  intervalMs?: number;
+  /** How long `endRun` keeps trying to push the end of the run (default 30,000 ms). */
+  finalTimeoutMs?: number;
+  log?(message: string): void;
+  client?: MlflowClient;
+}
+
+export class RestTracker implements Tracker {
+  readonly client: MlflowClient;
+  private readonly local: FileStoreTracker;
+  private readonly store: FileStore;
+  private runId?: string;
+  private timer?: NodeJS.Timeout;
+  private syncing: Promise<SyncResult | undefined> = Promise.resolve(undefined);
+  private offline = false;
+  private fatal?: Error;
+  private readonly log: (m: string) => void;
+
+  constructor(
+    readonly uri: string,
+    private readonly opts: RestTrackerOptions,
+  ) {
+    this.client = opts.client ?? new MlflowClient(uri, clientOptionsFromEnv());
+    this.store = new FileStore(opts.localStore);
+    this.local = new FileStoreTracker(opts.localStore);
+    this.log = opts.log ?? ((m) => process.stderr.write(`${m}\n`));
+  }
+
+  /** Push what is new now (one push at a time; errors are remembered, not thrown). */
+  sync(): Promise<SyncResult | undefined> {
+    this.syncing = this.syncing.then(async () => {
+      if (!this.runId || this.fatal) return undefined;
+      try {
+        const r = await syncRun(this.store, this.runId, this.client);
+        if (this.offline) this.log(`tracking: ${this.uri} is reachable again; the journal was pushed`);
+        this.offline = false;
+        return r;
+      } catch (error) {
+        if (error instanceof MlflowError && error.transient) {
+          if (!this.offline) this.log(`tracking: ${this.uri} is unreachable (${error.message}); logging continues in ${this.opts.localStore} and is pushed when the server is back`);
+          this.offline = true;
+        } else {
+          this.fatal = error as Error;
+          this.log(`tracking: the server refused an update: ${(error as Error).message}; the run continues locally in ${this.opts.localStore}`);
+        }
+        return undefined;
+      }
+    });
+    return this.syncing;
+  }
+
+  async startRun(opts: { experiment: string; runName: string; resumeRunId?: string; tags?: Record<string, string> }) {
+    const local = await this.local.startRun(opts);
+    this.runId = local.runId;
+    // The first push is awaited, so a wrong URL or bad credentials show up before training.
+    await this.sync();
+    if (this.fatal) throw new UserError(`Tracking server ${this.uri}: ${this.fatal.message}`);
+    this.timer = setInterval(() => void this.sync(), this.opts.intervalMs ?? 2000);
+    this.timer.unref();
+    return local;
+  }
+
+  async logParams(params: Record<string, string>) {
+    await this.local.logParams(params);
+  }
+
+  async logMetrics(step: number, values: Record<string, number>, timestamp?: number) {
+    await this.local.logMetrics(step, values, timestamp);
+  }
+
+  async setTags(tags: Record<string, string>) {
+    await this.local.setTags(tags);
+  }
+
+  async logArtifact(localPath: string, artifactPath?: string) {
+    await this.local.logArtifact(localPath, artifactPath);
+  }
+
+  async flush() {
+    await this.sync();
+  }
+
+  async endRun(status: RunStatus) {
+    await this.local.endRun(status);
+    if (this.timer) clearInterval(this.timer);
+    const deadline = Date.now() + (this.opts.finalTimeoutMs ?? 30_000);
+    for (;;) {
+      const r = await this.sync();
+      if (r || this.fatal) break;
+      if (Date.now() > deadline) {
+        this.log(`tracking: ${this.uri} is still unreachable; run ${this.runId} finished locally in ${this.opts.localStore}. Push it later with: pnpm exp sync ${this.opts.localStore} --to ${this.uri}`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** The tracker plugin for `http://` and `https://` URIs. */
+export const restTracker: TrackerPlugin = {
+  name: 'mlflow-rest',
+  description: 'an MLflow tracking server over REST (offline-first: journaled in ./mlruns, pushed in the background)',
+  schemes: ['http', 'https'],
+  create: (uri, ctx) => new RestTracker(uri, { localStore: path.resolve(ctx.baseDir, process.env.GENLAB_LOCAL_STORE ?? 'mlruns') }),
+};
