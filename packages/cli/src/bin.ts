@@ -10,6 +10,7 @@ import { benchCommand, benchDataWorker, benchFidWorker, benchWorker } from './be
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { featuresTrainCommand } from './features.js';
+import { syncCommand } from './sync.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
 
 const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -147,6 +148,17 @@ async function main(argv: string[]): Promise<number> {
         )(),
     )
     .command(
+      'sync [store]',
+      'push local runs (metrics, params, tags, artifacts, status) to an MLflow server, idempotently',
+      (y) =>
+        y
+          .positional('store', { type: 'string', default: './mlruns', description: 'local MLflow file store' })
+          .option('to', { type: 'string', demandOption: true, description: 'MLflow server, e.g. http://localhost:5000' })
+          .option('run', { type: 'string', array: true, description: 'only these runs (ids or id prefixes)' })
+          .example('$0 sync --to http://localhost:5000', 'push every local run; run it again any time'),
+      (a) => run(() => syncCommand({ store: a.store, to: a.to, ...(a.run ? { runs: a.run.map(String) } : {}) }))(),
+    )
+    .command(
       'features <action>',
       'train the domain feature network that metrics use for a dataset (exp features train --dataset mnist)',
       (y) =>
@@ -211,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, data, features, runs or bench.')
+    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, data, features, sync, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

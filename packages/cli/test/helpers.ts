@@ -1,5 +1,5 @@
 /** Shared helpers of the end-to-end tests: run the built CLI in a child process. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,3 +59,20 @@ export function countRuns(cwd: string): number {
     .flatMap((e) => fs.readdirSync(path.join(root, e)).filter((r) => /^[0-9a-f]{32}$/.test(r))).length;
 }
 
+
+/** `exp` without blocking the event loop (for tests that serve HTTP from this process). */
+export function expAsync(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', GENLAB_CACHE_DIR: cacheDir, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 200_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

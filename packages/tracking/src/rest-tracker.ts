@@ -122,5 +122,10 @@ export const restTracker: TrackerPlugin = {
   name: 'mlflow-rest',
   description: 'an MLflow tracking server over REST (offline-first: journaled in ./mlruns, pushed in the background)',
   schemes: ['http', 'https'],
-  create: (uri, ctx) => new RestTracker(uri, { localStore: path.resolve(ctx.baseDir, process.env.GENLAB_LOCAL_STORE ?? 'mlruns') }),
+  create: (uri, ctx) =>
+    new RestTracker(uri, {
+      localStore: path.resolve(ctx.baseDir, process.env.GENLAB_LOCAL_STORE ?? 'mlruns'),
+      // How long the end of a run waits for an unreachable server (seconds).
+      ...(process.env.GENLAB_TRACKING_FINAL_WAIT ? { finalTimeoutMs: 1000 * Number(process.env.GENLAB_TRACKING_FINAL_WAIT) } : {}),
+    }),
 };

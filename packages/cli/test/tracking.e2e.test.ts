@@ -1,0 +1,70 @@
+/**
+ * End-to-end tests of MLflow server tracking through the real CLI, against a local server
+ * that answers like MLflow (see shared/MLFLOW.md): a run logged to the server, and a run
+ * made while the server was down, pushed later with `exp sync` (twice: no duplicates).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileStore } from '@genlab/tracking';
+import { type MlflowStub, startMlflowStub } from '@genlab/tracking/testing';
+import { expAsync, runIdOf, tiny, write } from './helpers.js';
+
+describe('tracking to an MLflow server', () => {
+  let cwd: string;
+  let stub: MlflowStub;
+  beforeAll(async () => {
+    cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-e2e-rest-'));
+    stub = await startMlflowStub();
+  });
+  afterAll(async () => {
+    await stub.close();
+  });
+
+  it('logs a run to the server: params, metrics, tags, artifacts and the final status', async () => {
+    const cfg = write(cwd, 'tiny.yaml', tiny());
+    const r = await expAsync(['run', cfg, '--set', `tracking.uri=${stub.url}`], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const remote = [...stub.runs.values()].find((x) => x.tags.get('genlab.local_run_id') === runIdOf(r.stdout))!;
+    expect(remote).toBeDefined();
+    expect(remote.info.status).toBe('FINISHED');
+    expect(remote.info.start_time).toBeGreaterThan(0);
+    expect(remote.params.get('model.latentDim')).toBe('8');
+    expect(remote.tags.get('genlab.model')).toBe('gan/mlp');
+    expect(remote.metrics.get('loss_d')!.map((p) => p.step)).toEqual([4, 8, 12]);
+    const prefix = `${remote.info.experiment_id}/${remote.info.run_id}/artifacts/`;
+    expect(stub.artifacts.has(`${prefix}samples/final.png`)).toBe(true);
+    expect(stub.artifacts.has(`${prefix}config.yaml`)).toBe(true);
+  });
+
+  it('finishes a run locally while the server is down, and exp sync pushes it once', async () => {
+    const cfg = write(cwd, 'tiny2.yaml', tiny());
+    stub.down = true;
+    const r = await expAsync(['run', cfg, '--set', `tracking.uri=${stub.url}`], cwd, { GENLAB_TRACKING_FINAL_WAIT: '1' });
+    stub.down = false;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('is unreachable');
+    expect(r.stderr).toContain(`Push it later with: pnpm exp sync ${path.join(cwd, 'mlruns')} --to ${stub.url}`);
+    const localId = runIdOf(r.stdout);
+    expect(new FileStore(path.join(cwd, 'mlruns')).readRun(localId).status).toBe('FINISHED');
+    const remoteOf = () => [...stub.runs.values()].filter((x) => x.tags.get('genlab.local_run_id') === localId);
+    expect(remoteOf()).toHaveLength(0);
+
+    const s1 = await expAsync(['sync', 'mlruns', '--to', stub.url], cwd);
+    expect(s1.code, s1.stderr).toBe(0);
+    expect(s1.stdout).toMatch(new RegExp(`${localId} -> [0-9a-f]{32} \\(created\\): \\d+ metric points, \\d+ params, \\d+ tags, \\d+ artifacts, status FINISHED`));
+    const s2 = await expAsync(['sync', 'mlruns', '--to', stub.url], cwd);
+    expect(s2.code).toBe(0);
+    expect(s2.stdout).toContain(`${localId} -> ${remoteOf()[0]!.info.run_id}: up to date`);
+    expect(remoteOf()).toHaveLength(1);
+    expect(remoteOf()[0]!.metrics.get('loss_d')!.map((p) => p.step)).toEqual([4, 8, 12]);
+    expect(remoteOf()[0]!.info.status).toBe('FINISHED');
+  });
+
+  it('refuses a bad sync target with exit 2', async () => {
+    const r = await expAsync(['sync', 'nowhere', '--to', stub.url], cwd);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no local tracking store at ${path.join(cwd, 'nowhere')}`);
+  });
+});
