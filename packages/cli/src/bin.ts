@@ -11,6 +11,7 @@ import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { featuresTrainCommand } from './features.js';
 import { syncCommand } from './sync.js';
+import { uiCommand } from './ui.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
 
 const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -148,6 +149,18 @@ async function main(argv: string[]): Promise<number> {
         )(),
     )
     .command(
+      'ui [source]',
+      'a local web dashboard over a tracking store or an MLflow server: runs, param diffs, curves, sample grids',
+      (y) =>
+        y
+          .positional('source', { type: 'string', default: './mlruns', description: 'local MLflow file store, or http(s)://server' })
+          .option('port', { type: 'number', default: 5179 })
+          .option('host', { type: 'string', default: '127.0.0.1', description: 'address to bind (default: this machine only)' })
+          .example('$0 ui', 'open http://127.0.0.1:5179 for ./mlruns')
+          .example('$0 ui http://localhost:5000', 'the same over an MLflow server'),
+      (a) => run(() => uiCommand({ source: a.source, host: a.host, port: a.port }))(),
+    )
+    .command(
       'sync [store]',
       'push local runs (metrics, params, tags, artifacts, status) to an MLflow server, idempotently',
       (y) =>
@@ -223,7 +236,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, data, features, sync, runs or bench.')
+    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, data, features, ui, sync, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

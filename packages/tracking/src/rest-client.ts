@@ -196,6 +196,18 @@ export class MlflowClient {
     return out;
   }
 
+  /** Every active experiment (all pages). */
+  async searchExperiments(): Promise<{ experiment_id: string; name: string }[]> {
+    const out: { experiment_id: string; name: string }[] = [];
+    let token: string | undefined;
+    do {
+      const r = (await this.post('experiments/search', { max_results: 1000, ...(token ? { page_token: token } : {}) })) as { experiments?: { experiment_id: string; name: string }[]; next_page_token?: string };
+      out.push(...(r.experiments ?? []));
+      token = r.next_page_token;
+    } while (token);
+    return out;
+  }
+
   /** Runs of experiments (all pages). */
   async searchRuns(experimentIds: string[]): Promise<RemoteRun[]> {
     const out: RemoteRun[] = [];

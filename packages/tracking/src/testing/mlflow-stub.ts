@@ -107,6 +107,10 @@ export async function startMlflowStub(port = 0): Promise<MlflowStub> {
         experiments.set(id, { experiment_id: id, name, tags: {} });
         return { experiment_id: id };
       }
+      case 'POST experiments/search': {
+        const list = [...experiments.values()].map((e) => ({ experiment_id: e.experiment_id, name: e.name, lifecycle_stage: 'active', artifact_location: `mlflow-artifacts:/${e.experiment_id}` }));
+        return list.length ? { experiments: list } : {};
+      }
       case 'POST runs/create': {
         const expId = String(body.experiment_id ?? '0');
         if (!experiments.has(expId)) throw new ApiError(404, 'RESOURCE_DOES_NOT_EXIST', `No Experiment with id=${expId} exists`);

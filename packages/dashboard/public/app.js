@@ -1,0 +1,223 @@
+// genlab dashboard: plain DOM code over the read-only JSON API (no build step).
+/* global uPlot */
+'use strict';
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+const COMPARE_METRICS = ['fid', 'kid', 'is', 'precision', 'recall', 'density', 'coverage', 'cas', 'modes_covered', 'high_quality', 'nll', 'bits_per_dim', 'loss_d', 'loss_g', 'img_per_sec'];
+const state = { runs: [], selected: [], sort: { key: 'startTime', dir: -1 }, filter: '', xaxis: 'step', charts: [] };
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+};
+const fmt = (v) => (v === null || v === undefined ? '–' : typeof v !== 'number' || Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
+const api = async (url) => {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: ${(await r.json().catch(() => ({}))).error ?? r.status}`);
+  return r.json();
+};
+const colorOf = (run) => COLORS[state.selected.indexOf(run.runId) % COLORS.length];
+const byId = (id) => state.runs.find((r) => r.runId === id);
+
+const COLUMNS = [
+  { key: 'runName', label: 'run', get: (r) => r.runName },
+  { key: 'experiment', label: 'experiment', get: (r) => r.experiment },
+  { key: 'model', label: 'model', get: (r) => r.tags['genlab.model'] ?? '' },
+  { key: 'dataset', label: 'dataset', get: (r) => r.tags['genlab.dataset'] ?? '' },
+  { key: 'status', label: 'status', get: (r) => r.status },
+  { key: 'startTime', label: 'started', get: (r) => r.startTime, show: (v) => new Date(v).toLocaleString() },
+  { key: 'steps', label: 'steps', get: (r) => Number(r.params['train.steps'] ?? NaN), num: true },
+  { key: 'fid', label: 'fid', get: (r) => r.latest.fid ?? null, num: true },
+  { key: 'loss_g', label: 'loss_g', get: (r) => r.latest.loss_g ?? null, num: true },
+];
+
+function visibleRuns() {
+  const f = state.filter.toLowerCase();
+  const col = COLUMNS.find((c) => c.key === state.sort.key) ?? COLUMNS[5];
+  return state.runs
+    .filter((r) => !f || [r.runName, r.experiment, r.status, r.runId, ...Object.values(r.tags), ...Object.entries(r.params).map(([k, v]) => `${k}=${v}`)].join(' ').toLowerCase().includes(f))
+    .sort((a, b) => {
+      const x = col.get(a);
+      const y = col.get(b);
+      return (x < y ? -1 : x > y ? 1 : 0) * state.sort.dir;
+    });
+}
+
+function renderRuns() {
+  const thead = $('runs').tHead;
+  thead.replaceChildren(
+    el(
+      'tr',
+      {},
+      el('th', {}, ''),
+      ...COLUMNS.map((c) =>
+        el('th', { 'data-sort': c.key, onclick: () => { state.sort = { key: c.key, dir: state.sort.key === c.key ? -state.sort.dir : 1 }; renderRuns(); } }, c.label + (state.sort.key === c.key ? (state.sort.dir > 0 ? ' ▲' : ' ▼') : '')),
+      ),
+    ),
+  );
+  const rows = visibleRuns();
+  $('runs').tBodies[0].replaceChildren(
+    ...rows.map((r) => {
+      const checked = state.selected.includes(r.runId);
+      const box = el('input', { type: 'checkbox', 'data-run': r.runId, 'aria-label': `select ${r.runName}` });
+      box.checked = checked;
+      box.addEventListener('change', () => toggle(r.runId, box.checked));
+      return el(
+        'tr',
+        { class: checked ? 'sel' : '', 'data-testid': 'run-row', 'data-run': r.runId },
+        el('td', {}, box),
+        ...COLUMNS.map((c) => {
+          const v = c.get(r);
+          return el('td', { class: c.num ? 'num' : '' }, c.show ? c.show(v) : c.num ? fmt(Number.isNaN(v) ? null : v) : v);
+        }),
+      );
+    }),
+  );
+  $('count').textContent = `${rows.length} of ${state.runs.length} runs`;
+}
+
+function toggle(runId, on) {
+  state.selected = on ? [...state.selected, runId] : state.selected.filter((x) => x !== runId);
+  renderRuns();
+  void renderSelection();
+}
+
+function renderCompare(runs) {
+  const metrics = COMPARE_METRICS.filter((k) => runs.some((r) => r.latest[k] !== undefined));
+  // Numbers measured under different protocols do not share a column silently.
+  const protocols = [...new Set(runs.map((r) => r.tags['genlab.eval.protocol']).filter(Boolean))];
+  $('compare-note').textContent = protocols.length > 1 ? `These runs were evaluated under ${protocols.length} different protocols: sample metrics are not comparable across them (see the protocol column).` : '';
+  $('compare').tHead.replaceChildren(el('tr', {}, el('th', {}, 'run'), el('th', {}, 'model'), el('th', {}, 'dataset'), ...metrics.map((k) => el('th', {}, k)), el('th', {}, 'protocol')));
+  $('compare').tBodies[0].replaceChildren(
+    ...runs.map((r) =>
+      el(
+        'tr',
+        { 'data-testid': 'compare-row' },
+        el('td', {}, el('span', { class: 'swatch', style: `background:${colorOf(r)}` }), r.runName),
+        el('td', {}, r.tags['genlab.model'] ?? ''),
+        el('td', {}, r.tags['genlab.dataset'] ?? ''),
+        ...metrics.map((k) => el('td', { class: 'num' }, fmt(r.latest[k]))),
+        el('td', {}, protocols.length ? String(protocols.indexOf(r.tags['genlab.eval.protocol']) + 1 || '–') : '–'),
+      ),
+    ),
+  );
+}
+
+function renderParams(runs) {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
+  const showAll = $('all-params').checked;
+  const differing = keys.filter((k) => showAll || new Set(runs.map((r) => r.params[k])).size > 1);
+  $('params').tHead.replaceChildren(el('tr', {}, el('th', {}, 'param'), ...runs.map((r) => el('th', {}, el('span', { class: 'swatch', style: `background:${colorOf(r)}` }), r.runName))));
+  $('params').tBodies[0].replaceChildren(
+    ...(differing.length ? differing : ['(no differences)']).map((k) => el('tr', { 'data-testid': 'param-row' }, el('td', {}, k), ...runs.map((r) => el('td', {}, r.params[k] ?? (differing.length ? '–' : ''))))),
+  );
+}
+
+async function renderCharts(runs) {
+  for (const c of state.charts) c.destroy();
+  state.charts = [];
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.latest)))].sort();
+  const histories = await Promise.all(runs.map((r) => Promise.all(keys.map((k) => (r.latest[k] === undefined ? [] : api(`/api/runs/${r.runId}/history?key=${encodeURIComponent(k)}`))))));
+  const box = $('charts');
+  box.replaceChildren();
+  keys.forEach((key, ki) => {
+    const tables = runs
+      .map((r, ri) => {
+        const pts = histories[ri][ki];
+        const xs = pts.map((p) => (state.xaxis === 'step' ? p.step : (p.timestamp - r.startTime) / 1000));
+        return [xs, pts.map((p) => p.value)];
+      })
+      .filter(([xs]) => xs.length);
+    if (!tables.length) return;
+    const withPoints = runs.filter((_, ri) => histories[ri][ki].length);
+    const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    const holder = el('div', { class: 'chart', 'data-testid': 'chart', 'data-key': key }, el('h3', {}, key));
+    box.append(holder);
+    const chart = new uPlot(
+      {
+        width: 420,
+        height: 220,
+        scales: { x: { time: false } },
+        axes: [{ label: state.xaxis === 'step' ? 'step' : 'seconds' }, {}],
+        series: [{ label: state.xaxis }, ...withPoints.map((r) => ({ label: r.runName, stroke: colorOf(r), width: 1.5, spanGaps: true }))],
+      },
+      data,
+      holder,
+    );
+    state.charts.push(chart);
+  });
+}
+
+async function renderSamples(runs) {
+  const box = $('samples');
+  box.replaceChildren();
+  for (const r of runs) {
+    const files = (await api(`/api/runs/${r.runId}/artifacts?dir=samples`)).filter((f) => f.endsWith('.png'));
+    const card = el('div', { class: 'sample', 'data-testid': 'sample', 'data-run': r.runId }, el('div', {}, el('span', { class: 'swatch', style: `background:${colorOf(r)}` }), r.runName));
+    if (!files.length) {
+      card.append(el('div', {}, 'no sample grids'));
+      box.append(card);
+      continue;
+    }
+    // step-0000500.png … then final.png last.
+    files.sort((a, b) => (a.includes('final') ? 1 : b.includes('final') ? -1 : a < b ? -1 : 1));
+    const img = el('img', { alt: `samples of ${r.runName}`, 'data-testid': 'sample-img' });
+    const label = el('div', {});
+    const slider = el('input', { type: 'range', min: '0', max: String(files.length - 1), value: String(files.length - 1), 'data-testid': 'sample-slider' });
+    const show = () => {
+      const f = files[Number(slider.value)];
+      img.src = `/api/runs/${r.runId}/artifact?path=${encodeURIComponent(f)}`;
+      label.textContent = f.replace(/^samples\//, '').replace(/\.png$/, '').replace(/^step-0*/, 'step ');
+    };
+    slider.addEventListener('input', show);
+    show();
+    card.append(img, slider, label);
+    box.append(card);
+  }
+}
+
+async function renderSelection() {
+  const runs = state.selected.map(byId).filter(Boolean);
+  $('selected').hidden = runs.length === 0;
+  if (!runs.length) return;
+  try {
+    renderCompare(runs);
+    renderParams(runs);
+    await renderCharts(runs);
+    await renderSamples(runs);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function showError(e) {
+  $('error').hidden = false;
+  $('error').textContent = String(e.message ?? e);
+}
+
+async function main() {
+  $('source').textContent = (await api('/api/source')).source;
+  state.runs = await api('/api/runs');
+  $('filter').addEventListener('input', (e) => {
+    state.filter = e.target.value;
+    renderRuns();
+  });
+  $('all-params').addEventListener('change', () => renderParams(state.selected.map(byId).filter(Boolean)));
+  for (const radio of document.querySelectorAll('input[name=xaxis]')) {
+    radio.addEventListener('change', (e) => {
+      state.xaxis = e.target.value;
+      void renderCharts(state.selected.map(byId).filter(Boolean));
+    });
+  }
+  renderRuns();
+  document.body.dataset.ready = 'true';
+}
+
+main().catch(showError);

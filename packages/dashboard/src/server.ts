@@ -1,0 +1,92 @@
+/**
+ * The dashboard's HTTP server: a read-only JSON API over a `DashboardSource` plus the static
+ * page (public/) and the chart library (uPlot, served from its npm package). Binds
+ * 127.0.0.1 unless told otherwise; answers GET and HEAD only; serves only files inside a
+ * run's artifacts (no path traversal) and a fixed list of static files.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { type DashboardSource, OutsideError } from './source.js';
+
+const require = createRequire(import.meta.url);
+const publicDir = fileURLToPath(new URL('../public/', import.meta.url));
+const uplotDir = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+
+/** The only static files served: URL path → file and content type. */
+const STATIC: Record<string, [string, string]> = {
+  '/': [path.join(publicDir, 'index.html'), 'text/html; charset=utf-8'],
+  '/app.js': [path.join(publicDir, 'app.js'), 'text/javascript; charset=utf-8'],
+  '/style.css': [path.join(publicDir, 'style.css'), 'text/css; charset=utf-8'],
+  '/vendor/uplot.js': [path.join(uplotDir, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8'],
+  '/vendor/uplot.css': [path.join(uplotDir, 'uPlot.min.css'), 'text/css; charset=utf-8'],
+};
+
+const TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.json': 'application/json', '.yaml': 'text/plain; charset=utf-8', '.txt': 'text/plain; charset=utf-8' };
+
+export interface Dashboard {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number } = {}): Promise<Dashboard> {
+  const server = http.createServer((req, res) => {
+    void handle(source, req, res).catch((error: unknown) => {
+      if (!res.headersSent) send(res, 500, { error: (error as Error).message });
+      else res.end();
+    });
+  });
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const data = Buffer.isBuffer(body) ? body : Buffer.from(type === 'application/json' ? JSON.stringify(body) : String(body));
+  res.writeHead(status, { 'content-type': type, 'content-length': data.length, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(res.req.method === 'HEAD' ? undefined : data);
+}
+
+async function handle(source: DashboardSource, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'the dashboard is read-only' });
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://dashboard');
+  } catch {
+    return send(res, 400, { error: 'bad URL' });
+  }
+  const file = STATIC[url.pathname];
+  if (file) return send(res, 200, fs.readFileSync(file[0]), file[1]);
+  try {
+    if (url.pathname === '/api/source') return send(res, 200, { source: source.description });
+    if (url.pathname === '/api/runs') return send(res, 200, await source.runs());
+    const m = /^\/api\/runs\/([^/]+)\/(history|artifacts|artifact)$/.exec(url.pathname);
+    if (m) {
+      const [, runId, what] = m as unknown as [string, string, string];
+      if (what === 'history') return send(res, 200, await source.history(runId, url.searchParams.get('key') ?? ''));
+      if (what === 'artifacts') return send(res, 200, await source.listArtifacts(runId, url.searchParams.get('dir') ?? 'samples'));
+      const rel = url.searchParams.get('path') ?? '';
+      const data = await source.artifact(runId, rel);
+      if (!data) return send(res, 404, { error: `no artifact ${rel}` });
+      return send(res, 200, data, TYPES[path.extname(rel).toLowerCase()] ?? 'application/octet-stream');
+    }
+  } catch (error) {
+    if (error instanceof OutsideError) return send(res, 400, { error: error.message });
+    throw error;
+  }
+  return send(res, 404, { error: `not found: ${url.pathname}` });
+}

@@ -1,0 +1,177 @@
+/**
+ * Where the dashboard reads runs from: a local MLflow file store, or an MLflow server over
+ * REST. Both answer the same small read-only interface.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { FileStore, localRunIds, MlflowClient, clientOptionsFromEnv } from '@genlab/tracking';
+
+export interface RunSummary {
+  runId: string;
+  experimentId: string;
+  experiment: string;
+  runName: string;
+  status: string;
+  startTime: number;
+  endTime?: number;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  /** Last value of every metric. */
+  latest: Record<string, number | null>;
+}
+
+export interface Point {
+  step: number;
+  value: number | null;
+  timestamp: number;
+}
+
+export interface DashboardSource {
+  readonly description: string;
+  runs(): Promise<RunSummary[]>;
+  history(runId: string, key: string): Promise<Point[]>;
+  /** Files under `dir` of a run's artifacts (relative paths). */
+  listArtifacts(runId: string, dir: string): Promise<string[]>;
+  /** A run artifact's bytes; throws `OutsideError` for paths that leave the artifacts. */
+  artifact(runId: string, relPath: string): Promise<Buffer | undefined>;
+}
+
+/** A path that would leave a run's artifact folder. */
+export class OutsideError extends Error {}
+
+const RUN_ID = /^[0-9a-f]{32}$/;
+const json = (v: number) => (Number.isFinite(v) ? v : null);
+
+/** Refuse `..`, absolute paths, backslashes and NUL before touching the file system. */
+export function checkRelative(rel: string): string {
+  const parts = rel.split('/');
+  if (!rel || rel.startsWith('/') || rel.includes('\\') || rel.includes('\0') || parts.some((p) => p === '..' || p === '.' || p === '')) {
+    throw new OutsideError(`path '${rel}' is not inside the run's artifacts`);
+  }
+  return rel;
+}
+
+export class LocalSource implements DashboardSource {
+  private readonly store: FileStore;
+  readonly description: string;
+
+  constructor(root: string) {
+    this.store = new FileStore(root);
+    this.description = `local store ${root}`;
+  }
+
+  async runs(): Promise<RunSummary[]> {
+    return localRunIds(this.store).map((id) => {
+      const r = this.store.readRun(id);
+      const expDir = path.dirname(r.dir);
+      let experiment = path.basename(expDir);
+      try {
+        experiment = String((parseYaml(fs.readFileSync(path.join(expDir, 'meta.yaml'), 'utf8')) as { name: string }).name);
+      } catch {
+        // keep the folder name
+      }
+      return {
+        runId: id,
+        experimentId: String(r.meta.experiment_id),
+        experiment,
+        runName: r.meta.run_name,
+        status: r.status,
+        startTime: r.meta.start_time,
+        ...(r.meta.end_time ? { endTime: r.meta.end_time } : {}),
+        params: r.params,
+        tags: r.tags,
+        latest: Object.fromEntries(Object.entries(r.metrics).map(([k, pts]) => [k, json(pts.at(-1)!.value)])),
+      };
+    });
+  }
+
+  private runDir(runId: string): string {
+    const dir = RUN_ID.test(runId) ? this.store.runDir(runId) : undefined;
+    if (!dir) throw new OutsideError(`no run ${runId}`);
+    return dir;
+  }
+
+  async history(runId: string, key: string): Promise<Point[]> {
+    this.runDir(runId);
+    const pts = this.store.readRun(runId).metrics[key] ?? [];
+    return pts.map((p) => ({ step: p.step, value: json(p.value), timestamp: p.timestamp }));
+  }
+
+  /** The real path of `rel` inside the artifacts, after following links. */
+  private resolve(runId: string, rel: string): string {
+    const root = fs.realpathSync(path.join(this.runDir(runId), 'artifacts'));
+    const full = path.join(root, checkRelative(rel));
+    if (!fs.existsSync(full)) return full;
+    const real = fs.realpathSync(full);
+    if (real !== root && !real.startsWith(root + path.sep)) throw new OutsideError(`path '${rel}' leaves the run's artifacts`);
+    return real;
+  }
+
+  async listArtifacts(runId: string, dir: string): Promise<string[]> {
+    const base = this.resolve(runId, dir);
+    if (!fs.existsSync(base) || !fs.statSync(base).isDirectory()) return [];
+    return fs
+      .readdirSync(base)
+      .filter((f) => fs.statSync(path.join(base, f)).isFile())
+      .sort()
+      .map((f) => `${dir}/${f}`);
+  }
+
+  async artifact(runId: string, rel: string): Promise<Buffer | undefined> {
+    const file = this.resolve(runId, rel);
+    return fs.existsSync(file) && fs.statSync(file).isFile() ? fs.readFileSync(file) : undefined;
+  }
+}
+
+export class RemoteSource implements DashboardSource {
+  private readonly client: MlflowClient;
+  readonly description: string;
+  private artifactUris = new Map<string, string>();
+
+  constructor(uri: string) {
+    this.client = new MlflowClient(uri, clientOptionsFromEnv());
+    this.description = `MLflow server ${uri}`;
+  }
+
+  async runs(): Promise<RunSummary[]> {
+    const experiments = await this.client.searchExperiments();
+    const names = new Map(experiments.map((e) => [e.experiment_id, e.name]));
+    const runs = experiments.length ? await this.client.searchRuns(experiments.map((e) => e.experiment_id)) : [];
+    return runs.map((r) => {
+      this.artifactUris.set(r.info.run_id, r.info.artifact_uri);
+      return {
+        runId: r.info.run_id,
+        experimentId: r.info.experiment_id,
+        experiment: names.get(r.info.experiment_id) ?? r.info.experiment_id,
+        runName: r.info.run_name ?? r.info.run_id,
+        status: r.info.status,
+        startTime: r.info.start_time ?? 0,
+        ...(r.info.end_time ? { endTime: r.info.end_time } : {}),
+        params: Object.fromEntries((r.data.params ?? []).map((p) => [p.key, p.value])),
+        tags: Object.fromEntries((r.data.tags ?? []).map((p) => [p.key, p.value])),
+        latest: Object.fromEntries((r.data.metrics ?? []).map((m) => [m.key, json(Number(m.value))])),
+      };
+    });
+  }
+
+  async history(runId: string, key: string): Promise<Point[]> {
+    return (await this.client.metricHistory(runId, key)).map((p) => ({ step: p.step, value: json(p.value), timestamp: p.timestamp }));
+  }
+
+  private async uri(runId: string): Promise<string> {
+    if (!RUN_ID.test(runId)) throw new OutsideError(`no run ${runId}`);
+    const known = this.artifactUris.get(runId) ?? (await this.client.getRun(runId)).info.artifact_uri;
+    this.artifactUris.set(runId, known);
+    return known;
+  }
+
+  async listArtifacts(runId: string, dir: string): Promise<string[]> {
+    checkRelative(dir);
+    return (await this.client.listArtifacts(runId, dir)).filter((f) => !f.is_dir).map((f) => f.path).sort();
+  }
+
+  async artifact(runId: string, rel: string): Promise<Buffer | undefined> {
+    return this.client.downloadArtifact(await this.uri(runId), checkRelative(rel));
+  }
+}

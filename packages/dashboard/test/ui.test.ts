@@ -1,0 +1,135 @@
+/**
+ * The dashboard end to end: its API (including refused traversal) and the page in headless
+ * Chromium (Debian's /usr/bin/chromium driven by playwright-core). .ci/run installs
+ * Chromium and sets GENLAB_REQUIRE_BROWSER=1, so there the browser tests cannot be skipped.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import { encodeGrid } from '@genlab/core';
+import { FileStore, FileStoreTracker, MlflowClient, syncRun } from '@genlab/tracking';
+import { startMlflowStub } from '@genlab/tracking/testing';
+import { type Dashboard, LocalSource, RemoteSource, startDashboard } from '../src/index.js';
+
+const CHROMIUM = process.env.GENLAB_CHROMIUM ?? '/usr/bin/chromium';
+const hasChromium = fs.existsSync(CHROMIUM);
+if (!hasChromium && process.env.GENLAB_REQUIRE_BROWSER === '1') throw new Error(`Chromium is required for the dashboard tests but ${CHROMIUM} does not exist`);
+
+/** A PNG grid of 4 flat 8×8 images at grey level `v` in [0, 1]. */
+const grid = (v: number) => encodeGrid({ data: new Float32Array(4 * 64).fill(v), n: 4, h: 8, w: 8, c: 1, range: [0, 1] });
+
+async function makeRun(root: string, name: string, lr: string, slope: number): Promise<string> {
+  const t = new FileStoreTracker(root);
+  const { runId } = await t.startRun({ experiment: 'ui-test', runName: name, tags: { 'genlab.model': 'gan/mlp', 'genlab.dataset': 'mnist' } });
+  await t.logParams({ 'model.optimizerG.lr': lr, 'train.steps': '30', 'model.latentDim': '100' });
+  for (let s = 10; s <= 30; s += 10) await t.logMetrics(s, { loss_g: slope * s, loss_d: 1 / s });
+  await t.logMetrics(30, { fid: slope * 10 });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-png-'));
+  for (const [file, v] of [['step-0000010.png', 0.2], ['final.png', 0.8]] as const) {
+    fs.writeFileSync(path.join(tmp, file), grid(v));
+    await t.logArtifact(path.join(tmp, file), 'samples');
+  }
+  await t.endRun('FINISHED');
+  return runId;
+}
+
+describe('exp ui dashboard', () => {
+  let root: string;
+  let ids: string[];
+  let dash: Dashboard;
+  beforeAll(async () => {
+    root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-')), 'mlruns');
+    ids = [await makeRun(root, 'run-a', '0.0002', 1), await makeRun(root, 'run-b', '0.001', 2)];
+    // A link inside the artifacts that points outside them must not be followed.
+    fs.symlinkSync('/etc', path.join(new LocalSource(root)['store'].runDir(ids[0]!)!, 'artifacts', 'escape'));
+    dash = await startDashboard(new LocalSource(root));
+  });
+  afterAll(async () => {
+    await dash?.close();
+  });
+
+  it('serves the runs read-only and refuses paths outside a run', async () => {
+    expect(dash.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const runs = (await (await fetch(`${dash.url}/api/runs`)).json()) as { runName: string; latest: Record<string, number> }[];
+    expect(runs.map((r) => r.runName).sort()).toEqual(['run-a', 'run-b']);
+    expect(runs.find((r) => r.runName === 'run-b')!.latest.loss_g).toBe(60);
+    const hist = (await (await fetch(`${dash.url}/api/runs/${ids[0]}/history?key=loss_g`)).json()) as { step: number }[];
+    expect(hist.map((p) => p.step)).toEqual([10, 20, 30]);
+    const ok = await fetch(`${dash.url}/api/runs/${ids[0]}/artifact?path=samples/final.png`);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toBe('image/png');
+    for (const bad of ['../meta.yaml', '..%2Fmeta.yaml', '/etc/passwd', 'samples/../../meta.yaml', 'escape/passwd', 'samples\\..\\..\\meta.yaml']) {
+      const r = await fetch(`${dash.url}/api/runs/${ids[0]}/artifact?path=${bad.includes('%') ? bad : encodeURIComponent(bad)}`);
+      expect(r.status, bad).toBe(400);
+    }
+    expect((await fetch(`${dash.url}/api/runs/not-a-run/artifact?path=samples/final.png`)).status).toBe(400);
+    expect((await fetch(`${dash.url}/../../etc/passwd`)).status).toBe(404);
+    expect((await fetch(`${dash.url}/api/runs`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it.skipIf(!hasChromium)('shows two runs side by side in Chromium: table, curves, sample grids', async () => {
+    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(dash.url);
+      await page.waitForSelector('body[data-ready=true]');
+      expect(await page.locator('[data-testid=run-row]').count()).toBe(2);
+      await page.fill('[data-testid=filter]', 'run-b');
+      expect(await page.locator('[data-testid=run-row]').count()).toBe(1);
+      await page.fill('[data-testid=filter]', '');
+      for (const id of ids) await page.check(`input[data-run="${id}"]`);
+      await page.waitForSelector('[data-testid=chart][data-key=loss_g] canvas');
+      const legend = await page.locator('[data-testid=chart][data-key=loss_g] .u-legend').innerText();
+      expect(legend).toContain('run-a');
+      expect(legend).toContain('run-b');
+      expect(await page.locator('[data-testid=chart]').count()).toBe(3); // fid, loss_d, loss_g
+      // Param diff: only the learning rate differs.
+      expect(await page.locator('[data-testid=param-row]').allInnerTexts()).toEqual([expect.stringMatching(/^model\.optimizerG\.lr\s+0\.0002\s+0\.001$/)]);
+      expect(await page.locator('[data-testid=compare-row]').count()).toBe(2);
+      // Sample grids load, and the slider moves through the steps.
+      await page.waitForFunction("[...document.querySelectorAll('[data-testid=sample-img]')].every((i) => i.complete && i.naturalWidth > 0)");
+      const img = page.locator(`[data-testid=sample][data-run="${ids[0]}"] img`);
+      expect(await img.getAttribute('src')).toContain('final.png');
+      await page.locator(`[data-testid=sample][data-run="${ids[0]}"] input[type=range]`).fill('0');
+      expect(await img.getAttribute('src')).toContain('step-0000010.png');
+      const shot = process.env.GENLAB_UI_SCREENSHOT;
+      if (shot) await page.screenshot({ path: shot, fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+describe('exp ui over an MLflow server', () => {
+  it('lists the server\'s runs, their history and sample grids', async () => {
+    const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-remote-')), 'mlruns');
+    const id = await makeRun(root, 'remote-run', '0.0002', 1);
+    const stub = await startMlflowStub();
+    try {
+      const { remoteRunId } = await syncRun(new FileStore(root), id, new MlflowClient(stub.url));
+      const dash = await startDashboard(new RemoteSource(stub.url));
+      try {
+        const runs = (await (await fetch(`${dash.url}/api/runs`)).json()) as { runId: string; runName: string; experiment: string; latest: Record<string, number> }[];
+        expect(runs).toHaveLength(1);
+        expect(runs[0]).toMatchObject({ runId: remoteRunId, runName: 'remote-run', experiment: 'ui-test', latest: { fid: 10, loss_g: 30 } });
+        const hist = (await (await fetch(`${dash.url}/api/runs/${remoteRunId}/history?key=loss_g`)).json()) as { step: number }[];
+        expect(hist.map((p) => p.step)).toEqual([10, 20, 30]);
+        const files = (await (await fetch(`${dash.url}/api/runs/${remoteRunId}/artifacts?dir=samples`)).json()) as string[];
+        expect(files).toEqual(['samples/final.png', 'samples/step-0000010.png']);
+        const png = await fetch(`${dash.url}/api/runs/${remoteRunId}/artifact?path=samples/final.png`);
+        expect(png.status).toBe(200);
+        expect(Buffer.from(await png.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
+        expect((await fetch(`${dash.url}/api/runs/${remoteRunId}/artifact?path=${encodeURIComponent('../x')}`)).status).toBe(400);
+      } finally {
+        await dash.close();
+      }
+    } finally {
+      await stub.close();
+    }
+  });
+});
