@@ -12,6 +12,7 @@ import { evalCommand } from './eval.js';
 import { featuresTrainCommand } from './features.js';
 import { syncCommand } from './sync.js';
 import { uiCommand } from './ui.js';
+import { compareCommand } from './compare.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
 
 const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -149,6 +150,29 @@ async function main(argv: string[]): Promise<number> {
         )(),
     )
     .command(
+      'compare [runs..]',
+      'one table of runs: the params that differ and their final metrics (never mixing evaluation protocols in a column)',
+      (y) =>
+        y
+          .positional('runs', { type: 'string', array: true, description: 'run ids, id prefixes or run names (default: all)' })
+          .option('source', { type: 'string', default: './mlruns', description: 'local MLflow file store, or http(s)://server' })
+          .option('experiment', { type: 'string', description: 'only runs of this experiment' })
+          .option('sweep', { type: 'string', description: 'only runs of this sweep (tag genlab.sweep)' })
+          .option('format', { choices: ['text', 'csv', 'json', 'md'] as const, default: 'text' as const })
+          .example('$0 compare --experiment gan-mnist', '')
+          .example('$0 compare 3f2a 9bc1 --format md', ''),
+      (a) =>
+        run(() =>
+          compareCommand({
+            runs: (a.runs ?? []).map(String),
+            source: a.source,
+            ...(a.experiment !== undefined ? { experiment: a.experiment } : {}),
+            ...(a.sweep !== undefined ? { sweep: a.sweep } : {}),
+            format: a.format,
+          }),
+        )(),
+    )
+    .command(
       'ui [source]',
       'a local web dashboard over a tracking store or an MLflow server: runs, param diffs, curves, sample grids',
       (y) =>
@@ -236,7 +260,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, data, features, ui, sync, runs or bench.')
+    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, compare, data, features, ui, sync, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

@@ -62,6 +62,17 @@ describe('tracking to an MLflow server', () => {
     expect(remoteOf()[0]!.info.status).toBe('FINISHED');
   });
 
+  it('exp compare reads the same runs from the server and from the local store', async () => {
+    const fromServer = await expAsync(['compare', '--source', stub.url, '--format', 'csv'], cwd);
+    expect(fromServer.code, fromServer.stderr).toBe(0);
+    const local = await expAsync(['compare', '--source', 'mlruns', '--format', 'csv'], cwd);
+    expect(local.code, local.stderr).toBe(0);
+    const names = (csv: string) => csv.trim().split('\n').slice(1).map((l) => l.split(',')[0]).sort();
+    expect(names(fromServer.stdout)).toHaveLength(2);
+    expect(names(fromServer.stdout)).toEqual(names(local.stdout));
+    expect(local.stdout.split('\n')[0]).toMatch(/^run,id,model,dataset,.*params,wall-clock s,img\/s$/);
+  });
+
   it('refuses a bad sync target with exit 2', async () => {
     const r = await expAsync(['sync', 'nowhere', '--to', stub.url], cwd);
     expect(r.code).toBe(2);

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import type { RunSummary } from '@genlab/dashboard';
+import { compareTable, formatTable } from './compare.js';
+
+const run = (id: string, lr: string, fid: number, protocol: string, extra: Partial<RunSummary> = {}): RunSummary => ({
+  runId: id.repeat(32).slice(0, 32),
+  experimentId: '1',
+  experiment: 'e',
+  runName: `run-${id}`,
+  status: 'FINISHED',
+  startTime: 1000,
+  endTime: 61_000,
+  params: { 'model.optimizerG.lr': lr, 'model.latentDim': '100', 'output.dir': `./o${id}` },
+  tags: { 'genlab.model': 'gan/mlp', 'genlab.dataset': 'mnist', 'genlab.eval.protocol.fid': protocol, 'genlab.params.generator': '1000', 'genlab.params.discriminator': '500' },
+  latest: { fid, img_per_sec: 500, loss_g: 1 },
+  ...extra,
+});
+
+describe('compare', () => {
+  it('shows the params that differ and one metric column per protocol', () => {
+    const same = compareTable([run('a', '0.001', 12.5, 'P'), run('b', '0.002', 8.25, 'P')]);
+    expect(same.columns).toEqual(['run', 'id', 'model', 'dataset', 'model.optimizerG.lr', 'fid', 'params', 'wall-clock s', 'img/s']);
+    expect(same.rows[0]).toEqual(['run-a', 'aaaaaaaa', 'gan/mlp', 'mnist', '0.001', 12.5, 1500, 60, 500]);
+    const mixed = compareTable([run('a', '0.001', 12.5, 'feat@1; n=5000'), run('b', '0.002', 8.25, 'feat@2; n=1000')]);
+    expect(mixed.columns).toContain('fid [P1]');
+    expect(mixed.columns).toContain('fid [P2]');
+    expect(mixed.columns).not.toContain('fid');
+    const i1 = mixed.columns.indexOf('fid [P1]');
+    expect(mixed.rows.map((r) => r[i1])).toEqual([12.5, null]);
+    expect(mixed.protocols).toEqual({ P1: 'feat@1; n=5000', P2: 'feat@2; n=1000' });
+  });
+
+  it('renders text, csv, markdown and json', () => {
+    const t = compareTable([run('a', '0.001', 12.5, 'P'), run('b', '0.002', 8.25, 'P')]);
+    expect(formatTable(t, 'csv').split('\n')[1]).toBe('run-a,aaaaaaaa,gan/mlp,mnist,0.001,12.500,1500,60,500');
+    expect(formatTable(t, 'md').split('\n')[1]).toBe('|---|---|---|---|---|---|---|---|---|');
+    expect(JSON.parse(formatTable(t, 'json')).rows[1][5]).toBe(8.25);
+    const text = formatTable(t, 'text').split('\n');
+    expect(text[0]).toMatch(/^run\s+id\s+model\s+dataset\s+model\.optimizerG\.lr\s+fid\s+params\s+wall-clock s\s+img\/s$/);
+    expect(text[3]).toMatch(/^run-b\s+bbbbbbbb\s+gan\/mlp\s+mnist\s+0\.002\s+8\.250/);
+  });
+});
