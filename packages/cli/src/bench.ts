@@ -244,7 +244,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
   const table = rows.map((r) => [r.label, r.path, fmt(r.imgPerSec), fmt(r.torchImgPerSec), r.ratio !== undefined ? `${r.ratio.toFixed(3)}x` : '-', fmt(r.peakRssMb), r.note ? `(${r.note})` : fmt(r.leakedPerStep, 2)]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-  process.stdout.write(
+  if (rows.length) process.stdout.write(
     [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...table.map(line)].join('\n') +
       `\n\nbatch ${args.batch}; PyTorch ${hasTorch ? '1 thread' : 'absent'}; genlab 1 BLAS thread; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for both.\n`,
   );

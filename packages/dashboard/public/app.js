@@ -95,6 +95,8 @@ function renderCompare(runs) {
   const protocols = [...new Set(runs.map((r) => r.tags['genlab.eval.protocol']).filter(Boolean))];
   $('compare-note').textContent = protocols.length > 1 ? `These runs were evaluated under ${protocols.length} different protocols: sample metrics are not comparable across them (see the protocol column).` : '';
   $('compare').tHead.replaceChildren(el('tr', {}, el('th', {}, 'run'), el('th', {}, 'model'), el('th', {}, 'dataset'), ...metrics.map((k) => el('th', {}, k)), el('th', {}, 'protocol')));
+  // The real-vs-real floor of each protocol, once, below the runs.
+  const floors = protocols.map((p) => runs.find((r) => r.tags['genlab.eval.protocol'] === p && metrics.some((k) => r.latest[`floor/${k}`] !== undefined))).filter(Boolean);
   $('compare').tBodies[0].replaceChildren(
     ...runs.map((r) =>
       el(
@@ -105,6 +107,17 @@ function renderCompare(runs) {
         el('td', {}, r.tags['genlab.dataset'] ?? ''),
         ...metrics.map((k) => el('td', { class: 'num' }, fmt(r.latest[k]))),
         el('td', {}, protocols.length ? String(protocols.indexOf(r.tags['genlab.eval.protocol']) + 1 || '–') : '–'),
+      ),
+    ),
+    ...floors.map((r) =>
+      el(
+        'tr',
+        { 'data-testid': 'floor-row', class: 'floor' },
+        el('td', {}, 'real-vs-real floor'),
+        el('td', {}, ''),
+        el('td', {}, r.tags['genlab.dataset'] ?? ''),
+        ...metrics.map((k) => el('td', { class: 'num' }, fmt(r.latest[`floor/${k}`]))),
+        el('td', {}, String(protocols.indexOf(r.tags['genlab.eval.protocol']) + 1)),
       ),
     ),
   );
@@ -123,7 +136,10 @@ function renderParams(runs) {
 async function renderCharts(runs) {
   for (const c of state.charts) c.destroy();
   state.charts = [];
-  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.latest)))].sort();
+  // Floors are constants of the data, shown in the compare table rather than as curves.
+  const order = ['loss_d', 'loss_g', 'd_real', 'd_fake', ...COMPARE_METRICS];
+  const rank = (k) => (order.includes(k) ? order.indexOf(k) : order.length);
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.latest)))].filter((k) => !k.startsWith('floor/')).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
   const histories = await Promise.all(runs.map((r) => Promise.all(keys.map((k) => (r.latest[k] === undefined ? [] : api(`/api/runs/${r.runId}/history?key=${encodeURIComponent(k)}`))))));
   const box = $('charts');
   box.replaceChildren();

@@ -22,10 +22,10 @@ const grid = (v: number) => encodeGrid({ data: new Float32Array(4 * 64).fill(v),
 
 async function makeRun(root: string, name: string, lr: string, slope: number): Promise<string> {
   const t = new FileStoreTracker(root);
-  const { runId } = await t.startRun({ experiment: 'ui-test', runName: name, tags: { 'genlab.model': 'gan/mlp', 'genlab.dataset': 'mnist' } });
+  const { runId } = await t.startRun({ experiment: 'ui-test', runName: name, tags: { 'genlab.model': 'gan/mlp', 'genlab.dataset': 'mnist', 'genlab.eval.protocol': 'features=x@1; fake=10' } });
   await t.logParams({ 'model.optimizerG.lr': lr, 'train.steps': '30', 'model.latentDim': '100' });
   for (let s = 10; s <= 30; s += 10) await t.logMetrics(s, { loss_g: slope * s, loss_d: 1 / s });
-  await t.logMetrics(30, { fid: slope * 10 });
+  await t.logMetrics(30, { fid: slope * 10, 'floor/fid': 0.5 });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-png-'));
   for (const [file, v] of [['step-0000010.png', 0.2], ['final.png', 0.8]] as const) {
     fs.writeFileSync(path.join(tmp, file), grid(v));
@@ -90,6 +90,7 @@ describe('exp ui dashboard', () => {
       // Param diff: only the learning rate differs.
       expect(await page.locator('[data-testid=param-row]').allInnerTexts()).toEqual([expect.stringMatching(/^model\.optimizerG\.lr\s+0\.0002\s+0\.001$/)]);
       expect(await page.locator('[data-testid=compare-row]').count()).toBe(2);
+      expect(await page.locator('[data-testid=floor-row]').innerText()).toMatch(/^real-vs-real floor\s+mnist\s+0\.500/);
       // Sample grids load, and the slider moves through the steps.
       await page.waitForFunction("[...document.querySelectorAll('[data-testid=sample-img]')].every((i) => i.complete && i.naturalWidth > 0)");
       const img = page.locator(`[data-testid=sample][data-run="${ids[0]}"] img`);

@@ -34,7 +34,8 @@ export interface FileSpec {
   names: string[];
 }
 
-const describe = (spec: FileSpec) => (spec.names.length === 2 && spec.names[0] === `${spec.names[1]}.gz` ? `${spec.names[1]}[.gz]` : spec.names.join(' or '));
+/** How a needed file is named in messages: `x[.gz]` when either form works, else its first name. */
+const describe = (spec: FileSpec) => (spec.names.length === 2 && spec.names[0] === `${spec.names[1]}.gz` ? `${spec.names[1]}[.gz]` : path.basename(spec.names[0]!));
 
 /** A message telling the user exactly which files to put where. */
 export function placementHelp(specs: FileSpec[], what: string): string {
