@@ -116,6 +116,19 @@ describe('evaluateModel', () => {
     expect(report.floor).toEqual({ 'floor/modes_covered': 2, 'floor/high_quality': 1 });
   });
 
+  it('reports a likelihood model\'s NLL in nats and bits per dimension, averaged over the test split', async () => {
+    const sets = { train: halves(40, 1), test: halves(30, 2) };
+    // NLL of a batch = 100 + its mean label, so the average over the batches is known exactly.
+    const model: GenerativeModel = { ...fakeModel(sets.test, 'constant'), evaluate: (b) => ({ nll: tf.add(100, tf.mean(tf.cast(b.y, 'float32'))) as tf.Scalar }) };
+    const report = await evaluateModel(
+      { model, info: sets.train.info, dataset: { name: 'halves' }, loadDataset: async (o) => sets[o.split as 'train' | 'test'], cacheDir: tmp(), baseDir: '/', log: () => {} },
+      { metrics: ['nll'], samples: 20, real: 'train', floor: false, seed: 0, batchSize: 10 },
+    );
+    // Three batches of 10 cover all 30 test images, 15 of each class: mean label 1/2.
+    expect(report.values.nll).toBeCloseTo(100.5, 5);
+    expect(report.values.bits_per_dim).toBeCloseTo(100.5 / (64 * Math.LN2), 5);
+  });
+
   it('refuses impossible metrics and a missing feature network before doing any work', () => {
     const ds = halves(8, 1);
     const model = fakeModel(ds, 'constant');
