@@ -33,13 +33,18 @@ export interface Dashboard {
 }
 
 export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number } = {}): Promise<Dashboard> {
+  const host = opts.host ?? '127.0.0.1';
+  const loopback = ['127.0.0.1', 'localhost', '::1'].includes(host);
   const server = http.createServer((req, res) => {
+    // DNS rebinding: a page on another domain that resolves to 127.0.0.1 must not read the
+    // runs, so on loopback only loopback Host headers are answered.
+    const hostname = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    if (loopback && !['127.0.0.1', 'localhost', '::1'].includes(hostname)) return send(res, 403, { error: `host '${req.headers.host ?? ''}' refused` });
     void handle(source, req, res).catch((error: unknown) => {
       if (!res.headersSent) send(res, 500, { error: (error as Error).message });
       else res.end();
     });
   });
-  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, resolve);

@@ -4,6 +4,7 @@
  * Chromium and sets GENLAB_REQUIRE_BROWSER=1, so there the browser tests cannot be skipped.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +68,12 @@ describe('exp ui dashboard', () => {
     expect((await fetch(`${dash.url}/api/runs/not-a-run/artifact?path=samples/final.png`)).status).toBe(400);
     expect((await fetch(`${dash.url}/../../etc/passwd`)).status).toBe(404);
     expect((await fetch(`${dash.url}/api/runs`, { method: 'POST' })).status).toBe(405);
+    // DNS rebinding: another Host name pointing at 127.0.0.1 is refused.
+    const port = new URL(dash.url).port;
+    const rebound = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/api/runs', headers: { host: `evil.example:${port}` } }, (r) => resolve(r.statusCode ?? 0)).on('error', reject);
+    });
+    expect(rebound).toBe(403);
   });
 
   it.skipIf(!hasChromium)('shows two runs side by side in Chromium: table, curves, sample grids', async () => {

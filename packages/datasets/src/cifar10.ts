@@ -15,7 +15,7 @@ import * as tar from 'tar';
 import { z } from 'zod';
 import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
 import { allIndices, commonOptions, imageDataset } from './common.js';
-import { download, fileOptions, type FileOptions, type FileSpec, locateFiles, placementHelp, readFile } from './files.js';
+import { download, fileOptions, type FileOptions, type FileSpec, locateFiles, placementHelp, readFile, sha256File } from './files.js';
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 const RECORD = 1 + 32 * 32 * 3;
@@ -70,9 +70,10 @@ async function binFolder(cfg: FileOptions, ctx: DatasetContext, names: string[])
   if (cfg.url && /\.(tar\.gz|tgz)$/i.test(cfg.url)) {
     const archiveName = path.basename(new URL(cfg.url).pathname);
     const folder = path.join(ctx.cacheDir, 'downloads', crypto.createHash('sha256').update(cfg.url).digest('hex').slice(0, 16));
-    const extracted = path.join(folder, 'extracted');
+    const archive = await download(cfg.url, path.join(folder, archiveName), cfg.sha256?.[archiveName], ctx, () => placementHelp(specs, 'cifar10'));
+    // Extracted per archive content: a replaced archive is never read through an old extraction.
+    const extracted = path.join(folder, `extracted-${(await sha256File(archive)).slice(0, 16)}`);
     if (!fs.existsSync(extracted)) {
-      const archive = await download(cfg.url, path.join(folder, archiveName), cfg.sha256?.[archiveName], ctx, () => placementHelp(specs, 'cifar10'));
       const tmp = `${extracted}.tmp-${process.pid}`;
       fs.rmSync(tmp, { recursive: true, force: true });
       fs.mkdirSync(tmp, { recursive: true });

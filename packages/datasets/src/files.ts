@@ -74,14 +74,20 @@ export async function locateFiles(specs: FileSpec[], opts: FileOptions, ctx: Dat
  * without, its hash is printed so the user can pin it. Returns `dest`.
  */
 export async function download(url: string, dest: string, sha256: string | undefined, ctx: DatasetContext, offline: () => string): Promise<string> {
-  if (fs.existsSync(dest)) return dest;
+  if (fs.existsSync(dest)) {
+    // A cached file is checked again whenever a hash is pinned (it may predate the pin).
+    if (!sha256 || (await sha256File(dest)) === sha256.toLowerCase()) return dest;
+    ctx.log(`${dest} does not match dataset.sha256; downloading it again`);
+    fs.rmSync(dest, { force: true });
+  }
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.partial-${process.pid}`;
   const hash = crypto.createHash('sha256');
   ctx.log(`downloading ${url} to ${dest}`);
   let res: Response;
   try {
-    res = await fetch(url);
+    // Bytes as served: fetch would otherwise undo a gzip content-encoding and break the hash.
+    res = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new UserError(`Cannot download ${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}. Without network, ${offline()}`);
@@ -116,6 +122,13 @@ export async function download(url: string, dest: string, sha256: string | undef
     throw new UserError(`Cannot download ${url}: ${(error as Error).message}`);
   }
   return dest;
+}
+
+/** SHA-256 (hex) of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest('hex');
 }
 
 /** Read a file, gunzipping it when it is gzip-compressed (by content, not by name). */

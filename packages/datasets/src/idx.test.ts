@@ -118,6 +118,13 @@ describe('mnist with source: idx', () => {
       expect(ctx.lines.join('\n')).toContain(`sha256 of train-labels-idx1-ubyte.gz is ${sha('train-labels-idx1-ubyte.gz')}`);
       await mnist.load(mnist.configSchema.parse(cfg), ctx);
       expect(server.requests.length).toBe(2);
+      // A hash pinned after the download: the cached file is checked against it, and a cached
+      // file that does not match is fetched again.
+      const pinned = { ...cfg, sha256: { ...cfg.sha256, 'train-labels-idx1-ubyte.gz': sha('train-labels-idx1-ubyte.gz') } };
+      const labelsFile = fs.readdirSync(path.join(home, 'cache', 'downloads'))[0]!;
+      fs.writeFileSync(path.join(home, 'cache', 'downloads', labelsFile, 'train-labels-idx1-ubyte.gz'), 'corrupt');
+      expect((await mnist.load(mnist.configSchema.parse(pinned), ctx)).info.size).toBe(30);
+      expect(server.requests.length).toBe(3);
 
       // A wrong checksum: a clear error and nothing left in the cache.
       const other = tmpDir();

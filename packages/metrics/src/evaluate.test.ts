@@ -97,6 +97,10 @@ describe('evaluateModel', () => {
     expect(good.tags['genlab.eval.protocol.fid']).toBe(good.protocol);
     const cacheFiles = fs.readdirSync(path.join(cacheDir, 'metrics'));
     expect(cacheFiles).toHaveLength(2); // train reference and test floor
+    // Changed images under the same config: a new cache entry, not the stale features.
+    sets.train = halves(400, 99);
+    await evaluateModel(target(fakeModel(sets.test, 'copy')), { ...opts, floor: false });
+    expect(fs.readdirSync(path.join(cacheDir, 'metrics'))).toHaveLength(3);
     expect(formatReport(good)).toContain('real-vs-real floor');
   });
 

@@ -6,6 +6,7 @@
  * counts, reference split, seed) goes with every number; the real features are cached per
  * protocol so the reference costs nothing after the first evaluation.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -83,7 +84,7 @@ function toUnit(x: tf.Tensor, range: [number, number]): tf.Tensor {
 }
 
 /** `n` examples of `ds` (a fixed random choice) as raw values, chunk by chunk. */
-function realRows(ds: ImageDataset, n: number, seed: number): { take(start: number, count: number): tf.Tensor; labels: Int32Array; n: number } {
+function realRows(ds: ImageDataset, n: number, seed: number): { take(start: number, count: number): tf.Tensor; labels: Int32Array; n: number; fingerprint(): string } {
   if (!(ds instanceof ArrayDataset)) throw new UserError('evaluation needs an in-memory dataset (ArrayDataset)');
   const m = Math.min(n, ds.info.size);
   const order = permutation(ds.info.size, deriveSeed(seed, 0x7ea1)).subarray(0, m);
@@ -94,6 +95,16 @@ function realRows(ds: ImageDataset, n: number, seed: number): { take(start: numb
     take: (start, count) => {
       const { x } = ds.rows(order.subarray(start, start + count));
       return tf.tensor(x, [count, ...ds.info.shape]);
+    },
+    // The chosen images' values and labels: a cache entry is never reused for changed data.
+    fingerprint: () => {
+      const h = crypto.createHash('sha256');
+      for (let s = 0; s < m; s += 1000) {
+        const { x } = ds.rows(order.subarray(s, Math.min(m, s + 1000)));
+        h.update(Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+      }
+      h.update(Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength));
+      return h.digest('hex').slice(0, 16);
     },
   };
 }
@@ -193,11 +204,19 @@ export function planMetrics(target: Pick<EvalTarget, 'model' | 'info' | 'dataset
 /** Run one evaluation. */
 export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Promise<EvalReport> {
   const t0 = performance.now();
-  const { model, info } = target;
   const { metrics, fnet } = planMetrics(target, opts);
+  try {
+    return await runEvaluation(target, opts, metrics, fnet, t0);
+  } finally {
+    fnet?.dispose();
+  }
+}
+
+async function runEvaluation(target: EvalTarget, opts: EvalOptions, metrics: MetricName[], fnet: FeatureNet | undefined, t0: number): Promise<EvalReport> {
+  const { model, info } = target;
   const netId = fnet ? `${target.dataset.name}-cnn@${fnet.hash()}` : 'none';
   const { name: dsName, split: _split, flip: _flip, ...dsOptions } = target.dataset;
-  const realKey = (split: string, n: number) => stableHash({ v: 1, netId, dsName, dsOptions, split, n, seed: opts.seed }).slice(0, 24);
+  const realKey = (split: string, n: number, data: string) => stableHash({ v: 2, netId, dsName, dsOptions, split, n, seed: opts.seed, data }).slice(0, 24);
 
   // The reference is never flipped (for datasets that have the option).
   const noFlip = 'flip' in target.dataset ? { flip: false } : {};
@@ -205,7 +224,7 @@ export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Prom
     const ds = await target.loadDataset({ split, ...noFlip });
     try {
       const rows = realRows(ds, opts.samples, opts.seed);
-      const e = cached(target.cacheDir, realKey(split, rows.n), () => embed(rows.n, (s, c) => rows.take(s, c)));
+      const e = cached(target.cacheDir, realKey(split, rows.n, rows.fingerprint()), () => embed(rows.n, (s, c) => rows.take(s, c)));
       return { ...e, labels: rows.labels };
     } finally {
       ds.dispose?.();
@@ -259,7 +278,6 @@ export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Prom
   const protocol = `features=${netId}; real=${target.dataset.name}/${opts.real}[${real.features.n || real.raw?.n}]; fake=${opts.samples}; seed=${opts.seed}; floor=${opts.floor ? (opts.real === 'train' ? 'test' : 'train') : 'none'}`;
   const tags: Record<string, string> = { 'genlab.eval.protocol': protocol };
   for (const m of metrics) tags[`genlab.eval.protocol.${m}`] = protocol;
-  fnet?.dispose();
   return { metrics, values, floor, protocol, tags, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -268,16 +286,22 @@ async function likelihood(model: GenerativeModel, ds: ImageDataset, info: DataIn
   const sums: Record<string, number> = {};
   let batches = 0;
   const bs = Math.min(batchSize, ds.info.size);
-  for await (const b of ds.batches({ batchSize: bs, epoch: 0, startBatch: 0, seed: 0 })) {
-    const r: StepResult = tf.tidy(() => model.evaluate!(b));
-    for (const [k, v] of Object.entries(r)) {
-      sums[k] = (sums[k] ?? 0) + v.dataSync()[0]!;
-      v.dispose();
+  try {
+    for await (const b of ds.batches({ batchSize: bs, epoch: 0, startBatch: 0, seed: 0 })) {
+      try {
+        const r: StepResult = tf.tidy(() => model.evaluate!(b));
+        for (const [k, v] of Object.entries(r)) {
+          sums[k] = (sums[k] ?? 0) + v.dataSync()[0]!;
+          v.dispose();
+        }
+      } finally {
+        tf.dispose([b.x, b.y]);
+      }
+      batches++;
     }
-    tf.dispose([b.x, b.y]);
-    batches++;
+  } finally {
+    ds.dispose?.();
   }
-  ds.dispose?.();
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(sums)) out[k] = v / batches;
   if (out.nll !== undefined) out.bits_per_dim = out.nll / (info.shape.reduce((a, b) => a * b, 1) * Math.LN2);

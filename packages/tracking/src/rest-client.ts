@@ -24,7 +24,7 @@ export class MlflowError extends Error {
   }
   /** Worth retrying later (unreachable, or a server-side failure). */
   get transient(): boolean {
-    return this.status === 0 || this.status >= 500;
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
   }
 }
 
@@ -103,31 +103,46 @@ export class MlflowClient {
     else if (opts.username !== undefined) this.headers.authorization = `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}`;
   }
 
-  /** One HTTP exchange with retries; returns the parsed JSON body (or raw bytes for `raw`). */
-  private async call(method: string, path: string, init: { body?: string | Uint8Array; raw?: boolean; json?: boolean } = {}): Promise<unknown> {
-    const retries = this.opts.retries ?? 4;
+  /**
+   * One HTTP exchange with retries; returns the parsed JSON body (or raw bytes for `raw`).
+   * `once`: never resend (for requests that are not idempotent, like appending metric points
+   * or creating a run: a lost answer does not mean the server did nothing; the caller checks
+   * the server's state before trying again).
+   */
+  private async call(method: string, path: string, init: { body?: string | Uint8Array; raw?: boolean; json?: boolean; once?: boolean } = {}): Promise<unknown> {
+    const retries = init.once ? 1 : (this.opts.retries ?? 4);
     const backoff = this.opts.backoffMs ?? 250;
     const url = `${this.base}${path}`;
     let last: MlflowError | undefined;
     for (let attempt = 0; attempt < retries; attempt++) {
       if (attempt > 0) await sleep(backoff * 2 ** (attempt - 1));
       let res: Response;
+      let buf: Buffer;
       try {
         res = await fetch(url, {
           method,
-          headers: { ...this.headers, ...(init.json ? { 'content-type': 'application/json' } : init.body ? { 'content-type': 'application/octet-stream' } : {}) },
+          headers: {
+            ...this.headers,
+            // Bytes as stored: fetch would otherwise decompress a gzip-encoded answer.
+            'accept-encoding': 'identity',
+            ...(init.json ? { 'content-type': 'application/json' } : init.body ? { 'content-type': 'application/octet-stream' } : {}),
+          },
           ...(init.body !== undefined ? { body: init.body } : {}),
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
         });
+        buf = Buffer.from(await res.arrayBuffer());
       } catch (error) {
         const cause = (error as { cause?: { code?: string } }).cause;
         last = new MlflowError(0, 'NETWORK_ERROR', `${method} ${url}: the server could not be reached (${cause?.code ?? (error as Error).message})`);
         continue;
       }
-      const buf = Buffer.from(await res.arrayBuffer());
       if (res.ok) {
         if (init.raw) return buf;
-        return buf.length ? (JSON.parse(buf.toString('utf8')) as unknown) : {};
+        try {
+          return buf.length ? (JSON.parse(buf.toString('utf8')) as unknown) : {};
+        } catch {
+          throw new MlflowError(502, 'BAD_RESPONSE', `${method} ${path}: the server answered 200 with a body that is not JSON`);
+        }
       }
       let code = `HTTP_${res.status}`;
       let message = buf.toString('utf8').slice(0, 200);
@@ -145,8 +160,8 @@ export class MlflowClient {
     throw last!;
   }
 
-  private post(route: string, body: unknown): Promise<unknown> {
-    return this.call('POST', `/api/2.0/mlflow/${route}`, { body: JSON.stringify(body), json: true });
+  private post(route: string, body: unknown, once = false): Promise<unknown> {
+    return this.call('POST', `/api/2.0/mlflow/${route}`, { body: JSON.stringify(body), json: true, once });
   }
 
   private get(route: string, query: Record<string, string>): Promise<unknown> {
@@ -176,7 +191,7 @@ export class MlflowClient {
       // Always sent: without it the server stores 0.
       start_time: startTime,
       tags: Object.entries(tags).map(([key, value]) => ({ key, value })),
-    })) as { run: RemoteRun };
+    }, true)) as { run: RemoteRun };
     return r.run;
   }
 
@@ -235,13 +250,23 @@ export class MlflowClient {
       await this.post('runs/log-batch', { run_id: runId, tags: tags.slice(i, i + BATCH_LIMITS.tags).map(([key, value]) => ({ key, value })) });
     }
     for (let i = 0; i < metrics.length; i += BATCH_LIMITS.metrics) {
-      await this.post('runs/log-batch', { run_id: runId, metrics: metrics.slice(i, i + BATCH_LIMITS.metrics).map((m) => ({ ...m, value: encodeValue(m.value) })) });
+      await this.post('runs/log-batch', { run_id: runId, metrics: metrics.slice(i, i + BATCH_LIMITS.metrics).map((m) => ({ ...m, value: encodeValue(m.value) })) }, true);
     }
   }
 
+  /** Every point of a metric (all pages). */
   async metricHistory(runId: string, key: string): Promise<RemoteMetric[]> {
-    const r = (await this.get('metrics/get-history', { run_id: runId, metric_key: key })) as { metrics?: (Omit<RemoteMetric, 'value'> & { value: number | string })[] };
-    return (r.metrics ?? []).map((m) => ({ ...m, value: decodeValue(m.value), step: m.step ?? 0 }));
+    const out: RemoteMetric[] = [];
+    let token: string | undefined;
+    do {
+      const r = (await this.get('metrics/get-history', { run_id: runId, metric_key: key, ...(token ? { page_token: token } : {}) })) as {
+        metrics?: (Omit<RemoteMetric, 'value'> & { value: number | string })[];
+        next_page_token?: string;
+      };
+      out.push(...(r.metrics ?? []).map((m) => ({ ...m, value: decodeValue(m.value), step: m.step ?? 0 })));
+      token = r.next_page_token;
+    } while (token);
+    return out;
   }
 
   async updateRun(runId: string, status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED', endTime?: number): Promise<void> {

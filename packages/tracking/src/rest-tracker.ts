@@ -47,16 +47,22 @@ export class RestTracker implements Tracker {
     this.log = opts.log ?? ((m) => process.stderr.write(`${m}\n`));
   }
 
+  private queued = 0;
+  private readonly stopper = new AbortController();
+
   /** Push what is new now (one push at a time; errors are remembered, not thrown). */
   sync(): Promise<SyncResult | undefined> {
+    this.queued++;
     this.syncing = this.syncing.then(async () => {
-      if (!this.runId || this.fatal) return undefined;
+      this.queued--;
+      if (!this.runId || this.fatal || this.stopper.signal.aborted) return undefined;
       try {
-        const r = await syncRun(this.store, this.runId, this.client);
+        const r = await syncRun(this.store, this.runId, this.client, { signal: this.stopper.signal });
         if (this.offline) this.log(`tracking: ${this.uri} is reachable again; the journal was pushed`);
         this.offline = false;
         return r;
       } catch (error) {
+        if (this.stopper.signal.aborted) return undefined;
         if (error instanceof MlflowError && error.transient) {
           if (!this.offline) this.log(`tracking: ${this.uri} is unreachable (${error.message}); logging continues in ${this.opts.localStore} and is pushed when the server is back`);
           this.offline = true;
@@ -76,7 +82,10 @@ export class RestTracker implements Tracker {
     // The first push is awaited, so a wrong URL or bad credentials show up before training.
     await this.sync();
     if (this.fatal) throw new UserError(`Tracking server ${this.uri}: ${this.fatal.message}`);
-    this.timer = setInterval(() => void this.sync(), this.opts.intervalMs ?? 2000);
+    // A tick while a push is still running or waiting is skipped: pushes never pile up.
+    this.timer = setInterval(() => {
+      if (this.queued === 0) void this.sync();
+    }, this.opts.intervalMs ?? 2000);
     this.timer.unref();
     return local;
   }
@@ -106,9 +115,14 @@ export class RestTracker implements Tracker {
     if (this.timer) clearInterval(this.timer);
     const deadline = Date.now() + (this.opts.finalTimeoutMs ?? 30_000);
     for (;;) {
-      const r = await this.sync();
+      // The deadline holds even when a request hangs instead of failing.
+      const left = Math.max(0, deadline - Date.now());
+      let timer: NodeJS.Timeout | undefined;
+      const r = await Promise.race([this.sync(), new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), left)))]);
+      clearTimeout(timer);
       if (r || this.fatal) break;
-      if (Date.now() > deadline) {
+      if (Date.now() >= deadline) {
+        this.stopper.abort();
         this.log(`tracking: ${this.uri} is still unreachable; run ${this.runId} finished locally in ${this.opts.localStore}. Push it later with: pnpm exp sync ${this.opts.localStore} --to ${this.uri}`);
         break;
       }

@@ -39,6 +39,11 @@ describe('MlflowClient', () => {
     // A transient 503 is retried; the call succeeds.
     stub.failNext(2);
     await c.logBatch(run.info.run_id, { params: { lr: '0.1' } });
+    // Appending points is not idempotent: a failed request is not resent (the sync checks
+    // the server's count before trying again).
+    stub.failNext(1);
+    expect(await messageOf(c.logBatch(run.info.run_id, { metrics: [{ key: 'm', value: 1, timestamp: 1, step: 1 }] }))).toMatchObject({ status: 503 });
+    expect(await c.metricHistory(run.info.run_id, 'm')).toEqual([]);
     stub.failNext(5);
     const e503 = (await messageOf(c.getRun(run.info.run_id))) as MlflowError;
     expect(e503).toMatchObject({ status: 503, transient: true });
@@ -121,6 +126,8 @@ describe('sync', () => {
     for (const f of fs.readdirSync(store.readRun(id).dir)) if (f.startsWith('.genlab-sync')) fs.rmSync(path.join(store.readRun(id).dir, f));
     const lost = await syncRun(store, id, client);
     expect(lost.created).toBe(false);
+    expect(lost.metrics).toBe(0);
+    expect(remote.metrics.get('loss')).toHaveLength(30);
     expect(stub.runs.size).toBe(1);
     expect(localRunIds(store)).toEqual([id]);
   });

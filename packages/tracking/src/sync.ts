@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { FileStore } from './file-store.js';
-import { BATCH_LIMITS, type MlflowClient, type RemoteMetric } from './rest-client.js';
+import { BATCH_LIMITS, type MlflowClient, MlflowError, type RemoteMetric } from './rest-client.js';
 
 /** Tag linking a server run to the local run it mirrors. */
 export const LOCAL_RUN_TAG = 'genlab.local_run_id';
@@ -72,8 +72,14 @@ function walkFiles(root: string): string[] {
   return out.sort();
 }
 
-/** Push one local run to the server. */
-export async function syncRun(store: FileStore, localRunId: string, client: MlflowClient): Promise<SyncResult> {
+/**
+ * Push one local run to the server. `signal` stops the push between requests (a tracker
+ * that gave up waiting must not keep pushing next to a later `exp sync`).
+ */
+export async function syncRun(store: FileStore, localRunId: string, client: MlflowClient, opts: { signal?: AbortSignal } = {}): Promise<SyncResult> {
+  const check = () => {
+    if (opts.signal?.aborted) throw new MlflowError(0, 'ABORTED', `the push of run ${localRunId} was stopped`);
+  };
   const run = store.readRun(localRunId);
   const file = stateFile(run.dir, client.base);
   let state: SyncState | undefined;
@@ -89,7 +95,10 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
     const existing = await client.findRunsByTag(experimentId, LOCAL_RUN_TAG, localRunId);
     const remote = existing[0] ?? (await client.createRun(experimentId, run.meta.run_name, run.meta.start_time, { [LOCAL_RUN_TAG]: localRunId }));
     created = existing.length === 0;
-    state = { server: client.base, remoteRunId: remote.info.run_id, experimentId, artifactUri: remote.info.artifact_uri, params: [], tags: { [LOCAL_RUN_TAG]: localRunId }, metrics: {}, artifacts: {}, status: 'RUNNING' };
+    // A run found by its tag (the state file was lost): count what the server already has.
+    const counts: Record<string, number> = {};
+    if (!created) for (const key of Object.keys(run.metrics)) counts[key] = (await client.metricHistory(remote.info.run_id, key)).length;
+    state = { server: client.base, remoteRunId: remote.info.run_id, experimentId, artifactUri: remote.info.artifact_uri, params: [], tags: { [LOCAL_RUN_TAG]: localRunId }, metrics: counts, artifacts: {}, status: created ? 'RUNNING' : remote.info.status };
     saveState(file, state);
   }
   const s = state;
@@ -105,6 +114,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
   const sent = new Set(s.params);
   const params = Object.fromEntries(Object.entries(run.params).filter(([k]) => !sent.has(k)));
   if (Object.keys(params).length) {
+    check();
     await client.logBatch(s.remoteRunId, { params });
     s.params.push(...Object.keys(params));
     result.params = Object.keys(params).length;
@@ -112,6 +122,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
   }
   const tags = Object.fromEntries(Object.entries(run.tags).filter(([k, v]) => s.tags[k] !== v));
   if (Object.keys(tags).length) {
+    check();
     await client.logBatch(s.remoteRunId, { tags });
     Object.assign(s.tags, tags);
     result.tags = Object.keys(tags).length;
@@ -135,6 +146,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
       batch.push(...take);
       if (batch.length === BATCH_LIMITS.metrics) break;
     }
+    check();
     s.pending = ranges;
     saveState(file, s);
     await client.logBatch(s.remoteRunId, { metrics: batch });
@@ -151,6 +163,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
     const st = fs.statSync(f);
     const stamp = `${st.size}:${st.mtimeMs}`;
     if (s.artifacts[rel] === stamp) continue;
+    check();
     await client.uploadArtifact(s.artifactUri, rel, fs.readFileSync(f));
     s.artifacts[rel] = stamp;
     result.artifacts++;
@@ -159,6 +172,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
 
   const status = STATUS_NAMES[run.meta.status] ?? 'RUNNING';
   if (status !== s.status) {
+    check();
     await client.updateRun(s.remoteRunId, status as 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED', run.meta.end_time ?? undefined);
     s.status = status;
     result.status = status;
