@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { defaultCacheDir } from './cache.js';
+import { writeFileAtomic } from './fs.js';
 import type { Callback, RunStatus, StateDict, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { toYaml } from './config/load.js';
@@ -100,9 +101,7 @@ export function readRunRecord(runDir: string): RunRecord {
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
 /** Fail early, with the folder named, if `dir` cannot be created or written. */

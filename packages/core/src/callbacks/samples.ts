@@ -3,10 +3,10 @@
  * latent noise each time so grids are comparable over training. Saved under
  * `<runDir>/samples/` and logged to the tracker as artifacts.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Callback, CallbackPlugin, RunInfo, RunStatus, StepEnd } from '../contracts.js';
+import { writeFileAtomic } from '../fs.js';
 import { encodeGrid, encodeScatter } from '../image.js';
 import { deriveSeed, SeedStream } from '../rng.js';
 
@@ -47,10 +47,7 @@ export function writeSampleGrid(run: Pick<RunInfo, 'model' | 'dataset'>, n: numb
   } finally {
     samples.dispose();
   }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, png);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, png);
   return true;
 }
 
