@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  datasetReloader,
   defaultCacheDir,
   ensureWritableDir,
   findRunDir,
@@ -13,7 +14,11 @@ import {
   UserError,
   writeSampleGrid,
   formatDuration,
+  type GenerativeModel,
+  type ImageDataset,
   type Registry,
+  type ResolvedConfig,
+  type RunRecord,
 } from '@genlab/core';
 import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
@@ -131,32 +136,53 @@ export async function listCommand(args: { config?: string }): Promise<number> {
   return 0;
 }
 
-/** `exp sample`: draw a grid from a run's last checkpoint. */
-export async function sampleCommand(args: { run: string; n: number; out: string; seed?: number; backend?: BackendName; outputDir: string }): Promise<number> {
-  const runDir = findRunDir(args.run, args.outputDir);
+/** A finished (or interrupted) run, reopened: its config, data and model with the last checkpoint's weights. */
+export interface OpenRun {
+  record: RunRecord;
+  registry: Registry;
+  config: ResolvedConfig;
+  dataset: ImageDataset;
+  model: GenerativeModel;
+  /** The run's dataset with some options changed. */
+  loadDataset(overrides: Record<string, unknown>): Promise<ImageDataset>;
+}
+
+/** Reopen a run for `exp sample` and `exp eval`; the caller disposes `model` and `dataset`. */
+export async function openRun(run: string, outputDir: string, backendChoice?: BackendName, beforeLoad?: (config: ResolvedConfig) => void): Promise<OpenRun> {
+  const runDir = findRunDir(run, outputDir);
   const record = readRunRecord(runDir);
   const registry = builtinRegistry();
-  const loaded = await loadConfig(path.join(runDir, 'config.yaml'), registry);
-  const config = loaded.config;
-  const ckpt = path.join(runDir, 'checkpoints', 'last');
-  const { state } = readCheckpoint(ckpt);
-  const out = path.resolve(args.out);
-  ensureWritableDir(path.dirname(out), 'output folder');
-  const backend = await chooseBackend(args.backend ?? config.backend);
+  const { config } = await loadConfig(path.join(runDir, 'config.yaml'), registry);
+  const { state } = readCheckpoint(path.join(runDir, 'checkpoints', 'last'));
+  beforeLoad?.(config);
+  const backend = await chooseBackend(backendChoice ?? config.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
-  const { name: _d, ...dataCfg } = config.dataset;
-  const dataset = await registry.dataset(config.dataset.name).load(dataCfg, { baseDir: record.configDir, cacheDir: defaultCacheDir(), log });
+  const plugin = registry.dataset(config.dataset.name);
+  const loadDataset = datasetReloader(config.dataset, plugin, { baseDir: record.configDir, cacheDir: defaultCacheDir(), log });
+  const dataset = await loadDataset({});
   const { name: _m, ...modelCfg } = config.model;
   const model = registry.model(config.model.name).create(modelCfg, { data: dataset.info, seed: 0 });
   try {
-    const modelState = Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith('model/')).map(([k, v]) => [k.slice('model/'.length), v]));
-    model.setState(modelState);
+    model.setState(Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith('model/')).map(([k, v]) => [k.slice('model/'.length), v])));
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return { record, registry, config, dataset, model, loadDataset };
+}
+
+/** `exp sample`: draw a grid from a run's last checkpoint. */
+export async function sampleCommand(args: { run: string; n: number; out: string; seed?: number; backend?: BackendName; outputDir: string }): Promise<number> {
+  const out = path.resolve(args.out);
+  const { record, dataset, model } = await openRun(args.run, args.outputDir, args.backend, () => ensureWritableDir(path.dirname(out), 'output folder'));
+  try {
     const seed = args.seed ?? Math.floor(Math.random() * 2 ** 31);
     if (!writeSampleGrid({ model, dataset }, args.n, seed, out)) throw new UserError(`run ${record.runId}'s data is not images (shape [${dataset.info.shape.join(', ')}]): no grid to draw`);
     process.stdout.write(`${out}\n`);
-    log(`${args.n} samples from run ${record.runId} (step ${readRunRecord(runDir).step}, seed ${seed})`);
+    log(`${args.n} samples from run ${record.runId} (step ${record.step}, seed ${seed})`);
   } finally {
     model.dispose();
+    dataset.dispose?.();
   }
   return 0;
 }

@@ -4,18 +4,11 @@
  * the run in its tracker, at the run's last step.
  */
 import path from 'node:path';
-import {
-  defaultCacheDir,
-  findRunDir,
-  loadConfig,
-  readCheckpoint,
-  readRunRecord,
-  UserError,
-} from '@genlab/core';
+import { defaultCacheDir, type ResolvedConfig, UserError } from '@genlab/core';
 import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, METRICS, type MetricName } from '@genlab/metrics';
 import { z } from 'zod';
-import { chooseBackend, type BackendName } from './backend.js';
-import { builtinRegistry } from './registry.js';
+import type { BackendName } from './backend.js';
+import { openRun } from './commands.js';
 
 const log = (message: string) => process.stderr.write(message + '\n');
 
@@ -33,44 +26,33 @@ export interface EvalArgs {
 }
 
 export async function evalCommand(args: EvalArgs): Promise<number> {
-  const runDir = findRunDir(args.run, args.outputDir);
-  const record = readRunRecord(runDir);
-  const registry = builtinRegistry();
-  const { config } = await loadConfig(path.join(runDir, 'config.yaml'), registry);
+  // Flags are checked before anything is loaded.
   const metrics = args.metrics?.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean);
   for (const m of metrics ?? []) {
     if (!(METRICS as readonly string[]).includes(m)) throw new UserError(`unknown metric '${m}'; the metrics are ${METRICS.join(', ')}`);
   }
   // The run's own eval options are the defaults; flags override them.
-  const fromConfig = (config.callbacks.eval ?? {}) as Record<string, unknown>;
-  const { every: _every, ...configEval } = fromConfig;
-  const opts = z.object(evalOptionsShape).parse({
-    ...configEval,
-    ...(metrics ? { metrics: metrics as MetricName[] } : {}),
-    ...(args.samples !== undefined ? { samples: args.samples } : {}),
-    ...(args.real ? { real: args.real } : {}),
-    ...(args.seed !== undefined ? { seed: args.seed } : {}),
-    ...(args.featureNet ? { featureNet: path.resolve(args.featureNet) } : {}),
-    floor: args.floor,
-  }) as EvalOptions;
-
-  const backend = await chooseBackend(args.backend ?? config.backend);
-  log(`backend: ${backend.name} (${backend.reason})`);
-  const { state } = readCheckpoint(path.join(runDir, 'checkpoints', 'last'));
-  const plugin = registry.dataset(config.dataset.name);
-  const { name: _d, ...dataCfg } = config.dataset;
-  const ctx = { baseDir: record.configDir, cacheDir: defaultCacheDir(), log };
-  const dataset = await plugin.load(dataCfg, ctx);
-  const { name: _m, ...modelCfg } = config.model;
-  const model = registry.model(config.model.name).create(modelCfg, { data: dataset.info, seed: 0 });
+  let opts!: EvalOptions;
+  const evalOptions = (config: ResolvedConfig) => {
+    const { every: _every, ...configEval } = (config.callbacks.eval ?? {}) as Record<string, unknown>;
+    opts = z.object(evalOptionsShape).parse({
+      ...configEval,
+      ...(metrics ? { metrics: metrics as MetricName[] } : {}),
+      ...(args.samples !== undefined ? { samples: args.samples } : {}),
+      ...(args.real ? { real: args.real } : {}),
+      ...(args.seed !== undefined ? { seed: args.seed } : {}),
+      ...(args.featureNet ? { featureNet: path.resolve(args.featureNet) } : {}),
+      floor: args.floor,
+    }) as EvalOptions;
+  };
+  const { record, registry, config, dataset, model, loadDataset } = await openRun(args.run, args.outputDir, args.backend, evalOptions);
   try {
-    model.setState(Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith('model/')).map(([k, v]) => [k.slice('model/'.length), v])));
     const report = await evaluateModel(
       {
         model,
         info: dataset.info,
         dataset: config.dataset,
-        loadDataset: (o) => plugin.load(plugin.configSchema.parse({ ...dataCfg, ...o }), ctx),
+        loadDataset,
         cacheDir: defaultCacheDir(),
         baseDir: process.cwd(),
         log,

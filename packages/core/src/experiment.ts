@@ -12,7 +12,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { defaultCacheDir } from './cache.js';
 import { writeFileAtomic } from './fs.js';
-import type { Callback, RunStatus, StateDict, Tracker } from './contracts.js';
+import type { Callback, DatasetContext, DatasetPlugin, ImageDataset, RunStatus, StateDict, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { toYaml } from './config/load.js';
 import { UserError } from './errors.js';
@@ -119,6 +119,22 @@ function gitCommit(): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
+/**
+ * `(overrides) => dataset`: a run's dataset loaded again with some options changed (e.g.
+ * `{ split: 'test' }`), checked by the plugin's schema (`RunInfo.loadDataset`, `exp eval`).
+ */
+export function datasetReloader(section: ResolvedConfig['dataset'], plugin: DatasetPlugin, ctx: DatasetContext): (overrides: Record<string, unknown>) => Promise<ImageDataset> {
+  const { name, ...options } = section;
+  return async (overrides) => {
+    const parsed = plugin.configSchema.safeParse({ ...options, ...overrides });
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
+      throw new UserError(`dataset ${name} with ${JSON.stringify(overrides)}: ${why}`);
+    }
+    return plugin.load(parsed.data, ctx);
+  };
+}
+
 /** Run one experiment end to end. Throws `UserError` for bad input before any run is created. */
 export async function runExperiment(opts: ExperimentOptions): Promise<ExperimentResult> {
   const { config, registry, log } = opts;
@@ -131,14 +147,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const { name: _d, ...dataCfg } = config.dataset;
   const dataContext = { baseDir: opts.baseDir, cacheDir: defaultCacheDir(), log };
   const dataset = await datasetPlugin.load(dataCfg, dataContext);
-  const loadDataset = async (overrides: Record<string, unknown>) => {
-    const parsed = datasetPlugin.configSchema.safeParse({ ...dataCfg, ...overrides });
-    if (!parsed.success) {
-      const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
-      throw new UserError(`dataset ${config.dataset.name} with ${JSON.stringify(overrides)}: ${why}`);
-    }
-    return datasetPlugin.load(parsed.data, dataContext);
-  };
+  const loadDataset = datasetReloader(config.dataset, datasetPlugin, dataContext);
   const { name: _m, ...modelCfg } = config.model;
   const model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
 

@@ -18,6 +18,7 @@ export {
   readRunRecord,
   flattenParams,
   ensureWritableDir,
+  datasetReloader,
   GENLAB_VERSION,
   type ExperimentOptions,
   type ExperimentResult,
