@@ -32,9 +32,8 @@ export async function featuresTrainCommand(args: { dataset?: string; config?: st
   if (args.epochs !== undefined) cfg.train.epochs = args.epochs;
   const registry = builtinRegistry();
   const { name, ...dataOptions } = cfg.dataset;
-  const asOverrides = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
-  const trainSection = resolveDatasetOptions(registry, name, asOverrides({ ...dataOptions, range: [0, 1] }));
-  const testSection = resolveDatasetOptions(registry, name, asOverrides({ ...dataOptions, range: [0, 1], split: 'test', flip: false }));
+  const trainSection = resolveDatasetOptions(registry, name, [], { ...dataOptions, range: [0, 1] });
+  const testSection = resolveDatasetOptions(registry, name, [], { ...dataOptions, range: [0, 1], split: 'test', flip: false });
   const out = path.resolve(args.out ?? builtinWeightsDir(name));
   ensureWritableDir(path.dirname(out), 'output folder');
 

@@ -66,6 +66,20 @@ eval: { samples: 400 }
     expect(run.metrics['floor/high_quality']![0]!.value).toBeGreaterThan(0.97);
   });
 
+  it('trains a feature network from a config and writes its weights with a card', () => {
+    const cfg = write(cwd, 'features.yaml', 'dataset: { name: mnist, subset: 256 }\nnet: { channels: [4, 8], dim: 16 }\ntrain: { epochs: 1, batchSize: 32, lr: 0.003 }\nseed: 3\n');
+    const out = path.join(cwd, 'net');
+    const r = exp(['features', 'train', '--config', cfg, '--out', out], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^feature network for mnist: test accuracy \d+\.\d+ % on 256 images; weights [0-9a-f]{12} in /);
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { meta: { card: Record<string, unknown> } };
+    expect(manifest.meta.card).toMatchObject({ dataset: 'mnist', seed: 3, epochs: 1, trainExamples: 256, testExamples: 256, spec: { channels: [4, 8], dim: 16, numClasses: 10 } });
+    expect((manifest.meta.card.datasetOptions as { range: number[] }).range).toEqual([0, 1]);
+    const bad = exp(['features', 'train', '--config', write(cwd, 'bad-features.yaml', 'dataset: { name: mnist, split: tset }\n'), '--out', out], cwd);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("'dataset.split': Invalid option");
+  });
+
   it('refuses bad eval options with exit 2, naming the key', () => {
     const cfg = write(cwd, 'bad-eval.yaml', tiny('eval: { metrics: [fdi] }\n'));
     const r = exp(['run', cfg], cwd);

@@ -63,12 +63,13 @@ export async function loadConfig(file: string, registry: Registry, opts: LoadOpt
 
 /**
  * Options for one dataset plugin outside a config (e.g. `exp data show mnist --set split=test`):
- * `overrides` are `key=value` inside the dataset section, coerced and checked like `--set`.
+ * `base` options (already typed, e.g. read from YAML) with `overrides`, `key=value` inside the
+ * dataset section, coerced and applied on top like `--set`; all checked by the plugin's schema.
  */
-export function resolveDatasetOptions(registry: Registry, name: string, overrides: string[]): PluginSection {
+export function resolveDatasetOptions(registry: Registry, name: string, overrides: string[], base: Record<string, unknown> = {}): PluginSection {
   const plugin = registry.datasets.get(name);
   if (!plugin) throw new UserError(unknownNameMessage('dataset', name, [...registry.datasets.keys()]));
-  const tree: Tree = { dataset: { name } };
+  const tree: Tree = { dataset: { ...base, name } };
   const sources: SourceMap = new Map();
   for (const text of overrides) {
     const o = parseOverride(text);
