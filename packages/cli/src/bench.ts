@@ -16,7 +16,7 @@ import { Trainer, type ArrayDataset } from '@genlab/core';
 import { MemoryTracker, testConfig } from '@genlab/core/testing';
 import os from 'node:os';
 import { fashionMnist, mnist } from '@genlab/datasets';
-import { FeatureNet, fid } from '@genlab/metrics';
+import { FeatureNet, fid, toUnit } from '@genlab/metrics';
 import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
 
@@ -143,11 +143,10 @@ export async function benchFidWorker(n: number): Promise<FidResult> {
   const real = (await mnist.load(mnist.configSchema.parse({ split: 'all' }), { baseDir: '.', cacheDir: '.', log: () => {} })) as ArrayDataset;
   const plugin = builtinRegistry().model('gan/mlp');
   const model = plugin.create(plugin.configSchema.parse({ generator: { batchNorm: true } }), { data: real.info, seed: 1 });
-  const toUnit = (x: tf.Tensor) => tf.tidy(() => tf.clipByValue(tf.div(tf.add(x, 1), 2), 0, 1));
   const m = Math.min(n, real.info.size);
   const t0 = performance.now();
-  const fake = fnet.extract(n, (s, c) => tf.tidy(() => toUnit(model.sample(c, { seed: s }))));
-  const realF = fnet.extract(m, (s, c) => tf.tidy(() => toUnit(real.gather(Array.from({ length: c }, (_, i) => s + i)).x)));
+  const fake = fnet.extract(n, (s, c) => tf.tidy(() => toUnit(model.sample(c, { seed: s }), real.info.range)));
+  const realF = fnet.extract(m, (s, c) => tf.tidy(() => toUnit(real.gather(Array.from({ length: c }, (_, i) => s + i)).x, real.info.range)));
   const t1 = performance.now();
   const value = fid(realF.features, fake.features);
   const t2 = performance.now();

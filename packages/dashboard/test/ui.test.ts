@@ -76,6 +76,8 @@ describe('exp ui dashboard', () => {
     expect(rebound).toBe(403);
   });
 
+  // Skipped only where Debian's Chromium is not installed (apt-get install chromium) and
+  // GENLAB_REQUIRE_BROWSER is not set; .ci/run installs it and sets the variable.
   it.skipIf(!hasChromium)('shows two runs side by side in Chromium: table, curves, sample grids', async () => {
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
     try {

@@ -7,9 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ArrayDataset } from '@genlab/core';
 import { describeDatasetContract } from '@genlab/core/testing';
 import { cifar10 } from './cifar10.js';
-import { cifarRecords, context, listFiles, serve, tmpDir } from './fixtures.test-util.js';
-
-const messageOf = async (p: Promise<unknown>) => p.then(() => 'no error', (e: Error) => e.message);
+import { cifarRecords, context, listFiles, messageOf, serve, tmpDir } from './fixtures.test-util.js';
 
 /** A `cifar-10-batches-bin` folder with `n` records per file. */
 function writeCifar(root: string, n: number): string {

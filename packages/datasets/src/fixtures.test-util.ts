@@ -90,3 +90,13 @@ export function listFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
 }
+
+/** The message of the error `p` (a promise or a function) throws; fails when it does not throw. */
+export async function messageOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error('expected an error');
+}

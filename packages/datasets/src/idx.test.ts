@@ -7,19 +7,10 @@ import { describe, expect, it } from 'vitest';
 import type { ArrayDataset } from '@genlab/core';
 import { describeDatasetContract } from '@genlab/core/testing';
 import { emnist, emnistLayout } from './emnist.js';
-import { context, listFiles, patterned, serve, tmpDir, writeMnistFolder } from './fixtures.test-util.js';
+import { context, listFiles, messageOf, patterned, serve, tmpDir, writeMnistFolder } from './fixtures.test-util.js';
 import { encodeIdx, idx, parseIdx, readIdxPair } from './idx.js';
 import { kmnist } from './kmnist.js';
 import { mnist } from './mnist.js';
-
-const messageOf = async (p: Promise<unknown> | (() => unknown)) => {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error('expected an error');
-};
 
 describe('IDX reader', () => {
   it('round-trips encodeIdx and parseIdx', () => {

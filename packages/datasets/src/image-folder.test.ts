@@ -5,10 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import type { ArrayDataset } from '@genlab/core';
 import { describeDatasetContract } from '@genlab/core/testing';
-import { context, listFiles, tmpDir } from './fixtures.test-util.js';
+import { context, listFiles, messageOf, tmpDir } from './fixtures.test-util.js';
 import { imageFolder } from './image-folder.js';
-
-const messageOf = async (p: Promise<unknown>) => p.then(() => 'no error', (e: Error) => e.message);
 
 /** A w×h image in three vertical stripes: red | green | blue. */
 async function stripes(file: string, w: number, h: number, format: 'png' | 'jpeg'): Promise<void> {

@@ -79,7 +79,7 @@ export function autoMetrics(target: Pick<EvalTarget, 'model' | 'info' | 'dataset
 }
 
 /** Images [n, H, W, C] in the data range → [0, 1] for the feature network. */
-function toUnit(x: tf.Tensor, range: [number, number]): tf.Tensor {
+export function toUnit(x: tf.Tensor, range: [number, number]): tf.Tensor {
   return tf.tidy(() => tf.clipByValue(tf.div(tf.sub(x, range[0]), range[1] - range[0]), 0, 1));
 }
 

@@ -3,7 +3,7 @@ export { type Features, meanCov, sqrtmPsd, frechetDistance } from './linalg.js';
 export { fid, kid, inceptionScore, precisionRecall, densityCoverage, knnRadii, mixtureModes, classAccuracy } from './scores.js';
 export { FeatureNet, builtinWeightsDir, trainFeatureNet, accuracy, randomShift, type FeatureCard, type FeatureNetSpec } from './features.js';
 export { featureConfigSchema, type FeatureConfig } from './config.js';
-export { evaluateModel, autoMetrics, formatReport, evalOptionsShape, METRICS, type EvalOptions, type EvalReport, type EvalTarget, type MetricName } from './evaluate.js';
+export { evaluateModel, autoMetrics, toUnit, formatReport, evalOptionsShape, METRICS, type EvalOptions, type EvalReport, type EvalTarget, type MetricName } from './evaluate.js';
 export { evalCallback } from './callback.js';
 
 import type { PluginModule } from '@genlab/core';
