@@ -94,7 +94,12 @@ export class LocalSource implements DashboardSource {
 
   async history(runId: string, key: string): Promise<Point[]> {
     this.runDir(runId);
-    const pts = this.store.readRun(runId).metrics[key] ?? [];
+    let pts: { step: number; value: number; timestamp: number }[] = [];
+    try {
+      pts = this.store.readMetric(runId, key);
+    } catch {
+      // Not a valid metric key: no such metric.
+    }
     return pts.map((p) => ({ step: p.step, value: json(p.value), timestamp: p.timestamp }));
   }
 

@@ -181,7 +181,7 @@ export class FileStore {
     status: string;
     params: Record<string, string>;
     tags: Record<string, string>;
-    metrics: Record<string, { timestamp: number; value: number; step: number }[]>;
+    metrics: Record<string, MetricPoint[]>;
   } {
     const dir = this.runDir(runId);
     if (!dir) throw new UserError(`No run ${runId} in ${this.root}`);
@@ -200,18 +200,32 @@ export class FileStore {
       walk(base);
       return out;
     };
-    const metrics: Record<string, { timestamp: number; value: number; step: number }[]> = {};
-    for (const [key, text] of Object.entries(readKeys('metrics'))) {
-      metrics[key] = text
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => {
-          const [ts, v, step] = l.split(' ');
-          return { timestamp: Number(ts), value: v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v), step: Number(step) };
-        });
-    }
+    const metrics: Record<string, MetricPoint[]> = {};
+    for (const [key, text] of Object.entries(readKeys('metrics'))) metrics[key] = parseMetricLines(text);
     return { dir, meta, status: STATUS_NAME[meta.status] ?? String(meta.status), params: readKeys('params'), tags: readKeys('tags'), metrics };
   }
+
+  /** One metric's points (empty when the run never logged it), without reading the others. */
+  readMetric(runId: string, key: string): MetricPoint[] {
+    checkKey(key, 'metric');
+    const dir = this.runDir(runId);
+    if (!dir) throw new UserError(`No run ${runId} in ${this.root}`);
+    const file = path.join(dir, 'metrics', ...key.split('/'));
+    return fs.existsSync(file) && fs.statSync(file).isFile() ? parseMetricLines(fs.readFileSync(file, 'utf8')) : [];
+  }
+}
+
+type MetricPoint = { timestamp: number; value: number; step: number };
+
+/** The points of a metric file: one `<timestamp> <value> <step>` line each. */
+function parseMetricLines(text: string): MetricPoint[] {
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [ts, v, step] = l.split(' ');
+      return { timestamp: Number(ts), value: v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v), step: Number(step) };
+    });
 }
 
 /** The `file:` tracker: one run in an MLflow file store. */
