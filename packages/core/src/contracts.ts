@@ -30,6 +30,12 @@ export interface DataInfo {
    * standard deviation, so metrics can count covered modes exactly. Labels are mode indices.
    */
   mixture?: { means: number[][]; std: number };
+  /**
+   * True when every value is one of the two ends of `range` (binarised data). Likelihood
+   * models use it to choose a Bernoulli likelihood and to refuse grey levels where an exact
+   * discrete NLL is promised.
+   */
+  binary?: boolean;
 }
 
 /** One batch. The trainer owns and disposes both tensors after the step. */

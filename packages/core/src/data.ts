@@ -67,6 +67,7 @@ export class ArrayDataset implements ImageDataset {
     this.indices = indices ?? Uint32Array.from({ length: total }, (_, i) => i);
     for (const i of this.indices) if (i >= total) throw new Error(`index ${i} is outside the ${total} examples`);
     this.info = { ...info, size: this.indices.length, range: pixelOptions?.range ?? info.range };
+    if (pixelOptions?.binarize && pixelOptions.binarize !== 'none') this.info.binary = true;
   }
 
   batchesPerEpoch(batchSize: number): number {

@@ -28,6 +28,8 @@ describe('pixel options', () => {
     const ds = imageDataset(source(), info, all, opts({ range: [0, 1], binarize: 'threshold' }), 't');
     // Example 21 holds 126..131: 128/255 is the first value at or above one half.
     expect(rowsOf(ds, [21])).toEqual([0, 0, 1, 1, 1, 1]);
+    expect(ds.info.binary).toBe(true);
+    expect(imageDataset(source(), info, all, opts({ range: [0, 1] }), 't').info.binary).toBeUndefined();
   });
 
   it('static binarisation is one fixed draw per example; stochastic redraws per epoch', () => {
