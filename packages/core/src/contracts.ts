@@ -154,6 +154,18 @@ export interface GenerativeModel {
   /** Likelihood-type metrics on a batch, where the model has them (e.g. NLL). */
   evaluate?(batch: Batch): StepResult;
   /**
+   * Model-specific health scalars on a batch of real data, where the model has them: e.g. a
+   * GAN's `d_real_pos`, the share of real examples its discriminator scores as real. Health
+   * callbacks compare them on training and held-out data (over-fitting signals).
+   */
+  diagnose?(batch: Batch): StepResult;
+  /**
+   * Extra pictures a model can draw from a batch of real data, e.g. a VAE's reconstructions
+   * or latent interpolations: name → float32 [n, ...dataShape] in the data range. The samples
+   * callback saves each as `samples/<name>/<label>.png`. Caller disposes.
+   */
+  previews?(batch: Batch, opts: { seed: number }): Record<string, tf.Tensor>;
+  /**
    * Every weight and non-trainable buffer of the model. Optimizer slots are not here: the
    * trainer creates the optimizers from `optimizers` and checkpoints their state itself.
    */
