@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { createOptimizer, optimizerSchema } from './optim.js';
+import { createOptimizer, lrFactor, optimizerSchema, scheduleSchema } from './optim.js';
 
 /** Reference Adam in float64 (Kingma & Ba 2015, Algorithm 1, with ε outside the bias correction as in PyTorch). */
 function adamReference(theta: number[], grads: number[][], lr: number, b1: number, b2: number, eps: number): number[] {
@@ -123,5 +123,39 @@ describe('optimizer state and memory', () => {
     expect(tf.memory().numTensors).toBe(before);
     opt.dispose();
     tf.dispose([v, g]);
+  });
+});
+
+describe('learning-rate schedules', () => {
+  const parse = (s: object) => scheduleSchema.parse(s);
+
+  it('follow their closed forms', () => {
+    expect(lrFactor(undefined, 5, 10)).toBe(1);
+    expect(lrFactor(parse({ type: 'constant' }), 7, 10)).toBe(1);
+    // linear from 1 at step 0 to `final` at the last step (9 of 10)
+    expect(lrFactor(parse({ type: 'linear' }), 0, 10)).toBe(1);
+    expect(lrFactor(parse({ type: 'linear' }), 9, 10)).toBe(0);
+    expect(lrFactor(parse({ type: 'linear', final: 0.5 }), 3, 7)).toBeCloseTo(0.75, 12);
+    expect(lrFactor(parse({ type: 'cosine', final: 0.1 }), 5, 11)).toBeCloseTo(0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI / 2)), 12);
+    expect(lrFactor(parse({ type: 'step', every: 3, gamma: 0.1 }), 7, 100)).toBeCloseTo(0.01, 12);
+    // warm-up multiplies: (step + 1) / warmup during the first `warmup` steps
+    expect(lrFactor(parse({ type: 'constant', warmup: 4 }), 1, 100)).toBe(0.5);
+    expect(lrFactor(parse({ type: 'constant', warmup: 4 }), 4, 100)).toBe(1);
+  });
+
+  it('scale the step an optimizer takes', () => {
+    const sgd = createOptimizer(optimizerSchema.parse({ type: 'sgd', lr: 0.1, schedule: { type: 'linear' } }));
+    const v = tf.variable(tf.zeros([2]));
+    const g = tf.ones([2]);
+    sgd.apply([v], { [v.name]: g }, 0.5);
+    expect(Array.from(v.dataSync())).toEqual([-0.05, -0.05].map((x) => Math.fround(x)));
+    sgd.dispose();
+    tf.dispose([v, g]);
+  });
+
+  it('reject bad options', () => {
+    expect(scheduleSchema.safeParse({ type: 'exp' }).success).toBe(false);
+    expect(scheduleSchema.safeParse({ final: 2 }).success).toBe(false);
+    expect(optimizerSchema.safeParse({ schedule: { type: 'cosine', wat: 1 } }).success).toBe(false);
   });
 });

@@ -13,6 +13,41 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import type { StateDict } from './contracts.js';
 
+/**
+ * A learning-rate schedule: the optimizer's `lr` times a factor that is a pure function of
+ * (step, total steps), so a resumed run follows the same schedule exactly.
+ */
+export const scheduleSchema = z
+  .object({
+    /**
+     * `constant`; `linear` decay to `final`·lr at the last step (SNGAN, BigGAN); `cosine` decay
+     * to `final`·lr (Loshchilov & Hutter 2017); `step`: × `gamma` every `every` steps.
+     */
+    type: z.enum(['constant', 'linear', 'cosine', 'step']).default('constant'),
+    /** Linear warm-up from lr/warmup over the first `warmup` steps. */
+    warmup: z.number().int().min(0).default(0),
+    /** Factor reached at the end by `linear` and `cosine`. */
+    final: z.number().min(0).max(1).default(0),
+    /** `step`: steps between decays. */
+    every: z.number().int().positive().default(1000),
+    /** `step`: decay factor. */
+    gamma: z.number().positive().max(1).default(0.5),
+  })
+  .strict();
+export type ScheduleConfig = z.infer<typeof scheduleSchema>;
+
+/** The learning-rate factor at 0-based `step` of `total` steps. */
+export function lrFactor(schedule: ScheduleConfig | undefined, step: number, total: number): number {
+  if (!schedule) return 1;
+  const progress = total > 1 ? Math.min(1, step / (total - 1)) : 0;
+  let f = 1;
+  if (schedule.type === 'linear') f = 1 - (1 - schedule.final) * progress;
+  else if (schedule.type === 'cosine') f = schedule.final + ((1 - schedule.final) * (1 + Math.cos(Math.PI * progress))) / 2;
+  else if (schedule.type === 'step') f = Math.pow(schedule.gamma, Math.floor(step / schedule.every));
+  if (schedule.warmup > 0 && step < schedule.warmup) f *= (step + 1) / schedule.warmup;
+  return f;
+}
+
 /** Optimizer options, shared by every model plugin so configs look the same everywhere. */
 export const optimizerSchema = z
   .object({
@@ -28,6 +63,8 @@ export const optimizerSchema = z
     eps: z.number().positive().default(1e-8),
     /** SGD momentum. */
     momentum: z.number().min(0).lt(1).default(0),
+    /** Learning-rate schedule (constant when unset). */
+    schedule: scheduleSchema.optional(),
   })
   .strict();
 export type OptimizerConfig = z.infer<typeof optimizerSchema>;
@@ -35,8 +72,11 @@ export type OptimizerConfig = z.infer<typeof optimizerSchema>;
 /** A trainer-owned optimizer: applies gradients and exposes its complete state. */
 export interface Optimizer {
   readonly config: OptimizerConfig;
-  /** Apply `grads` (keyed by variable name) to `vars`. Does not dispose the gradients. */
-  apply(vars: tf.Variable[], grads: tf.NamedTensorMap): void;
+  /**
+   * Apply `grads` (keyed by variable name) to `vars` with the learning rate scaled by
+   * `lrScale` (the schedule's factor). Does not dispose the gradients.
+   */
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap, lrScale?: number): void;
   getState(prefix: string): StateDict;
   setState(state: StateDict, prefix: string): void;
   dispose(): void;
@@ -95,8 +135,9 @@ class Adam implements Optimizer {
   private t = 0;
   constructor(readonly config: OptimizerConfig) {}
 
-  apply(vars: tf.Variable[], grads: tf.NamedTensorMap): void {
-    const { lr, beta1, beta2, eps } = this.config;
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap, lrScale = 1): void {
+    const { beta1, beta2, eps } = this.config;
+    const lr = this.config.lr * lrScale;
     this.t += 1;
     // Bias corrections computed in float64 on the host: exact and identical on resume.
     const c1 = 1 - Math.pow(beta1, this.t);
@@ -152,8 +193,9 @@ class Sgd implements Optimizer {
   private buf = new Map<number, tf.Variable>();
   constructor(readonly config: OptimizerConfig) {}
 
-  apply(vars: tf.Variable[], grads: tf.NamedTensorMap): void {
-    const { lr, momentum } = this.config;
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap, lrScale = 1): void {
+    const { momentum } = this.config;
+    const lr = this.config.lr * lrScale;
     tf.tidy(() => {
       vars.forEach((variable, i) => {
         const g = grads[variable.name];

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-layers';
 import path from 'node:path';
 import type { Batch, Callback, GenerativeModel, ImageDataset, RunInfo, RunStatus, StateDict, StepEnd, TrainContext, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
-import { createOptimizer, type Optimizer } from './optim.js';
+import { createOptimizer, lrFactor, type Optimizer } from './optim.js';
 import { deriveSeed, SeedStream } from './rng.js';
 import { type CheckpointMeta, stableHash, writeCheckpoint } from './state.js';
 
@@ -216,7 +216,7 @@ export class Trainer {
         }
         const { value, grads } = tf.variableGrads(lossFn, vars);
         if (clip !== undefined) clipByGlobalNorm(grads, clip);
-        optimizer.apply(vars, grads);
+        optimizer.apply(vars, grads, lrFactor(optimizer.config.schedule, trainer.step, trainer.totalSteps));
         tf.dispose(grads);
         return value;
       },
