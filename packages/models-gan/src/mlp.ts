@@ -6,10 +6,13 @@
  *
  * Works for any data shape: examples are flattened to vectors, so it also fits 2-D points.
  */
-import * as tfl from '@tensorflow/tfjs-layers';
+import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { deriveSeed, type ModelPlugin } from '@genlab/core';
-import { ganTrainingOptions, LayersGan, outputActivation } from './layers-gan.js';
+import { Gan } from './gan.js';
+import { activate, Net, type BatchNorm, type Dense, type Fwd } from './nn.js';
+import { checkGanOptions, ganTrainingOptions } from './options.js';
+import { outputActivation, outputSchema } from './output.js';
 
 const activation = z.enum(['relu', 'leakyRelu', 'elu', 'tanh']);
 const schema = z
@@ -22,8 +25,7 @@ const schema = z
         hidden: z.array(z.number().int().positive()).min(1).default([256, 512, 1024]),
         /** Hidden activation. */
         activation: activation.default('relu'),
-        /** Output activation: `auto` = tanh for data in [-1, 1], a sigmoid for [0, 1]. */
-        output: z.enum(['auto', 'tanh', 'sigmoid', 'linear']).default('auto'),
+        output: outputSchema,
         /** Batch normalisation after each hidden layer (batch statistics in training, moving averages when sampling). */
         batchNorm: z.boolean().default(false),
       })
@@ -33,31 +35,36 @@ const schema = z
       .object({
         hidden: z.array(z.number().int().positive()).min(1).default([512, 256]),
         activation: activation.default('leakyRelu'),
+        /** Spectral normalisation of every layer (Miyato et al. 2018). */
+        spectralNorm: z.boolean().default(false),
       })
       .strict()
-      .default({ hidden: [512, 256], activation: 'leakyRelu' }),
+      .default({ hidden: [512, 256], activation: 'leakyRelu', spectralNorm: false }),
     ...ganTrainingOptions,
   })
-  .strict();
+  .strict()
+  .superRefine(checkGanOptions);
 export type MlpGanConfig = z.infer<typeof schema>;
 
-/** A dense stack: hidden layers with `act`, then a linear layer of `out` units. */
-function mlp(name: string, input: number, hidden: number[], out: number, act: string, slope: number, seed: number, batchNorm = false): tfl.Sequential {
-  const net = tfl.sequential({ name });
+/** A dense stack: hidden layers with `act` (and batch norm), then a linear layer of `out` units. */
+function mlp(net: Net, input: number, hidden: number[], out: number, opts: { batchNorm?: boolean; spectralNorm?: boolean }) {
+  const layers: { dense: Dense; bn?: BatchNorm }[] = [];
+  let width = input;
   hidden.forEach((units, i) => {
-    net.add(
-      tfl.layers.dense({
-        units,
-        ...(i === 0 ? { inputShape: [input] } : {}),
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: deriveSeed(seed, i) }),
-      }),
-    );
-    // Moving averages with PyTorch's default rate (0.1 of each new batch).
-    if (batchNorm) net.add(tfl.layers.batchNormalization({ momentum: 0.9 }));
-    net.add(act === 'leakyRelu' ? tfl.layers.leakyReLU({ alpha: slope }) : tfl.layers.activation({ activation: act as 'relu' }));
+    const dense = net.dense(`dense${i}`, width, units, { spectralNorm: opts.spectralNorm });
+    layers.push({ dense, ...(opts.batchNorm ? { bn: net.batchNorm(`bn${i}`, units) } : {}) });
+    width = units;
   });
-  net.add(tfl.layers.dense({ units: out, kernelInitializer: tfl.initializers.glorotUniform({ seed: deriveSeed(seed, hidden.length) }) }));
-  return net;
+  const last = net.dense(`dense${hidden.length}`, width, out, { spectralNorm: opts.spectralNorm });
+  return (x: tf.Tensor, f: Fwd, act: 'relu' | 'leakyRelu' | 'elu' | 'tanh', slope: number): tf.Tensor2D => {
+    let h = x;
+    for (const { dense, bn } of layers) {
+      h = dense.apply(h, f);
+      if (bn) h = bn.apply(h, f);
+      h = activate(h, act, slope);
+    }
+    return last.apply(h, f);
+  };
 }
 
 /** The `gan/mlp` model plugin. */
@@ -69,11 +76,24 @@ export const mlpGan: ModelPlugin<MlpGanConfig> = {
   create(cfg, { data, seed }) {
     const dim = data.shape.reduce((a, b) => a * b, 1);
     const g = cfg.generator;
-    const G = mlp('generator', cfg.latentDim, g.hidden, dim, g.activation, cfg.leakySlope, deriveSeed(seed, 1), g.batchNorm);
-    // Map the generator's output into the data range: tanh covers [-1, 1], sigmoid [0, 1].
-    G.add(tfl.layers.activation({ activation: outputActivation(g.output, data.range) }));
     const d = cfg.discriminator;
-    const D = mlp('discriminator', dim, d.hidden, 1, d.activation, cfg.leakySlope, deriveSeed(seed, 2));
-    return new LayersGan(G, D, cfg, data.shape);
+    const G = new Net('generator', deriveSeed(seed, 1));
+    const D = new Net('discriminator', deriveSeed(seed, 2));
+    const gNet = mlp(G, cfg.latentDim, g.hidden, dim, { batchNorm: g.batchNorm });
+    const dNet = mlp(D, dim, d.hidden, 1, { spectralNorm: d.spectralNorm });
+    // Map the generator's output into the data range: tanh covers [-1, 1], sigmoid [0, 1].
+    const output = outputActivation(g.output, data.range);
+    return new Gan(
+      {
+        G,
+        D,
+        conditioning: 'none',
+        numClasses: data.numClasses,
+        generate: (z, _labels, f) => output(gNet(z, f, g.activation, cfg.leakySlope)),
+        discriminate: (x, _labels, f) => ({ score: dNet(tf.reshape(x, [x.shape[0]!, dim]), f, d.activation, cfg.leakySlope) }),
+      },
+      cfg,
+      data.shape,
+    );
   },
 };
