@@ -2,7 +2,7 @@
  * @genlab/kernels: kernels that make TensorFlow.js's wasm backend fast enough (and complete
  * enough) to train generative models, each checked against the cpu backend.
  */
-import { registerComparisonGradients } from './gradients.js';
+import { registerHigherOrderGradients } from './gradients.js';
 import { installWasmConv } from './wasm-conv.js';
 import { installWasmConv3dGuard } from './wasm-conv3d.js';
 import { installWasmMatMul } from './wasm-matmul.js';
@@ -13,7 +13,7 @@ export { installWasmConv, im2col, col2im } from './wasm-conv.js';
 export { installWasmConv3dGuard } from './wasm-conv3d.js';
 export { installWasmMatMul } from './wasm-matmul.js';
 export { installWasmTile, tileInto } from './wasm-tile.js';
-export { registerComparisonGradients } from './gradients.js';
+export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
@@ -21,11 +21,11 @@ export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'C
 
 /**
  * Install genlab's kernels for the active backend and say what was installed. The
- * comparison gradients go in on every backend; on 'wasm' the kernel pack, and on top of it
+ * higher-order gradients (comparisons; Tanh, Sigmoid, Elu and Exp from their inputs) go in on every backend; on 'wasm' the kernel pack, and on top of it
  * the native BLAS matmuls when the addon loads (unless `native` is false). Idempotent.
  */
 export function installKernels(backendName: string, opts: { native?: boolean } = {}): { native: boolean; description: string } {
-  registerComparisonGradients();
+  registerHigherOrderGradients();
   if (backendName !== 'wasm') return { native: false, description: '' };
   installWasmMatMul();
   installWasmTile();

@@ -1,12 +1,13 @@
 /**
  * Discriminator regularisers that need the gradient of D with respect to its input, computed
  * with a nested `tf.grad` inside the optimizer's tape (a second-order gradient). Every op on
- * the way is differentiable twice on every backend: comparisons (inside LeakyReLU's and ReLU's
- * derivatives) get zero gradients from @genlab/kernels' `registerComparisonGradients`.
+ * the way must be differentiable twice: @genlab/kernels' `registerHigherOrderGradients` adds
+ * the comparison gradients (inside LeakyReLU's and ReLU's derivatives) and fixes Tanh,
+ * Sigmoid, Elu and Exp, whose stock gradients lose a term in the second derivative.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { registerComparisonGradients } from '@genlab/kernels';
+import { registerHigherOrderGradients } from '@genlab/kernels';
 
 /** Penalty options (`model.penalty`). */
 export const penaltySchema = z
@@ -21,7 +22,7 @@ export type PenaltyOptions = z.infer<typeof penaltySchema>;
 
 /** ∇ₓ Σ D(x), differentiable again with respect to D's weights. */
 function inputGrad(D: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor): tf.Tensor {
-  registerComparisonGradients(); // idempotent; needed by the second-order pass on any backend
+  registerHigherOrderGradients(); // idempotent; the second-order pass needs it on every backend
   return tf.grad((xi: tf.Tensor) => tf.sum(D(xi)))(x);
 }
 
