@@ -6,9 +6,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '@genlab/core';
 import { FileStore } from '@genlab/tracking';
+import { startMlflowStub } from '@genlab/tracking/testing';
 import { bin, countRuns, exp, expAsync, here, tiny, write } from './helpers.js';
 
 type StoredRun = ReturnType<FileStore['readRun']> & { id: string };
@@ -257,5 +258,36 @@ callbacks: { samples: false, progress: false }
     const d = exp(['data', cfg], cwd);
     expect(d.code).toBe(2);
     expect(d.stderr).toMatch(/has a 'sweep:' block/);
+  });
+});
+
+describe('a sweep tracked on an MLflow server', () => {
+  let cwd: string;
+  let stub: Awaited<ReturnType<typeof startMlflowStub>>;
+  beforeAll(async () => {
+    cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-sweep-rest-'));
+    stub = await startMlflowStub();
+  });
+  afterAll(async () => {
+    await stub.close();
+  });
+
+  it("nests the variants under the parent with the server's run ids; exp compare --sweep reads them from the server", async () => {
+    const cfg = write(cwd, 'tiny.yaml', tiny());
+    const r = await expAsync(['run', cfg, '--sweep', 'seed=1,2', '--parallel', '2', '--set', `tracking.uri=${stub.url}`, '--set', 'callbacks.progress=false'], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const id = sweepIdOf(r.stdout);
+    expect(r.stdout).toContain(`compare: pnpm exp compare --sweep ${id} --source ${stub.url}`);
+    const remote = [...stub.runs.values()].filter((x) => x.tags.get('genlab.sweep') === id);
+    const parent = remote.find((x) => x.tags.get('genlab.sweep.role') === 'parent')!;
+    const variants = remote.filter((x) => x.tags.get('genlab.sweep.role') === 'variant');
+    expect(parent.info.status).toBe('FINISHED');
+    expect(parent.params.get('sweep.seed')).toBe('[1,2]');
+    expect(variants.map((x) => x.info.status)).toEqual(['FINISHED', 'FINISHED']);
+    // The local store keeps local ids; the server gets the parent's server id.
+    for (const x of variants) expect(x.tags.get('mlflow.parentRunId')).toBe(parent.info.run_id);
+    const c = await expAsync(['compare', '--sweep', id, '--source', stub.url, '--format', 'csv'], cwd);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout.trim().split('\n')).toHaveLength(3); // header and two variants
   });
 });
