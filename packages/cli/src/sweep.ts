@@ -166,11 +166,17 @@ export async function runSweep(registry: Registry, args: SweepArgs): Promise<num
   // The parent run: the sweep spec as params; its status is the sweep's.
   const parentTracker: Tracker = registry.trackerFor(uri).create(uri, { baseDir: process.cwd() });
   const parentName = `${name}-sweep-${sweepId}`;
-  const parent = await parentTracker.startRun({
-    experiment,
-    runName: parentName,
-    tags: { [SWEEP_TAG]: sweepId, [SWEEP_ROLE_TAG]: 'parent', 'genlab.sweep.size': String(total), 'genlab.version': GENLAB_VERSION, 'genlab.sweep.record': recordDir },
-  });
+  let parent: { runId: string };
+  try {
+    parent = await parentTracker.startRun({
+      experiment,
+      runName: parentName,
+      tags: { [SWEEP_TAG]: sweepId, [SWEEP_ROLE_TAG]: 'parent', 'genlab.sweep.size': String(total), 'genlab.version': GENLAB_VERSION, 'genlab.sweep.record': recordDir },
+    });
+  } catch (error) {
+    fs.rmSync(recordDir, { recursive: true, force: true }); // nothing ran: leave nothing behind
+    throw error;
+  }
   const record = {
     sweepId,
     config: plan.file,

@@ -258,6 +258,14 @@ describe('loadSweep: errors name the variant and the key, before anything runs',
     expect(e.message).toMatch(/variant 2\/2 \(model\.name=test\/nope\):\n {4}- .*c\.yaml:9: 'model\.name': Unknown model 'test\/nope'\. Known models: test\/model, test\/other/);
   });
 
+  it('two axes that set the same key in one variant (a variants item and a section axis)', async () => {
+    const file = write('c.yaml', BASE + ['sweep:', '  variants:', '    - { model: { latentDim: 3 } }', '    - { train: { steps: 4 } }', '  model:', '    - { name: test/model }', ''].join('\n'));
+    const e = await rejection(loadSweep(file, registry()));
+    expect(e).toBeInstanceOf(SweepError);
+    expect(e.message).toContain('1 of 2 variants are invalid');
+    expect(e.message).toMatch(/variant 1\/2 \(model\.latentDim=3, model\.name=test\/model\):\n {4}- .*c\.yaml:10: 'model\.latentDim': is set by this variant twice: here, and by the sweep of 'model' \(.*c\.yaml:13\), which replaces it/);
+  });
+
   it('two variants that resolve to the same config', async () => {
     const file = write('c.yaml', BASE);
     const e = await rejection(loadSweep(file, registry(), { sweeps: ['model.latentDim=8,8.0'] }));

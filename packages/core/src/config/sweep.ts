@@ -279,6 +279,29 @@ function readYamlAxes(base: ConfigTree, block: unknown): { mode: 'grid' | 'zip';
   return { mode, axes };
 }
 
+/** The key paths a step writes (a mapping: its leaves). */
+function writes(step: TreeStep): string[] {
+  const key = step.path.join('.');
+  return step.raw === undefined && isPlainObject(step.value) ? flatten(step.value, key).map(([k]) => k) : [key];
+}
+
+/**
+ * Two axes of one variant that write the same key, where the later (deeper) one would
+ * silently replace what the earlier one set: e.g. a `variants` item setting
+ * `model.latentDim` and a `model:` section axis. Undefined when there is none.
+ */
+function overwritten(steps: TreeStep[]): ConfigIssue | undefined {
+  for (const [i, later] of steps.entries()) {
+    if (later.merge) continue;
+    const at = later.path.join('.');
+    for (const earlier of steps.slice(0, i)) {
+      const hit = writes(earlier).find((k) => k === at || k.startsWith(`${at}.`));
+      if (hit) return { path: hit, where: earlier.where, message: `is set by this variant twice: here, and by the sweep of '${at}' (${later.where}), which replaces it; give it in one place` };
+    }
+  }
+  return undefined;
+}
+
 /** The axis of a `--sweep key=a,b,c` flag. */
 function cliAxis(text: string): Axis {
   const { path, raws } = parseSweepFlag(text);
@@ -359,6 +382,11 @@ export async function loadSweep(file: string, registry: Registry, opts: SweepOpt
     const label = assignments.map(([k, v]) => `${k}=${v}`).join(', ') || '(base config)';
     // Shallow paths first (a whole section before an option inside it); stable otherwise.
     const steps = picks.map((p) => p.step).sort((a, b) => a.path.length - b.path.length);
+    const clash = overwritten(steps);
+    if (clash) {
+      invalid.push({ index, label, issues: [clash] });
+      continue;
+    }
     try {
       const { tree, sources } = await buildTree(base, [...steps, ...setSteps], registry);
       const config = validate(tree, base.file, sources, registry);
