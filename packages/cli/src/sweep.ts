@@ -111,7 +111,8 @@ export function threadEnv(parallel: number, base: NodeJS.ProcessEnv = process.en
   const env: NodeJS.ProcessEnv = { ...base };
   // OpenBLAS (the native addon under the wasm backend; wasm itself runs one thread in Node),
   // OpenMP, and libtensorflow's pools (tfjs-node). A value the user set is kept.
-  for (const k of ['GENLAB_BLAS_THREADS', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'TF_NUM_INTRAOP_THREADS']) env[k] ??= String(perChild);
+  env.GENLAB_BLAS_THREADS ??= env.OPENBLAS_NUM_THREADS ?? String(perChild);
+  for (const k of ['OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'TF_NUM_INTRAOP_THREADS']) env[k] ??= String(perChild);
   env.TF_NUM_INTEROP_THREADS ??= '1';
   return { env, perChild };
 }
@@ -199,7 +200,13 @@ export async function runSweep(registry: Registry, args: SweepArgs): Promise<num
   let stopped = false; // --fail-fast
   try {
     await parentTracker.logParams(plan.spec);
-    const common = { plan, sweepId, parentRunId: parent.runId, outcomes, saveRecord, failFast: args.failFast };
+    const onHardExit = () => {
+      record.status = 'KILLED';
+      saveRecord();
+      // The file store writes synchronously inside endRun (a server gets it at the next sync).
+      void parentTracker.endRun('KILLED').catch(() => {});
+    };
+    const common = { plan, sweepId, parentRunId: parent.runId, outcomes, saveRecord, failFast: args.failFast, onHardExit };
     const onStop = (sig: NodeJS.Signals) => (interrupted ??= sig);
     const r = parallel > 1 ? await runParallel({ ...common, parallel, onStop }) : await runSequential({ ...common, registry, onStop });
     stopped = r.stopped;
@@ -246,6 +253,8 @@ interface RunnerArgs {
   failFast: boolean;
   /** Called with the signal when the user interrupts the sweep. */
   onStop(sig: NodeJS.Signals): void;
+  /** Called before this process exits at once (a second Ctrl-C): the parent run ends KILLED. */
+  onHardExit(): void;
 }
 
 /** Install SIGINT/SIGTERM handlers: the first stops the sweep cleanly, the second hurries it. */
@@ -279,6 +288,7 @@ async function runSequential(a: RunnerArgs & { registry: Registry }): Promise<{ 
     },
     (sig) => {
       log(`${sig} again: exiting now without a final checkpoint`);
+      a.onHardExit();
       process.exit(sig === 'SIGINT' ? 130 : 143);
     },
   );
