@@ -39,8 +39,13 @@ async function main(argv: string[]): Promise<number> {
           .option('steps', { type: 'number', description: 'shorthand for --set train.steps=N' })
           .option('backend', { choices: backends, description: 'shorthand for --set backend=…' })
           .option('output-dir', { type: 'string', description: 'where to look for --resume runs (default: the config\'s output.dir or ./outputs)' })
+          .option('sweep', { type: 'string', array: true, default: [] as string[], description: 'sweep a key over values, one run each (a grid with other --sweep flags and the config\'s sweep: block): --sweep seed=1,2,3' })
+          .option('parallel', { type: 'number', description: 'sweeps: run N variants at a time, as child processes sharing the CPU threads (default 1: one after another)' })
+          .option('fail-fast', { type: 'boolean', description: 'sweeps: stop at the first failed variant (default: run the others)' })
+          .option('sweep-child', { type: 'string', hidden: true })
           .example('$0 run configs/gan-mnist.yaml', 'train the MLP GAN on MNIST')
           .example('$0 run configs/gan-mnist.yaml --set train.steps=20 --set model.latentDim=64', 'a shorter, smaller variant')
+          .example('$0 run configs/gan-mnist.yaml --sweep model.name=gan/mlp,gan/dcgan --sweep seed=1,2 --parallel 2', 'a sweep: 4 runs, 2 at a time')
           .example('$0 run --resume 3f2a', 'continue run 3f2a… from its last checkpoint'),
       (a) =>
         run(() =>
@@ -51,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
             ...(a.steps !== undefined ? { steps: a.steps } : {}),
             ...(a.backend !== undefined ? { backend: a.backend } : {}),
             ...(a['output-dir'] !== undefined ? { outputDir: a['output-dir'] } : {}),
+            sweep: a.sweep.map(String),
+            ...(a.parallel !== undefined ? { parallel: a.parallel } : {}),
+            ...(a['fail-fast'] !== undefined ? { failFast: a['fail-fast'] } : {}),
+            ...(a['sweep-child'] !== undefined ? { sweepChild: a['sweep-child'] } : {}),
           }),
         )(),
     )
@@ -61,9 +70,11 @@ async function main(argv: string[]): Promise<number> {
         y
           .positional('config', { type: 'string', demandOption: true })
           .option('set', { type: 'string', array: true, default: [] as string[], description: 'override a config key' })
+          .option('sweep', { type: 'string', array: true, default: [] as string[], description: 'sweep a key over values (as exp run): every variant is checked' })
           .option('quiet', { alias: 'q', type: 'boolean', description: 'do not print the resolved config' })
-          .example('$0 validate configs/gan-mnist.yaml --set model.loss=least-squares', ''),
-      (a) => run(() => validateCommand({ config: a.config, set: a.set.map(String), quiet: Boolean(a.quiet) }))(),
+          .example('$0 validate configs/gan-mnist.yaml --set model.loss=least-squares', '')
+          .example('$0 validate configs/gan-mnist.yaml --sweep model.latentDim=32,64,128', 'list and check the variants of a sweep'),
+      (a) => run(() => validateCommand({ config: a.config, set: a.set.map(String), sweep: a.sweep.map(String), quiet: Boolean(a.quiet) }))(),
     )
     .command(
       'list [config]',

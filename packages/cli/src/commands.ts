@@ -19,9 +19,13 @@ import {
   type Registry,
   type ResolvedConfig,
   type RunRecord,
+  configHasSweep,
+  loadSweep,
+  type ExperimentResult,
 } from '@genlab/core';
 import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
+import { runSweep, variantTags, type SweepChildSpec } from './sweep.js';
 
 const log = (message: string) => process.stderr.write(message + '\n');
 
@@ -33,14 +37,42 @@ export interface RunArgs {
   steps?: number;
   backend?: BackendName;
   outputDir?: string;
+  /** `--sweep key=a,b,c` axes (a sweep also comes from the config's `sweep:` block). */
+  sweep?: string[];
+  /** Sweep variants at a time, as child processes. */
+  parallel?: number;
+  failFast?: boolean;
+  /** Internal: this process runs one variant of a `--parallel` sweep (JSON `SweepChildSpec`). */
+  sweepChild?: string;
 }
 
-/** `exp run`: train one experiment. 0 finished, 1 failed, 130/143 interrupted. */
+/** `exp run`: train one experiment, or every variant of a sweep. 0 finished, 1 failed, 130/143 interrupted. */
 export async function runCommand(args: RunArgs): Promise<number> {
   const registry = builtinRegistry();
   const overrides = [...args.set];
   if (args.steps !== undefined) overrides.push(`train.steps=${args.steps}`);
   if (args.backend) overrides.push(`backend=${args.backend}`);
+  const sweeps = args.sweep ?? [];
+
+  if (args.sweepChild) {
+    if (!args.config) throw new UserError('--sweep-child needs the variant config');
+    return runSweepChild(registry, args.config, overrides, JSON.parse(args.sweepChild) as SweepChildSpec);
+  }
+  const isSweep = sweeps.length > 0 || (args.config !== undefined && configHasSweep(args.config));
+  if (args.resume && isSweep) {
+    throw new UserError(
+      `exp run --resume continues one run; resuming a whole sweep is not supported. Resume its unfinished variants one by one ` +
+        `(pnpm exp run --resume <run id>: the table at the end of the sweep and <output.dir>/sweeps/<id>/sweep.json list them), ` +
+        `or run the sweep again.`,
+    );
+  }
+  if (!isSweep && (args.parallel !== undefined || args.failFast)) {
+    throw new UserError(`--parallel and --fail-fast apply to sweeps: give --sweep key=a,b,… or a config with a 'sweep:' block`);
+  }
+  if (isSweep) {
+    if (!args.config) throw new UserError('exp run --sweep needs a config file');
+    return runSweep(registry, { config: args.config, overrides, sweeps, parallel: args.parallel ?? 1, failFast: Boolean(args.failFast) });
+  }
 
   let configFile = args.config;
   let resumeDir: string | undefined;
@@ -58,7 +90,41 @@ export async function runCommand(args: RunArgs): Promise<number> {
   return runLoaded(registry, configFile, overrides, undefined, undefined);
 }
 
-async function runLoaded(registry: Registry, configFile: string, overrides: string[], resumeDir?: string, baseDir?: string): Promise<number> {
+/** What a sweep adds to one run: its tags, and hooks that report the run to the sweep. */
+interface RunExtras {
+  tags?: Record<string, string>;
+  onRunStart?(run: { runId: string }): void;
+  onResult?(result: ExperimentResult): Promise<void>;
+}
+
+/** One variant of a `--parallel` sweep, in a child process: report the run and its end over IPC. */
+async function runSweepChild(registry: Registry, configFile: string, overrides: string[], spec: SweepChildSpec): Promise<number> {
+  const send = (message: object) => new Promise<void>((resolve) => (process.send ? process.send(message, () => resolve()) : resolve()));
+  // The sweep process died (the IPC channel closed): stop like SIGTERM, checkpointing.
+  // Its output then goes nowhere: a write to the closed pipe must not crash the run.
+  const orphaned = () => process.kill(process.pid, 'SIGTERM');
+  process.on('disconnect', orphaned);
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  process.channel?.unref();
+  try {
+    return await runLoaded(registry, configFile, overrides, undefined, spec.baseDir, {
+      tags: variantTags(spec),
+      onRunStart: ({ runId }) => void send({ type: 'run', runId }),
+      onResult: (r) =>
+        send({
+          type: 'result',
+          runId: r.runId,
+          status: r.status === 'FINISHED' && r.error ? 'FAILED' : r.status,
+          wallSeconds: r.wallSeconds,
+          ...(r.reason || r.error ? { reason: [r.reason, r.error ? (r.error as Error).message : ''].filter(Boolean).join('; ') } : {}),
+        }),
+    });
+  } finally {
+    process.off('disconnect', orphaned);
+  }
+}
+
+async function runLoaded(registry: Registry, configFile: string, overrides: string[], resumeDir?: string, baseDir?: string, extras: RunExtras = {}): Promise<number> {
   const loaded = await loadConfig(configFile, registry, { overrides });
   const backend = await chooseBackend(loaded.config.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
@@ -85,7 +151,10 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
       ...(resumeDir ? { resumeDir } : {}),
       signal: controller.signal,
       log,
+      ...(extras.tags ? { tags: extras.tags } : {}),
+      ...(extras.onRunStart ? { onRunStart: extras.onRunStart } : {}),
     });
+    await extras.onResult?.(result);
     const summary = [
       `run ${result.runId} ${result.status} at step ${result.step} in ${formatDuration(result.wallSeconds)} (${result.imagesPerSecond.toFixed(0)} img/s on ${backend.name})`,
       result.reason ? `  reason: ${result.reason}` : '',
@@ -110,8 +179,20 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
   }
 }
 
-/** `exp validate`: load and check a config, print the resolved YAML. */
-export async function validateCommand(args: { config: string; set: string[]; quiet?: boolean }): Promise<number> {
+/** `exp validate`: load and check a config, print the resolved YAML; for a sweep, every variant's. */
+export async function validateCommand(args: { config: string; set: string[]; sweep?: string[]; quiet?: boolean }): Promise<number> {
+  if (args.sweep?.length || configHasSweep(args.config)) {
+    const plan = await loadSweep(args.config, builtinRegistry(), { overrides: args.set, sweeps: args.sweep ?? [] });
+    const n = plan.variants.length;
+    if (!args.quiet) {
+      process.stdout.write(plan.variants.map((v) => `# variant ${v.index + 1}/${n}: ${v.label}\n${toYaml(v.config)}`).join('---\n'));
+    }
+    for (const note of plan.notes) log(`note: ${note}`);
+    const axes = plan.axes.map((a) => `${a.key} (${a.size})`).join(plan.mode === 'zip' ? ' with ' : ' × ');
+    log(`${args.config}: OK, a sweep of ${n} variant${n === 1 ? '' : 's'}${axes ? ` (${plan.mode} over ${axes})` : ''}, each valid:`);
+    for (const v of plan.variants) log(`  ${String(v.index + 1).padStart(String(n).length)}  ${v.label}  (model ${v.config.model.name}, data ${v.config.dataset.name})`);
+    return 0;
+  }
   const loaded = await loadConfig(args.config, builtinRegistry(), { overrides: args.set });
   if (!args.quiet) process.stdout.write(toYaml(loaded.config));
   log(`${args.config}: OK (model ${loaded.config.model.name}, data ${loaded.config.dataset.name})`);
@@ -121,7 +202,8 @@ export async function validateCommand(args: { config: string; set: string[]; qui
 /** `exp list`: every registered plugin with a one-line description. */
 export async function listCommand(args: { config?: string }): Promise<number> {
   const registry = builtinRegistry();
-  if (args.config) await loadConfig(args.config, registry); // adds the config's plugin modules
+  // Loading the config adds its plugin modules (a sweep's: those of every variant).
+  if (args.config) await (configHasSweep(args.config) ? loadSweep(args.config, registry) : loadConfig(args.config, registry));
   const section = (title: string, rows: [string, string][]) => {
     const width = Math.max(...rows.map(([n]) => n.length), 4);
     return `${title}:\n` + rows.map(([n, d]) => `  ${n.padEnd(width)}  ${d}`).join('\n');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunSummary } from '@genlab/dashboard';
-import { compareTable, formatTable } from './compare.js';
+import { compareTable, formatTable, selectRuns } from './compare.js';
 
 const run = (id: string, lr: string, fid: number, protocol: string, extra: Partial<RunSummary> = {}): RunSummary => ({
   runId: id.repeat(32).slice(0, 32),
@@ -38,5 +38,24 @@ describe('compare', () => {
     const text = formatTable(t, 'text').split('\n');
     expect(text[0]).toMatch(/^run\s+id\s+model\s+dataset\s+model\.optimizerG\.lr\s+fid\s+params\s+wall-clock s\s+img\/s$/);
     expect(text[3]).toMatch(/^run-b\s+bbbbbbbb\s+gan\/mlp\s+mnist\s+0\.002\s+8\.250/);
+  });
+});
+
+describe('compare: sweeps', () => {
+  const parent = run('p', '', 0, '', { runName: 'gan-sweep-ab12', params: { 'sweep.seed': '[1,2]' }, latest: {}, tags: { 'genlab.sweep': 'ab12', 'genlab.sweep.role': 'parent', 'genlab.sweep.size': '2' } });
+  const child = (id: string, sweep: string, parentId: string) =>
+    run(id, '0.001', 1, 'P', { tags: { 'genlab.sweep': sweep, 'genlab.sweep.role': 'variant', 'mlflow.parentRunId': parentId.repeat(32).slice(0, 32) } });
+  const all = [parent, child('a', 'ab12', 'p'), child('b', 'ab12', 'p'), child('c', 'ff00', 'q'), run('d', '0.1', 2, 'P')];
+
+  it('lists the variants of a sweep, never its parent run, and names the parent', () => {
+    const { runs, parents } = selectRuns(all, { sweep: 'ab12' });
+    expect(runs.map((r) => r.runName)).toEqual(['run-a', 'run-b']);
+    expect(parents.map((r) => r.runName)).toEqual(['gan-sweep-ab12']);
+    expect(selectRuns(all, {}).runs.map((r) => r.runName)).toEqual(['run-a', 'run-b', 'run-c', 'run-d']);
+  });
+
+  it("naming a parent run (id prefix or name) stands for its variants", () => {
+    expect(selectRuns(all, { runs: ['pppp'] }).runs.map((r) => r.runName)).toEqual(['run-a', 'run-b']);
+    expect(selectRuns(all, { runs: ['gan-sweep-ab12', 'run-d'] }).runs.map((r) => r.runName)).toEqual(['run-a', 'run-b', 'run-d']);
   });
 });

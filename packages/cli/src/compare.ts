@@ -98,6 +98,29 @@ export function formatTable(t: CompareTable, format: 'text' | 'csv' | 'json' | '
   return [line(t.columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line), ...(legend.length ? ['', 'protocols:', ...legend.map((l) => `  ${l}`)] : [])].join('\n') + '\n';
 }
 
+/** A sweep's parent run (tag `genlab.sweep.role: parent`): it groups the variant runs. */
+export function isSweepParent(r: RunSummary): boolean {
+  return r.tags['genlab.sweep.role'] === 'parent';
+}
+
+/**
+ * The runs to compare: by experiment, sweep id and run ids/prefixes/names. A sweep's parent
+ * run holds the sweep, not a result (no metrics; its params are the sweep spec), so it is
+ * never a row; naming one stands for its variants. `parents`: the sweeps the rows belong to.
+ */
+export function selectRuns(all: RunSummary[], by: { experiment?: string; sweep?: string; runs?: string[] }): { runs: RunSummary[]; parents: RunSummary[] } {
+  const parents = all.filter(isSweepParent);
+  let runs = all.filter((r) => !isSweepParent(r));
+  if (by.experiment) runs = runs.filter((r) => r.experiment === by.experiment);
+  if (by.sweep) runs = runs.filter((r) => r.tags['genlab.sweep'] === by.sweep);
+  if (by.runs?.length) {
+    const named = (r: RunSummary) => by.runs!.some((p) => r.runId.startsWith(p) || r.runName === p);
+    const namedParents = new Set(parents.filter(named).map((p) => p.runId));
+    runs = runs.filter((r) => named(r) || namedParents.has(r.tags['mlflow.parentRunId'] ?? ''));
+  }
+  return { runs, parents: parents.filter((p) => runs.some((r) => r.tags['mlflow.parentRunId'] === p.runId)) };
+}
+
 export interface CompareArgs {
   runs: string[];
   source: string;
@@ -111,10 +134,11 @@ export async function compareCommand(args: CompareArgs): Promise<number> {
   const root = path.resolve(args.source.replace(/^file:/, ''));
   if (!remote && !fs.existsSync(root)) throw new UserError(`no tracking store at ${root}`);
   const source: DashboardSource = remote ? new RemoteSource(args.source) : new LocalSource(root);
-  let runs = await source.runs();
-  if (args.experiment) runs = runs.filter((r) => r.experiment === args.experiment);
-  if (args.sweep) runs = runs.filter((r) => r.tags['genlab.sweep'] === args.sweep);
-  if (args.runs.length) runs = runs.filter((r) => args.runs.some((p) => r.runId.startsWith(p) || r.runName === p));
+  const { runs, parents } = selectRuns(await source.runs(), args);
+  for (const p of parents) {
+    const n = runs.filter((r) => r.tags['mlflow.parentRunId'] === p.runId).length;
+    process.stderr.write(`sweep ${p.tags['genlab.sweep']}: ${n} of its ${p.tags['genlab.sweep.size'] ?? '?'} variants below (parent run ${p.runId.slice(0, 8)} ${p.runName}, ${p.status})\n`);
+  }
   if (!runs.length) throw new UserError(`no runs in ${source.description} match${args.experiment ? ` experiment '${args.experiment}'` : ''}${args.sweep ? ` sweep '${args.sweep}'` : ''}${args.runs.length ? ` ${args.runs.join(', ')}` : ''}`);
   runs.sort((a, b) => a.startTime - b.startTime);
   process.stdout.write(formatTable(compareTable(runs), args.format));

@@ -55,6 +55,10 @@ export interface ExperimentOptions {
   signal?: AbortSignal;
   /** Diagnostics sink (stderr in the CLI). */
   log(message: string): void;
+  /** Extra tags set when the tracker run is created (a sweep's `genlab.sweep`, `mlflow.parentRunId`). */
+  tags?: Record<string, string>;
+  /** Called once the tracker run exists, before training (a sweep records which run a variant made). */
+  onRunStart?(run: { runId: string; runName: string; experimentId: string }): void;
 }
 
 /** What `runExperiment` reports. */
@@ -177,7 +181,8 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const tracker: Tracker = registry.trackerFor(uri).create(uri, { baseDir: process.cwd() });
   const experiment = config.tracking.experiment ?? config.name;
   const runName = record?.runName ?? config.tracking.runName ?? `${config.name}-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
-  const { runId, experimentId } = await tracker.startRun({ experiment, runName, ...(record ? { resumeRunId: record.runId } : {}) });
+  const { runId, experimentId } = await tracker.startRun({ experiment, runName, ...(record ? { resumeRunId: record.runId } : {}), ...(opts.tags ? { tags: opts.tags } : {}) });
+  opts.onRunStart?.({ runId, runName, experimentId });
   // From here on a run exists: any failure before training ends it as FAILED, not RUNNING.
   let runDir: string;
   let newRecord: RunRecord;

@@ -6,7 +6,7 @@ export type * from './contracts.js';
 export { ConfigError, type ConfigIssue, RunError, UserError, exitCodeOf } from './errors.js';
 export { Registry, type PluginModule, unknownNameMessage } from './registry.js';
 export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
-export { rootSchema, trainSchema, trackingSchema, outputSchema, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
+export { rootSchema, trainSchema, trackingSchema, outputSchema, sweepSchema, type ResolvedConfig, type RootInput, type PluginSection, type SweepAxes } from './config/schema.js';
 export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
 export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
@@ -28,3 +28,15 @@ export { builtinCallbacks, checkpointCallback, divergenceCallback, progressCallb
 export { ArrayDataset, type ArraySource, type GatherContext, type PixelOptions } from './data.js';
 export { defaultCacheDir } from './cache.js';
 export { writeFileAtomic } from './fs.js';
+export {
+  loadSweep,
+  configHasSweep,
+  parseSweepFlag,
+  splitList,
+  SweepError,
+  MAX_SWEEP_VARIANTS,
+  type SweepOptions,
+  type SweepPlan,
+  type SweepVariant,
+  type SweepAxisInfo,
+} from './config/sweep.js';

@@ -31,6 +31,8 @@ export class Registry {
   readonly datasets = new Map<string, AnyDataset>();
   readonly callbacks = new Map<string, AnyCallback>();
   readonly trackers = new Map<string, TrackerPlugin>();
+  /** Plugin modules already imported (by URL or package name): importing one again is a no-op. */
+  private readonly modules = new Set<string>();
 
   /** Add every plugin a module exports. A name registered twice is an error. */
   add(mod: PluginModule, source = 'built-in'): this {
@@ -71,11 +73,12 @@ export class Registry {
     return p;
   }
 
-  /** Import plugin modules named by path (relative to `baseDir`) or package name. */
+  /** Import plugin modules named by path (relative to `baseDir`) or package name; each module once. */
   async loadModules(specs: string[], baseDir: string): Promise<void> {
     for (const spec of specs) {
       const isPath = spec.startsWith('.') || path.isAbsolute(spec);
       const url = isPath ? pathToFileURL(path.resolve(baseDir, spec)).href : spec;
+      if (this.modules.has(url)) continue;
       let mod: PluginModule & { default?: PluginModule };
       try {
         mod = (await import(url)) as PluginModule & { default?: PluginModule };
@@ -88,6 +91,7 @@ export class Registry {
       if (this.size() === before) {
         throw new UserError(`Plugin module '${spec}' registers nothing: export 'models', 'datasets', 'callbacks', 'trackers' or 'register'`);
       }
+      this.modules.add(url);
     }
   }
 

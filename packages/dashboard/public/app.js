@@ -4,7 +4,7 @@
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 const COMPARE_METRICS = ['fid', 'kid', 'is', 'precision', 'recall', 'density', 'coverage', 'cas', 'modes_covered', 'high_quality', 'nll', 'bits_per_dim', 'loss_d', 'loss_g', 'img_per_sec'];
-const state = { runs: [], selected: [], sort: { key: 'startTime', dir: -1 }, filter: '', xaxis: 'step', charts: [] };
+const state = { runs: [], sweeps: new Map(), selected: [], sort: { key: 'startTime', dir: -1 }, filter: '', xaxis: 'step', charts: [] };
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...children) => {
@@ -33,10 +33,27 @@ const COLUMNS = [
   { key: 'dataset', label: 'dataset', get: (r) => r.tags['genlab.dataset'] ?? '' },
   { key: 'status', label: 'status', get: (r) => r.status },
   { key: 'startTime', label: 'started', get: (r) => r.startTime, show: (v) => new Date(v).toLocaleString() },
+  // A sweep variant: its sweep id (click: show that sweep's variants) and its place in it.
+  { key: 'sweep', label: 'sweep', get: (r) => r.tags['genlab.sweep'] ?? '', cell: sweepCell },
   { key: 'steps', label: 'steps', get: (r) => Number(r.params['train.steps'] ?? NaN), num: true },
   { key: 'fid', label: 'fid', get: (r) => r.latest.fid ?? null, num: true },
   { key: 'loss_g', label: 'loss_g', get: (r) => r.latest.loss_g ?? null, num: true },
 ];
+
+function sweepCell(r) {
+  const id = r.tags['genlab.sweep'];
+  if (!id) return '';
+  const parent = state.sweeps.get(id);
+  const title = `variant ${r.tags['genlab.sweep.index'] ?? '?'} of ${parent?.tags['genlab.sweep.size'] ?? '?'}: ${r.tags['genlab.sweep.variant'] ?? ''}` + (parent ? `\nsweep run ${parent.runName}: ${parent.status}` : '');
+  const link = el('a', { href: '#', title, 'data-testid': 'sweep-link' }, `${id} #${r.tags['genlab.sweep.index'] ?? '?'}`);
+  link.addEventListener('click', (e) => {
+    e.preventDefault();
+    state.filter = id;
+    $('filter').value = id;
+    renderRuns();
+  });
+  return link;
+}
 
 function visibleRuns() {
   const f = state.filter.toLowerCase();
@@ -75,12 +92,13 @@ function renderRuns() {
         el('td', {}, box),
         ...COLUMNS.map((c) => {
           const v = c.get(r);
-          return el('td', { class: c.num ? 'num' : '' }, c.show ? c.show(v) : c.num ? fmt(Number.isNaN(v) ? null : v) : v);
+          return el('td', { class: c.num ? 'num' : '' }, c.cell ? c.cell(r) : c.show ? c.show(v) : c.num ? fmt(Number.isNaN(v) ? null : v) : v);
         }),
       );
     }),
   );
-  $('count').textContent = `${rows.length} of ${state.runs.length} runs`;
+  const sweeps = state.sweeps.size ? ` (${state.sweeps.size} sweep${state.sweeps.size === 1 ? '' : 's'}: click a sweep id for its variants)` : '';
+  $('count').textContent = `${rows.length} of ${state.runs.length} runs${sweeps}`;
 }
 
 function toggle(runId, on) {
@@ -220,7 +238,12 @@ function showError(e) {
 
 async function main() {
   $('source').textContent = (await api('/api/source')).source;
-  state.runs = await api('/api/runs');
+  const runs = await api('/api/runs');
+  // A sweep's parent run groups its variants; it has no metrics of its own, so it is not a
+  // row: its variants link to it through their sweep id.
+  const isParent = (r) => r.tags['genlab.sweep.role'] === 'parent';
+  state.sweeps = new Map(runs.filter(isParent).map((r) => [r.tags['genlab.sweep'], r]));
+  state.runs = runs.filter((r) => !isParent(r));
   $('filter').addEventListener('input', (e) => {
     state.filter = e.target.value;
     renderRuns();

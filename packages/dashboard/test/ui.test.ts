@@ -115,6 +115,50 @@ describe('exp ui dashboard', () => {
   });
 });
 
+describe('exp ui with a sweep', () => {
+  // A parent run (no metrics, params = the sweep spec) with two variants, and a plain run.
+  it.skipIf(!hasChromium)("lists the variants, not the sweep's parent run; a sweep id filters to its variants", async () => {
+    const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-sweep-')), 'mlruns');
+    const parent = new FileStoreTracker(root);
+    const { runId: parentId } = await parent.startRun({ experiment: 'ui-test', runName: 'gan-sweep-ab12cd34', tags: { 'genlab.sweep': 'ab12cd34', 'genlab.sweep.role': 'parent', 'genlab.sweep.size': '2' } });
+    await parent.logParams({ 'sweep.seed': '[1,2]' });
+    for (const [i, name] of ['v-1', 'v-2'].entries()) {
+      const t = new FileStoreTracker(root);
+      await t.startRun({
+        experiment: 'ui-test',
+        runName: name,
+        tags: { 'genlab.sweep': 'ab12cd34', 'genlab.sweep.role': 'variant', 'genlab.sweep.index': String(i + 1), 'genlab.sweep.variant': `seed=${i + 1}`, 'mlflow.parentRunId': parentId },
+      });
+      await t.logMetrics(10, { loss_g: i + 1 });
+      await t.endRun('FINISHED');
+    }
+    await makeRun(root, 'plain', '0.0002', 1);
+    await parent.endRun('FINISHED');
+    const dash = await startDashboard(new LocalSource(root));
+    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(dash.url);
+      await page.waitForSelector('body[data-ready=true]');
+      const names = async () => (await page.locator('[data-testid=run-row] td:nth-child(2)').allInnerTexts()).sort();
+      expect(await names()).toEqual(['plain', 'v-1', 'v-2']);
+      expect(await page.locator('[data-testid=count]').innerText()).toBe('3 of 3 runs (1 sweep: click a sweep id for its variants)');
+      const link = page.locator('[data-testid=sweep-link]').first();
+      expect(await link.innerText()).toMatch(/^ab12cd34 #[12]$/);
+      expect(await link.getAttribute('title')).toMatch(/^variant [12] of 2: seed=[12]\nsweep run gan-sweep-ab12cd34: FINISHED$/);
+      await link.click();
+      expect(await names()).toEqual(['v-1', 'v-2']);
+      expect(await page.inputValue('[data-testid=filter]')).toBe('ab12cd34');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await dash.close();
+    }
+  });
+});
+
 describe('exp ui over an MLflow server', () => {
   it('lists the server\'s runs, their history and sample grids', async () => {
     const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-remote-')), 'mlruns');

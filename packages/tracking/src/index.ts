@@ -6,7 +6,7 @@ import { restTracker } from './rest-tracker.js';
 export { FileStore, FileStoreTracker, fileTracker, formatMetricValue, checkKey, storeRoot, RUN_STATUS, type RunMeta } from './file-store.js';
 export { MlflowClient, MlflowError, BATCH_LIMITS, clientOptionsFromEnv, encodeValue, decodeValue, type ClientOptions, type RemoteRun, type RemoteMetric } from './rest-client.js';
 export { RestTracker, restTracker, type RestTrackerOptions } from './rest-tracker.js';
-export { syncRun, localRunIds, LOCAL_RUN_TAG, type SyncResult } from './sync.js';
+export { syncRun, localRunIds, LOCAL_RUN_TAG, PARENT_RUN_TAG, type SyncResult } from './sync.js';
 
 /** Every built-in tracker plugin. */
 export const trackers: NonNullable<PluginModule['trackers']> = [fileTracker, restTracker];

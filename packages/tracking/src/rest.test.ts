@@ -155,6 +155,39 @@ describe('sync', () => {
   });
 });
 
+describe('sync of nested runs (a sweep parent and its variants)', () => {
+  it("translates mlflow.parentRunId to the parent's server id, and waits while the parent is not there yet", async () => {
+    const root = path.join(dir, 'mlruns');
+    const store = new FileStore(root);
+    const client = new MlflowClient(stub.url, fast);
+    const parent = new FileStoreTracker(root);
+    const { runId: parentId } = await parent.startRun({ experiment: 'exp', runName: 'sweep', tags: { 'genlab.sweep': 'ab12' } });
+    const child = new FileStoreTracker(root);
+    const { runId: childId } = await child.startRun({ experiment: 'exp', runName: 'variant', tags: { 'mlflow.parentRunId': parentId, 'genlab.sweep': 'ab12' } });
+    await child.endRun('FINISHED');
+    // The child first: its parent is not on the server yet, so the tag is held back…
+    const c1 = await syncRun(store, childId, client);
+    const remoteChild = stub.runs.get(c1.remoteRunId)!;
+    expect(remoteChild.tags.get('genlab.sweep')).toBe('ab12');
+    expect(remoteChild.tags.has('mlflow.parentRunId')).toBe(false);
+    // …and sent, as the parent's server id, once the parent is there.
+    const p = await syncRun(store, parentId, client);
+    expect(p.remoteRunId).not.toBe(parentId);
+    expect((await syncRun(store, childId, client)).tags).toBe(1);
+    expect(remoteChild.tags.get('mlflow.parentRunId')).toBe(p.remoteRunId);
+    // Nothing is sent again; the local store keeps the local id (MLflow reads that folder too).
+    expect((await syncRun(store, childId, client)).tags).toBe(0);
+    expect(store.readRun(childId).tags['mlflow.parentRunId']).toBe(parentId);
+    // With the parent's sync state lost, its server run is found by its genlab.local_run_id tag.
+    const other = new FileStoreTracker(root);
+    const { runId: second } = await other.startRun({ experiment: 'exp', runName: 'variant 2', tags: { 'mlflow.parentRunId': parentId } });
+    const parentDir = store.readRun(parentId).dir;
+    for (const f of fs.readdirSync(parentDir)) if (f.startsWith('.genlab-sync')) fs.rmSync(path.join(parentDir, f));
+    const s2 = await syncRun(store, second, client);
+    expect(stub.runs.get(s2.remoteRunId)!.tags.get('mlflow.parentRunId')).toBe(p.remoteRunId);
+  });
+});
+
 describe('RestTracker', () => {
   it('logs to the server, survives it being down mid-run (nothing lost, order kept, no duplicates), and finishes locally when it stays down', async () => {
     const lines: string[] = [];

@@ -120,9 +120,21 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
     saveState(file, s);
   }
   const tags = Object.fromEntries(Object.entries(run.tags).filter(([k, v]) => s.tags[k] !== v));
+  // MLflow nests a run under `mlflow.parentRunId`: locally that is the parent's local id, on the
+  // server it must be the parent's server id. Until the parent is on the server, the tag waits.
+  const parent = tags[PARENT_RUN_TAG];
+  const remoteTags = { ...tags };
+  if (parent !== undefined && store.runDir(parent)) {
+    const remoteParent = await remoteRunIdOf(store, parent, client, s.experimentId);
+    if (remoteParent) remoteTags[PARENT_RUN_TAG] = remoteParent;
+    else {
+      delete tags[PARENT_RUN_TAG];
+      delete remoteTags[PARENT_RUN_TAG];
+    }
+  }
   if (Object.keys(tags).length) {
     check();
-    await client.logBatch(s.remoteRunId, { tags });
+    await client.logBatch(s.remoteRunId, { tags: remoteTags });
     Object.assign(s.tags, tags);
     result.tags = Object.keys(tags).length;
     saveState(file, s);
@@ -178,6 +190,20 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
     saveState(file, s);
   }
   return result;
+}
+
+/** MLflow's tag naming a run's parent (nested runs: a sweep and its variants). */
+export const PARENT_RUN_TAG = 'mlflow.parentRunId';
+
+/** The server id of a local run, from its sync state or its `genlab.local_run_id` tag; undefined if not pushed yet. */
+async function remoteRunIdOf(store: FileStore, localRunId: string, client: MlflowClient, experimentId: string): Promise<string | undefined> {
+  const dir = store.runDir(localRunId);
+  if (!dir) return undefined;
+  try {
+    return (JSON.parse(fs.readFileSync(stateFile(dir, client.base), 'utf8')) as SyncState).remoteRunId;
+  } catch {
+    return (await client.findRunsByTag(experimentId, LOCAL_RUN_TAG, localRunId))[0]?.info.run_id;
+  }
 }
 
 /** Every run id in a local store (all experiments). */

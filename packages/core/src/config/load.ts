@@ -38,27 +38,126 @@ export interface LoadOptions {
 /**
  * Load, compose, override and validate a config file. Imports the plugin modules the
  * config lists into `registry`. Throws `ConfigError` (exit 2) listing every problem.
+ * A file with a `sweep:` block describes several runs: load it with `loadSweep`.
  */
 export async function loadConfig(file: string, registry: Registry, opts: LoadOptions = {}): Promise<LoadedConfig> {
+  const base = readConfigTree(file);
+  if (base.tree.sweep !== undefined && base.tree.sweep !== null) {
+    throw new UserError(
+      `${file} has a 'sweep:' block, so it describes several runs: 'exp run' runs them and 'exp validate' checks them all. ` +
+        `For a single run, remove the block or start from a run's saved config (outputs/<run>/config.yaml).`,
+    );
+  }
+  const overrides = (opts.overrides ?? []).map((text) => setStep(parseOverride(text), '--set'));
+  const { tree, sources } = await buildTree(base, overrides, registry);
+  const config = validate(tree, base.file, sources, registry);
+  return { config, file: base.file, baseDir: base.baseDir, sources };
+}
+
+// ------------------------------------------------------------------ building a tree (shared with sweeps)
+
+/** A config file read and merged (`extends:` resolved), before overrides and validation. */
+export interface ConfigTree {
+  /** Absolute path of the top config file. */
+  file: string;
+  baseDir: string;
+  tree: Tree;
+  sources: SourceMap;
+}
+
+/** Read a config file and everything it extends into one tree, with the line of every key. */
+export function readConfigTree(file: string): ConfigTree {
   const abs = path.resolve(file);
   const sources: SourceMap = new Map();
   const tree = readLayered(abs, sources, []);
-  const overrides = (opts.overrides ?? []).map(parseOverride);
-  // First pass: plain YAML-typed values, enough to know which plugins are chosen.
-  for (const o of overrides) setPath(tree, o.path, parseScalar(o.raw), o.path.join('.'), abs);
+  return { file: abs, baseDir: path.dirname(abs), tree, sources };
+}
 
-  const baseDir = path.dirname(abs);
-  const pluginList = tree.plugins;
+/**
+ * One change to a config tree, applied in order: a typed `value` (from YAML) or `raw` text
+ * (from the command line: coerced by the schema at `path`, like `--set`). `merge` deep-merges
+ * a mapping into the node at `path` instead of replacing it (a plugin section whose `name`
+ * changes is replaced, not merged: another plugin's options would not fit). `sources` says
+ * where the keys it writes come from (relative to `path`); `where` is used when it has none.
+ */
+export interface TreeStep {
+  path: string[];
+  value?: unknown;
+  raw?: string;
+  merge?: boolean;
+  /** Where the value was written: `file:line`, or `--set key=value`. */
+  where: string;
+  /** The command-line flag of a raw step (`--set`, `--sweep`). */
+  flag?: string;
+  sources?: [string, string][];
+}
+
+/** A `--set`-style step from a parsed `key.path=value`. */
+export function setStep(o: Override, flag: string): TreeStep {
+  return { path: o.path, raw: o.raw, where: `${flag} ${o.path.join('.')}=${o.raw}`, flag };
+}
+
+/**
+ * Apply `steps` to a copy of `base`. Two passes, as `--set` has always worked: first with
+ * plain YAML-typed values, enough to know which plugins are chosen and to import the
+ * modules the config lists; then from a fresh copy with each raw value coerced by the
+ * schema at its path (`--set model.label=123` stays a string).
+ */
+export async function buildTree(base: ConfigTree, steps: TreeStep[], registry: Registry): Promise<{ tree: Tree; sources: SourceMap }> {
+  const first = applySteps(base, steps, (s) => parseScalar(s.raw!));
+  const pluginList = first.tree.plugins;
   if (Array.isArray(pluginList) && pluginList.every((p) => typeof p === 'string')) {
-    await registry.loadModules(pluginList as string[], baseDir);
+    await registry.loadModules(pluginList as string[], base.baseDir);
   }
-  // Second pass: coerce each override by the schema at its path (`--set model.name=123` stays a string).
-  for (const o of overrides) {
-    setPath(tree, o.path, coerce(o.raw, schemaAt(tree, o.path, registry)), o.path.join('.'), abs);
-    sources.set(o.path.join('.'), `--set ${o.path.join('.')}=${o.raw}`);
+  return applySteps(base, steps, (s) => coerce(s.raw!, schemaAt(first.tree, s.path, registry)));
+}
+
+function applySteps(base: ConfigTree, steps: TreeStep[], rawValue: (s: TreeStep) => unknown): { tree: Tree; sources: SourceMap } {
+  const tree = structuredClone(base.tree);
+  const sources: SourceMap = new Map(base.sources);
+  for (const s of steps) {
+    const key = s.path.join('.');
+    const at = s.flag ? `${s.flag} ${key}` : s.where;
+    const value = s.raw !== undefined ? rawValue(s) : structuredClone(s.value);
+    // What was below a replaced key is gone, and so is where it came from.
+    const forget = (prefix: string) => {
+      for (const k of [...sources.keys()]) if (k.startsWith(`${prefix}.`)) sources.delete(k);
+    };
+    if (s.merge && isPlainObject(value)) {
+      const target = s.path.length ? getPath(tree, s.path) : tree;
+      const { merged, replaced } = mergeSections(isPlainObject(target) ? target : {}, value);
+      if (s.path.length) setPath(tree, s.path, merged, key, base.file, at);
+      else Object.assign(tree, merged);
+      for (const r of replaced) forget(key ? `${key}.${r}` : r);
+    } else {
+      setPath(tree, s.path, value, key, base.file, at);
+      forget(key);
+    }
+    if (key) sources.set(key, s.where);
+    for (const [rel, where] of s.sources ?? []) sources.set(key ? `${key}.${rel}` : rel, where);
   }
-  const config = validate(tree, abs, sources, registry);
-  return { config, file: abs, baseDir, sources };
+  return { tree, sources };
+}
+
+/** `deepMerge`, except that a `model`/`dataset` section naming another plugin replaces the old one. */
+function mergeSections(base: Tree, over: Tree): { merged: Tree; replaced: string[] } {
+  const merged = deepMerge(base, over);
+  const replaced: string[] = [];
+  for (const k of ['model', 'dataset']) {
+    const b = base[k];
+    const o = over[k];
+    if (isPlainObject(b) && isPlainObject(o) && typeof o.name === 'string' && o.name !== b.name) {
+      merged[k] = structuredClone(o);
+      replaced.push(k);
+    }
+  }
+  return { merged, replaced };
+}
+
+function getPath(tree: Tree, parts: string[]): unknown {
+  let node: unknown = tree;
+  for (const p of parts) node = isPlainObject(node) ? node[p] : undefined;
+  return node;
 }
 
 /**
@@ -74,7 +173,7 @@ export function resolveDatasetOptions(registry: Registry, name: string, override
   for (const text of overrides) {
     const o = parseOverride(text);
     const parts = ['dataset', ...o.path];
-    setPath(tree, parts, coerce(o.raw, schemaAt(tree, parts, registry)), o.path.join('.'), '--set');
+    setPath(tree, parts, coerce(o.raw, schemaAt(tree, parts, registry)), o.path.join('.'), '--set', `--set ${o.path.join('.')}`);
     sources.set(parts.join('.'), `--set ${o.path.join('.')}`);
   }
   const { name: _n, ...rest } = tree.dataset as Tree;
@@ -167,7 +266,8 @@ function collectLines(node: YamlNode | null | undefined, at: string[], out: Sour
   }
 }
 
-function isPlainObject(v: unknown): v is Tree {
+/** A mapping (not a list, not null). */
+export function isPlainObject(v: unknown): v is Tree {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -183,21 +283,24 @@ export function deepMerge(base: Tree, over: Tree): Tree {
 
 // ------------------------------------------------------------------ overrides
 
-interface Override {
+/** A parsed `key.path=value`. */
+export interface Override {
   path: string[];
   raw: string;
 }
 
-function parseOverride(text: string): Override {
+/** Parse `key.path=value` (the text of a `--set`). */
+export function parseOverride(text: string, flag = '--set'): Override {
   const eq = text.indexOf('=');
   const key = eq < 0 ? '' : text.slice(0, eq).trim();
   if (eq < 0 || !/^[A-Za-z_][\w-]*(\.[\w-]+)*$/.test(key)) {
-    throw new UserError(`Bad --set '${text}': expected key.path=value, e.g. --set model.latentDim=64`);
+    throw new UserError(`Bad ${flag} '${text}': expected key.path=value, e.g. ${flag} model.latentDim=64`);
   }
   return { path: key.split('.'), raw: text.slice(eq + 1) };
 }
 
-function parseScalar(raw: string): unknown {
+/** A command-line value read as YAML (`8` a number, `[1, 2]` a list), or the text itself. */
+export function parseScalar(raw: string): unknown {
   try {
     return parseYaml(raw) ?? raw;
   } catch {
@@ -205,13 +308,13 @@ function parseScalar(raw: string): unknown {
   }
 }
 
-function setPath(tree: Tree, parts: string[], value: unknown, key: string, file: string): void {
+function setPath(tree: Tree, parts: string[], value: unknown, key: string, file: string, where: string): void {
   let node: Tree = tree;
   for (const part of parts.slice(0, -1)) {
     const next = node[part];
     if (next === undefined || next === null) node[part] = {};
     else if (!isPlainObject(next)) {
-      throw new ConfigError(file, [{ path: key, where: `--set ${key}`, message: `cannot set a key inside '${part}', which is not a mapping` }]);
+      throw new ConfigError(file, [{ path: key, where, message: `cannot set a key inside '${part}', which is not a mapping` }]);
     }
     node = node[part] as Tree;
   }
@@ -326,7 +429,8 @@ function knownKeysHint(schema: AnyZod, at: string[], key: string): string {
   return ` (known keys: ${known.join(', ')}${close ? `; did you mean '${close}'?` : ''})`;
 }
 
-function validate(tree: Tree, file: string, sources: SourceMap, registry: Registry): ResolvedConfig {
+/** Check a whole tree against the root schema and the chosen plugins' schemas; the resolved config. */
+export function validate(tree: Tree, file: string, sources: SourceMap, registry: Registry): ResolvedConfig {
   const issues: ConfigIssue[] = [];
   const root = rootSchema.safeParse(tree);
   if (!root.success) {

@@ -51,6 +51,25 @@ export const outputSchema = z
 
 const pluginSection = z.looseObject({ name: z.string().min(1) });
 
+/** Sweep axes: a dotted key path to its list of values, or a mapping of deeper keys to lists. */
+export type SweepAxes = { [key: string]: unknown[] | SweepAxes };
+const sweepAxes: z.ZodType<SweepAxes> = z.lazy(() => z.record(z.string(), z.union([z.array(z.unknown()).min(1), sweepAxes])));
+
+/**
+ * `sweep:`: several runs from one config (expanded by `loadSweep` in sweep.ts, which checks
+ * this shape with messages of its own). Every other key is an axis: a dotted key path and
+ * the list of values it takes (an item that is a mapping replaces the section at that
+ * path); `variants` is an axis of partial configs, each deep-merged onto the base. The runs
+ * are the cartesian product of the axes (`mode: grid`), or their i-th items together
+ * (`mode: zip`). Never part of a single run's resolved config.
+ */
+export const sweepSchema = z
+  .object({
+    mode: z.enum(['grid', 'zip']).default('grid'),
+    variants: z.array(z.record(z.string(), z.unknown())).min(1).optional(),
+  })
+  .catchall(z.union([z.array(z.unknown()).min(1), sweepAxes]));
+
 /** Root schema with the plugin sections only checked for a `name`. */
 export const rootSchema = z
   .object({
@@ -73,6 +92,8 @@ export const rootSchema = z
     eval: z.unknown().optional(),
     tracking: trackingSchema.default({ uri: 'file:./mlruns', tags: {} }),
     output: outputSchema.default({ dir: './outputs' }),
+    /** Several runs from this config (see `sweepSchema`); removed before each run's validation. */
+    sweep: sweepSchema.nullable().optional(),
   })
   .strict();
 
