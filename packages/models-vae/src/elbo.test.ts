@@ -163,7 +163,7 @@ describe('ELBO of a tiny linear VAE against float64', () => {
       model.dispose();
     });
 
-    it(`${name}: trainStep reports loss = recon + kl with the noise of ctx.seed(0), and minimises recon + β·kl`, () => {
+    it(`${name}: trainStep reports loss = recon + kl with the noise of ctx.seed(0), minimises recon + β·kl${c.logVar ? ', updates the variance' : ''}`, () => {
       const beta = 0.25;
       const model = tinyModel(c.kind, data, w, { ...extra, beta });
       const x = tf.tensor4d(xs.flat(), [6, 2, 2, 1]);
@@ -189,6 +189,17 @@ describe('ELBO of a tiny linear VAE against float64', () => {
       close(out.kl.dataSync()[0], kl);
       close(out.loss.dataSync()[0], recon + kl);
       close(objective, recon + beta * kl);
+      if (c.logVar) {
+        // The Gaussian variance then moves to 0.9·σ² + 0.1·(batch squared error of the means).
+        const sq = xs.map((xi, b) => {
+          const { mu, lv } = encode(w, xi);
+          const a = decode(w, mu.map((m, i) => m + Math.exp(lv[i]! / 2) * eps[b]![i]!));
+          return xi.map((v, j) => (v - a[j]!) ** 2);
+        });
+        const mse = c.logVar.length === 1 ? [sq.flat().reduce((a, v) => a + v, 0) / sq.flat().length] : [0, 1, 2, 3].map((j) => sq.reduce((a, r) => a + r[j]!, 0) / 6);
+        const updated = model.getState()['likelihood/logVar']!.data;
+        c.logVar.forEach((raw, j) => close(updated[j], Math.log(0.9 * Math.exp(raw) + 0.1 * mse[j]!)));
+      }
       tf.dispose([x, y, ...Object.values(out)]);
       model.dispose();
     });

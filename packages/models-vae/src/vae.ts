@@ -20,12 +20,14 @@ import { decoderMean, decoderSample, gaussianKl, LIKELIHOODS, type Likelihood, t
 
 /** Decoder rows (k draws × batch) per chunk of the IWAE bound: bounds evaluation memory. */
 const IWAE_ROWS = 4096;
+/** Weight of each batch in the Gaussian decoder's variance estimate (a moving average of the squared error). */
+const VARIANCE_RATE = 0.1;
 
 /** Config keys of the decoder's likelihood, spread into each plugin's `decoder` section. */
 export const likelihoodOptions = {
   /** p(x | z): `auto` = bernoulli for binary data, continuous-bernoulli for [0, 1], gaussian otherwise. */
   likelihood: z.enum(LIKELIHOODS).default('auto'),
-  /** The Gaussian decoder's learned log-variance: one `global` value, or one per `pixel`. Ignored by the other likelihoods. */
+  /** The Gaussian decoder's log-variance, estimated from the squared error: one `global` value, or one per `pixel`. Ignored by the other likelihoods. */
   variance: z.enum(['global', 'pixel']).default('global'),
 };
 
@@ -114,7 +116,10 @@ export class Vae implements GenerativeModel {
   readonly likelihoodEstimator: string;
   private readonly dim: number;
   private readonly xShape: number[];
-  /** The Gaussian decoder's raw log-variance, [D] (`pixel`) or [1] (`global`). */
+  /**
+   * The Gaussian decoder's log-variance, [D] (`pixel`) or [1] (`global`); starts at 0 (σ = 1)
+   * and follows the training error in closed form (see `trainStep`), not by gradient.
+   */
   private readonly rawLogVar?: tf.Variable;
 
   constructor(
@@ -126,7 +131,7 @@ export class Vae implements GenerativeModel {
     this.conditional = opts.numClasses > 0;
     this.dim = data.shape.reduce((a, b) => a * b, 1);
     this.xShape = (nets.encoder.inputs[0]!.shape as (number | null)[]).slice(1) as number[];
-    if (opts.likelihood === 'gaussian') this.rawLogVar = tf.variable(tf.zeros([opts.variance === 'pixel' ? this.dim : 1]), true, undefined, 'float32');
+    if (opts.likelihood === 'gaussian') this.rawLogVar = tf.variable(tf.zeros([opts.variance === 'pixel' ? this.dim : 1]), false, undefined, 'float32');
     this.likelihoodEstimator = `iwae k=${opts.iwaeK} seed=${opts.evalSeed}${this.conditional ? ` marginal over ${opts.numClasses} classes, p(y) uniform` : ''}`;
   }
 
@@ -139,8 +144,7 @@ export class Vae implements GenerativeModel {
   }
 
   private vars(): tf.Variable[] {
-    const v = [...this.nets.encoder.trainableWeights, ...this.nets.decoder.trainableWeights].map((w) => w.read() as tf.Variable);
-    return this.rawLogVar ? [...v, this.rawLogVar] : v;
+    return [...this.nets.encoder.trainableWeights, ...this.nets.decoder.trainableWeights].map((w) => w.read() as tf.Variable);
   }
 
   /** The Gaussian decoder's log-variance, kept ≥ LOG_VAR_MIN; undefined for the other likelihoods. */
@@ -169,32 +173,58 @@ export class Vae implements GenerativeModel {
    */
   elboTerms(x: tf.Tensor, labels: tf.Tensor1D | undefined, eps: tf.Tensor2D): ElboTerms {
     return tf.tidy(() => {
-      const n = x.shape[0]!;
-      const c = this.condition(labels, n);
-      const { mu, logVar } = this.encode(x, c);
-      const z = tf.add(mu, tf.mul(tf.exp(tf.mul(logVar, 0.5)), eps)) as tf.Tensor2D; // [B, L]
-      const params = this.decode(z, c); // [B, D]
-      const recon = tf.neg(logProb(this.opts.likelihood, params, tf.reshape(x, [n, this.dim]), this.data.range, this.logVar())) as tf.Tensor1D;
-      return { recon, kl: gaussianKl(mu, logVar) as tf.Tensor1D };
+      const { recon, kl } = this.forward(x, labels, eps);
+      return { recon, kl };
     });
   }
 
+  /** `elboTerms` and the decoder parameters [B, D] it used. */
+  private forward(x: tf.Tensor, labels: tf.Tensor1D | undefined, eps: tf.Tensor2D): ElboTerms & { params: tf.Tensor2D } {
+    const n = x.shape[0]!;
+    const c = this.condition(labels, n);
+    const { mu, logVar } = this.encode(x, c);
+    const z = tf.add(mu, tf.mul(tf.exp(tf.mul(logVar, 0.5)), eps)) as tf.Tensor2D; // [B, L]
+    const params = this.decode(z, c); // [B, D]
+    const recon = tf.neg(logProb(this.opts.likelihood, params, tf.reshape(x, [n, this.dim]), this.data.range, this.logVar())) as tf.Tensor1D;
+    return { recon, kl: gaussianKl(mu, logVar) as tf.Tensor1D, params };
+  }
+
+  /**
+   * One gradient step on recon + β·KL (one draw ε per example, seeded by the step). For the
+   * Gaussian decoder the variance then moves towards its maximum-likelihood value given the
+   * step's means, the squared error (x − m)² averaged over the batch (and the pixels for
+   * `global`): σ² ← (1 − ρ)·σ² + ρ·mse, ρ = 0.1. A gradient step on log σ² would move it by
+   * about the learning rate per step (thousands of steps from σ = 1 to a calibrated σ; cf.
+   * the calibrated decoders of Rybkin et al. 2021); the closed form follows the error at once.
+   */
   trainStep(batch: Batch, ctx: TrainContext) {
     const n = batch.x.shape[0]!;
     const eps = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', ctx.seed(0)) as tf.Tensor2D;
     let recon: tf.Scalar | undefined;
     let kl: tf.Scalar | undefined;
+    let means: tf.Tensor2D | undefined;
     ctx.optimize(
       'vae',
       () => {
-        const t = this.elboTerms(batch.x, batch.y, eps);
+        const t = this.forward(batch.x, batch.y, eps);
         recon = tf.keep(tf.mean<tf.Scalar>(t.recon));
         kl = tf.keep(tf.mean<tf.Scalar>(t.kl));
+        if (this.rawLogVar) means = tf.keep(t.params);
         // recon + β·KL; with β = 1 the negative ELBO.
         return tf.add(recon, tf.mul(kl, this.opts.beta));
       },
       this.vars(),
     );
+    if (this.rawLogVar && means) {
+      const lv = this.rawLogVar;
+      const m = means;
+      tf.tidy(() => {
+        const sq = tf.square(tf.sub(tf.reshape(batch.x, [n, this.dim]), m)); // [B, D]
+        const mse = this.opts.variance === 'pixel' ? tf.mean(sq, 0) : tf.reshape(tf.mean(sq), [1]);
+        lv.assign(tf.log(tf.add(tf.mul(1 - VARIANCE_RATE, tf.exp(lv)), tf.mul(VARIANCE_RATE, mse))));
+      });
+      m.dispose(); // kept out of the gradient's scope above
+    }
     // `loss` is the negative ELBO per example whatever β is, so runs with different β compare.
     return { loss: tf.add(recon!, kl!) as tf.Scalar, recon: recon!, kl: kl! };
   }
