@@ -161,10 +161,17 @@ export interface GenerativeModel {
   diagnose?(batch: Batch): StepResult;
   /**
    * Extra pictures a model can draw from a batch of real data, e.g. a VAE's reconstructions
-   * or latent interpolations: name → float32 [n, ...dataShape] in the data range. The samples
-   * callback saves each as `samples/<name>/<label>.png`. Caller disposes.
+   * or latent interpolations: name (a plain folder name) → float32 [n, ...dataShape] (laid
+   * out like a sample grid) or [rows, cols, ...dataShape] (a grid of that layout), in the
+   * data range. The samples callback saves each as `samples/<name>/<label>.png`. Caller disposes.
    */
   previews?(batch: Batch, opts: { seed: number }): Record<string, tf.Tensor>;
+  /**
+   * How `evaluate`'s `nll` is computed when it is an estimate or a bound rather than exact,
+   * e.g. `iwae k=100 seed=0`; recorded in the `nll` metric's protocol, so runs whose NLLs were
+   * estimated differently are not compared in one column. Unset: exact.
+   */
+  readonly likelihoodEstimator?: string;
   /**
    * Every weight and non-trainable buffer of the model. Optimizer slots are not here: the
    * trainer creates the optimizers from `optimizers` and checkpoints their state itself.

@@ -24,7 +24,7 @@ export {
   type ExperimentResult,
   type RunRecord,
 } from './experiment.js';
-export { builtinCallbacks, checkpointCallback, divergenceCallback, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid } from './callbacks/index.js';
+export { builtinCallbacks, checkpointCallback, divergenceCallback, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid, writePreviews, previewBatch } from './callbacks/index.js';
 export { ArrayDataset, type ArraySource, type GatherContext, type PixelOptions } from './data.js';
 export { defaultCacheDir } from './cache.js';
 export { writeFileAtomic } from './fs.js';

@@ -192,26 +192,47 @@ async function renderCharts(runs) {
 async function renderSamples(runs) {
   const box = $('samples');
   box.replaceChildren();
+  const pngs = async (runId, dir) => (await api(`/api/runs/${runId}/artifacts?dir=${encodeURIComponent(dir)}`)).filter((f) => f.endsWith('.png'));
   for (const r of runs) {
-    const files = (await api(`/api/runs/${r.runId}/artifacts?dir=samples`)).filter((f) => f.endsWith('.png'));
+    // The sample grids, and the grids of a model's previews (samples/<name>/, e.g. a VAE's
+    // reconstructions), each a view with its own slider over the steps.
+    const views = [['samples', await pngs(r.runId, 'samples')]];
+    for (const dir of await api(`/api/runs/${r.runId}/artifact-dirs?dir=samples`)) {
+      const files = await pngs(r.runId, dir);
+      if (files.length) views.push([dir.replace(/^samples\//, ''), files]);
+    }
     const card = el('div', { class: 'sample', 'data-testid': 'sample', 'data-run': r.runId }, el('div', {}, el('span', { class: 'swatch', style: `background:${colorOf(r)}` }), r.runName));
-    if (!files.length) {
+    if (!views.some(([, files]) => files.length)) {
       card.append(el('div', {}, 'no sample grids'));
       box.append(card);
       continue;
     }
     // step-0000500.png … then final.png last.
-    files.sort((a, b) => (a.includes('final') ? 1 : b.includes('final') ? -1 : a < b ? -1 : 1));
+    for (const [, files] of views) files.sort((a, b) => (a.includes('final') ? 1 : b.includes('final') ? -1 : a < b ? -1 : 1));
     const img = el('img', { alt: `samples of ${r.runName}`, 'data-testid': 'sample-img' });
     const label = el('div', {});
-    const slider = el('input', { type: 'range', min: '0', max: String(files.length - 1), value: String(files.length - 1), 'data-testid': 'sample-slider' });
+    const slider = el('input', { type: 'range', min: '0', 'data-testid': 'sample-slider' });
+    let files = [];
     const show = () => {
       const f = files[Number(slider.value)];
       img.src = `/api/runs/${r.runId}/artifact?path=${encodeURIComponent(f)}`;
-      label.textContent = f.replace(/^samples\//, '').replace(/\.png$/, '').replace(/^step-0*/, 'step ');
+      label.textContent = f.replace(/^samples\//, '').replace(/\.png$/, '').replace(/(^|\/)step-0*/, '$1step ');
+    };
+    const pick = (i) => {
+      files = views[i][1];
+      slider.max = String(files.length - 1);
+      slider.value = String(files.length - 1);
+      show();
     };
     slider.addEventListener('input', show);
-    show();
+    const first = views.findIndex(([, f]) => f.length);
+    if (views.length > 1) {
+      const select = el('select', { 'data-testid': 'sample-view' }, ...views.map(([name, f], i) => el('option', { value: String(i), ...(f.length ? {} : { disabled: '' }) }, name)));
+      select.value = String(first);
+      select.addEventListener('change', () => pick(Number(select.value)));
+      card.append(select);
+    }
+    pick(first);
     card.append(img, slider, label);
     box.append(card);
   }

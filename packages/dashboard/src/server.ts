@@ -79,11 +79,12 @@ async function handle(source: DashboardSource, req: http.IncomingMessage, res: h
   try {
     if (url.pathname === '/api/source') return send(res, 200, { source: source.description });
     if (url.pathname === '/api/runs') return send(res, 200, await source.runs());
-    const m = /^\/api\/runs\/([^/]+)\/(history|artifacts|artifact)$/.exec(url.pathname);
+    const m = /^\/api\/runs\/([^/]+)\/(history|artifacts|artifact-dirs|artifact)$/.exec(url.pathname);
     if (m) {
       const [, runId, what] = m as unknown as [string, string, string];
       if (what === 'history') return send(res, 200, await source.history(runId, url.searchParams.get('key') ?? ''));
       if (what === 'artifacts') return send(res, 200, await source.listArtifacts(runId, url.searchParams.get('dir') ?? 'samples'));
+      if (what === 'artifact-dirs') return send(res, 200, await source.listArtifactDirs(runId, url.searchParams.get('dir') ?? 'samples'));
       const rel = url.searchParams.get('path') ?? '';
       const data = await source.artifact(runId, rel);
       if (!data) return send(res, 404, { error: `no artifact ${rel}` });

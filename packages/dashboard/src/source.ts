@@ -33,6 +33,8 @@ export interface DashboardSource {
   history(runId: string, key: string): Promise<Point[]>;
   /** Files under `dir` of a run's artifacts (relative paths). */
   listArtifacts(runId: string, dir: string): Promise<string[]>;
+  /** Folders directly under `dir` of a run's artifacts (relative paths), e.g. a model's preview grids in `samples/<name>`. */
+  listArtifactDirs(runId: string, dir: string): Promise<string[]>;
   /** A run artifact's bytes; throws `OutsideError` for paths that leave the artifacts. */
   artifact(runId: string, relPath: string): Promise<Buffer | undefined>;
 }
@@ -114,13 +116,22 @@ export class LocalSource implements DashboardSource {
   }
 
   async listArtifacts(runId: string, dir: string): Promise<string[]> {
+    return this.entries(runId, dir, (s) => s.isFile());
+  }
+
+  async listArtifactDirs(runId: string, dir: string): Promise<string[]> {
+    // Only real folders: a link is not followed (it could lead out of the artifacts).
+    return this.entries(runId, dir, (s) => s.isDirectory() && !s.isSymbolicLink(), true);
+  }
+
+  private entries(runId: string, dir: string, keep: (s: fs.Stats) => boolean, noFollow = false): string[] {
     const base = this.resolve(runId, dir);
     if (!fs.existsSync(base) || !fs.statSync(base).isDirectory()) return [];
     return fs
       .readdirSync(base)
-      .filter((f) => fs.statSync(path.join(base, f)).isFile())
+      .filter((f) => keep((noFollow ? fs.lstatSync : fs.statSync)(path.join(base, f))))
       .sort()
-      .map((f) => `${dir}/${f}`);
+      .map((f) => (dir ? `${dir}/${f}` : f));
   }
 
   async artifact(runId: string, rel: string): Promise<Buffer | undefined> {
@@ -174,6 +185,11 @@ export class RemoteSource implements DashboardSource {
   async listArtifacts(runId: string, dir: string): Promise<string[]> {
     checkRelative(dir);
     return (await this.client.listArtifacts(runId, dir)).filter((f) => !f.is_dir).map((f) => f.path).sort();
+  }
+
+  async listArtifactDirs(runId: string, dir: string): Promise<string[]> {
+    checkRelative(dir);
+    return (await this.client.listArtifacts(runId, dir)).filter((f) => f.is_dir).map((f) => f.path).sort();
   }
 
   async artifact(runId: string, rel: string): Promise<Buffer | undefined> {

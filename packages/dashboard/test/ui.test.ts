@@ -21,7 +21,7 @@ if (!hasChromium && process.env.GENLAB_REQUIRE_BROWSER === '1') throw new Error(
 /** A PNG grid of 4 flat 8×8 images at grey level `v` in [0, 1]. */
 const grid = (v: number) => encodeGrid({ data: new Float32Array(4 * 64).fill(v), n: 4, h: 8, w: 8, c: 1, range: [0, 1] });
 
-async function makeRun(root: string, name: string, lr: string, slope: number): Promise<string> {
+async function makeRun(root: string, name: string, lr: string, slope: number, previews = false): Promise<string> {
   const t = new FileStoreTracker(root);
   const { runId } = await t.startRun({ experiment: 'ui-test', runName: name, tags: { 'genlab.model': 'gan/mlp', 'genlab.dataset': 'mnist', 'genlab.eval.protocol': 'features=x@1; fake=10' } });
   await t.logParams({ 'model.optimizerG.lr': lr, 'train.steps': '30', 'model.latentDim': '100' });
@@ -31,6 +31,8 @@ async function makeRun(root: string, name: string, lr: string, slope: number): P
   for (const [file, v] of [['step-0000010.png', 0.2], ['final.png', 0.8]] as const) {
     fs.writeFileSync(path.join(tmp, file), grid(v));
     await t.logArtifact(path.join(tmp, file), 'samples');
+    // A model's previews (e.g. a VAE's reconstructions) go to samples/<name>/.
+    if (previews) await t.logArtifact(path.join(tmp, file), 'samples/reconstructions');
   }
   await t.endRun('FINISHED');
   return runId;
@@ -42,9 +44,11 @@ describe('exp ui dashboard', () => {
   let dash: Dashboard;
   beforeAll(async () => {
     root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-')), 'mlruns');
-    ids = [await makeRun(root, 'run-a', '0.0002', 1), await makeRun(root, 'run-b', '0.001', 2)];
+    ids = [await makeRun(root, 'run-a', '0.0002', 1, true), await makeRun(root, 'run-b', '0.001', 2)];
     // A link inside the artifacts that points outside them must not be followed.
     fs.symlinkSync('/etc', path.join(new LocalSource(root)['store'].runDir(ids[0]!)!, 'artifacts', 'escape'));
+    // Nor listed as a folder of preview grids.
+    fs.symlinkSync('/etc', path.join(new LocalSource(root)['store'].runDir(ids[0]!)!, 'artifacts', 'samples', 'escape'));
     dash = await startDashboard(new LocalSource(root));
   });
   afterAll(async () => {
@@ -66,6 +70,13 @@ describe('exp ui dashboard', () => {
       expect(r.status, bad).toBe(400);
     }
     expect((await fetch(`${dash.url}/api/runs/not-a-run/artifact?path=samples/final.png`)).status).toBe(400);
+    // The sample grids alone in samples/; preview grids in their folders, listed apart.
+    const list = async (what: string, id: string, dir: string) => (await (await fetch(`${dash.url}/api/runs/${id}/${what}?dir=${encodeURIComponent(dir)}`)).json()) as string[];
+    expect(await list('artifacts', ids[0]!, 'samples')).toEqual(['samples/final.png', 'samples/step-0000010.png']);
+    expect(await list('artifact-dirs', ids[0]!, 'samples')).toEqual(['samples/reconstructions']);
+    expect(await list('artifacts', ids[0]!, 'samples/reconstructions')).toEqual(['samples/reconstructions/final.png', 'samples/reconstructions/step-0000010.png']);
+    expect(await list('artifact-dirs', ids[1]!, 'samples')).toEqual([]);
+    expect((await fetch(`${dash.url}/api/runs/${ids[0]}/artifact-dirs?dir=..`)).status).toBe(400);
     expect((await fetch(`${dash.url}/../../etc/passwd`)).status).toBe(404);
     expect((await fetch(`${dash.url}/api/runs`, { method: 'POST' })).status).toBe(405);
     // DNS rebinding: another Host name pointing at 127.0.0.1 is refused.
@@ -103,9 +114,14 @@ describe('exp ui dashboard', () => {
       // Sample grids load, and the slider moves through the steps.
       await page.waitForFunction("[...document.querySelectorAll('[data-testid=sample-img]')].every((i) => i.complete && i.naturalWidth > 0)");
       const img = page.locator(`[data-testid=sample][data-run="${ids[0]}"] img`);
-      expect(await img.getAttribute('src')).toContain('final.png');
+      expect(await img.getAttribute('src')).toMatch(/path=samples%2Ffinal\.png$/);
       await page.locator(`[data-testid=sample][data-run="${ids[0]}"] input[type=range]`).fill('0');
-      expect(await img.getAttribute('src')).toContain('step-0000010.png');
+      expect(await img.getAttribute('src')).toMatch(/path=samples%2Fstep-0000010\.png$/);
+      // A run with preview grids can switch to them; the main slider never showed them.
+      expect(await page.locator(`[data-testid=sample][data-run="${ids[1]}"] [data-testid=sample-view]`).count()).toBe(0);
+      await page.locator(`[data-testid=sample][data-run="${ids[0]}"] [data-testid=sample-view]`).selectOption({ label: 'reconstructions' });
+      expect(await img.getAttribute('src')).toMatch(/path=samples%2Freconstructions%2Ffinal\.png$/);
+      expect(await page.locator(`[data-testid=sample][data-run="${ids[0]}"] input[type=range]`).getAttribute('max')).toBe('1');
       const shot = process.env.GENLAB_UI_SCREENSHOT;
       if (shot) await page.screenshot({ path: shot, fullPage: true });
       expect(errors).toEqual([]);

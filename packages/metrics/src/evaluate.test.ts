@@ -131,6 +131,25 @@ describe('evaluateModel', () => {
     // Three batches of 10 cover all 30 test images, 15 of each class: mean label 1/2.
     expect(report.values.nll).toBeCloseTo(100.5, 5);
     expect(report.values.bits_per_dim).toBeCloseTo(100.5 / (64 * Math.LN2), 5);
+    expect(report.tags['genlab.eval.protocol.nll']).toBe('data=halves/test[30]; estimator=exact');
+  });
+
+  it('averages the NLL over every test example when the batch size does not divide the split, and records the estimator', async () => {
+    const sets = { train: halves(40, 1), test: halves(25, 2) };
+    const labels = Array.from({ length: 25 }, (_, i) => sets.test.label(i));
+    const model: GenerativeModel = {
+      ...fakeModel(sets.test, 'constant'),
+      likelihoodEstimator: 'iwae k=7 seed=0',
+      evaluate: (b) => ({ nll: tf.add(100, tf.mean(tf.cast(b.y, 'float32'))) as tf.Scalar }),
+    };
+    const report = await evaluateModel(
+      { model, info: sets.train.info, dataset: { name: 'halves' }, loadDataset: async (o) => sets[o.split as 'train' | 'test'], cacheDir: tmp(), baseDir: '/', log: () => {} },
+      { metrics: ['nll'], samples: 20, real: 'train', floor: false, seed: 0, batchSize: 10 },
+    );
+    // Batches of 10, 10 and 5, weighted by size: the mean over all 25 examples.
+    expect(report.values.nll).toBeCloseTo(100 + labels.reduce((a, b) => a + b, 0) / 25, 5);
+    expect(report.tags['genlab.eval.protocol.nll']).toBe('data=halves/test[25]; estimator=iwae k=7 seed=0');
+    expect(formatReport(report)).toContain('\nnll protocol: data=halves/test[25]; estimator=iwae k=7 seed=0');
   });
 
   it('refuses impossible metrics and a missing feature network before doing any work', () => {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { ArrayDataset, type DataInfo, deriveSeed, type GenerativeModel, type ImageDataset, permutation, stableHash, type StepResult, UserError, writeFileAtomic } from '@genlab/core';
+import { ArrayDataset, type Batch, type DataInfo, deriveSeed, type GenerativeModel, type ImageDataset, permutation, stableHash, type StepResult, UserError, writeFileAtomic } from '@genlab/core';
 import { FeatureNet } from './features.js';
 import type { Features } from './linalg.js';
 import { classAccuracy, densityCoverage, fid, inceptionScore, kid, mixtureModes, precisionRecall } from './scores.js';
@@ -257,7 +257,13 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, metrics: Met
   );
   const values = score(metrics, real, fake, labels, info, opts.seed);
 
-  if (metrics.includes('nll')) Object.assign(values, await likelihood(model, await target.loadDataset({ split: 'test', ...noFlip }), info, opts.batchSize));
+  let nllProtocol: string | undefined;
+  if (metrics.includes('nll')) {
+    const nll = await likelihood(model, await target.loadDataset({ split: 'test', ...noFlip }), info, opts.batchSize);
+    Object.assign(values, nll.values);
+    // The NLL depends on the test examples and on how the model estimates it, not on samples or features.
+    nllProtocol = `data=${target.dataset.name}/test[${nll.n}]; estimator=${model.likelihoodEstimator ?? 'exact'}`;
+  }
 
   const floor: Record<string, number> = {};
   if (opts.floor) {
@@ -274,35 +280,44 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, metrics: Met
   }
   const protocol = `features=${netId}; real=${target.dataset.name}/${opts.real}[${real.features.n || real.raw?.n}]; fake=${opts.samples}; seed=${opts.seed}; floor=${opts.floor ? (opts.real === 'train' ? 'test' : 'train') : 'none'}`;
   const tags: Record<string, string> = { 'genlab.eval.protocol': protocol };
-  for (const m of metrics) tags[`genlab.eval.protocol.${m}`] = protocol;
+  for (const m of metrics) tags[`genlab.eval.protocol.${m}`] = m === 'nll' && nllProtocol ? nllProtocol : protocol;
   return { metrics, values, floor, protocol, tags, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Mean of every scalar `evaluate` reports over the test split; `nll` (nats) also as bits/dim. */
-async function likelihood(model: GenerativeModel, ds: ImageDataset, info: DataInfo, batchSize: number): Promise<Record<string, number>> {
+/**
+ * Mean of every scalar `evaluate` reports (each a mean over its batch) over every example of
+ * the test split, weighted by batch size; `nll` (nats) also as bits/dim. An in-memory split
+ * is read whole, in index order (the last batch smaller); other datasets in full batches.
+ */
+async function likelihood(model: GenerativeModel, ds: ImageDataset, info: DataInfo, batchSize: number): Promise<{ values: Record<string, number>; n: number }> {
   const sums: Record<string, number> = {};
-  let batches = 0;
-  const bs = Math.min(batchSize, ds.info.size);
-  try {
-    for await (const b of ds.batches({ batchSize: bs, epoch: 0, startBatch: 0, seed: 0 })) {
-      try {
-        const r: StepResult = tf.tidy(() => model.evaluate!(b));
-        for (const [k, v] of Object.entries(r)) {
-          sums[k] = (sums[k] ?? 0) + v.dataSync()[0]!;
-          v.dispose();
-        }
-      } finally {
-        tf.dispose([b.x, b.y]);
+  let n = 0;
+  const add = (b: Batch) => {
+    try {
+      const count = b.x.shape[0]!;
+      const r: StepResult = tf.tidy(() => model.evaluate!(b));
+      for (const [k, v] of Object.entries(r)) {
+        sums[k] = (sums[k] ?? 0) + count * v.dataSync()[0]!;
+        v.dispose();
       }
-      batches++;
+      n += count;
+    } finally {
+      tf.dispose([b.x, b.y]);
+    }
+  };
+  try {
+    if (ds instanceof ArrayDataset) {
+      for (let s = 0; s < ds.info.size; s += batchSize) add(ds.gather(Array.from({ length: Math.min(batchSize, ds.info.size - s) }, (_, i) => s + i)));
+    } else {
+      for await (const b of ds.batches({ batchSize: Math.min(batchSize, ds.info.size), epoch: 0, startBatch: 0, seed: 0 })) add(b);
     }
   } finally {
     ds.dispose?.();
   }
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(sums)) out[k] = v / batches;
-  if (out.nll !== undefined) out.bits_per_dim = out.nll / (info.shape.reduce((a, b) => a * b, 1) * Math.LN2);
-  return out;
+  const values: Record<string, number> = {};
+  for (const [k, v] of Object.entries(sums)) values[k] = v / n;
+  if (values.nll !== undefined) values.bits_per_dim = values.nll / (info.shape.reduce((a, b) => a * b, 1) * Math.LN2);
+  return { values, n };
 }
 
 /** A table of values next to their floor, for the terminal. */
@@ -314,6 +329,7 @@ export function formatReport(report: EvalReport): string {
     `${'metric'.padEnd(w0)}  ${'value'.padStart(w1)}  real-vs-real floor`,
     ...rows.map(([k, v, f]) => `${k!.padEnd(w0)}  ${v!.padStart(w1)}  ${f}`),
     `protocol: ${report.protocol}`,
+    ...(report.tags['genlab.eval.protocol.nll'] && report.tags['genlab.eval.protocol.nll'] !== report.protocol ? [`nll protocol: ${report.tags['genlab.eval.protocol.nll']}`] : []),
   ].join('\n');
 }
 

@@ -8,7 +8,7 @@ import { trackerCallback } from './tracker-log.js';
 
 export { checkpointCallback, divergenceCallback, progressCallback, samplesCallback, trackerCallback };
 export { formatDuration } from './progress.js';
-export { writeSampleGrid } from './samples.js';
+export { writeSampleGrid, writePreviews, previewBatch } from './samples.js';
 
 /**
  * Progress first (its bar must be gone before other callbacks print at the end of a run),
