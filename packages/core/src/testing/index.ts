@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { DataInfo, DatasetContext, DatasetPlugin, ImageDataset, ModelPlugin, RunStatus, Tracker } from '../contracts.js';
-import type { ResolvedConfig } from '../config/schema.js';
+import type { z } from 'zod';
+import { type ResolvedConfig, trainSchema } from '../config/schema.js';
 import { ArrayDataset } from '../data.js';
 import { mulberry32 } from '../rng.js';
 import { Trainer } from '../trainer.js';
@@ -50,8 +51,15 @@ export function randomDataset(info: Omit<DataInfo, 'size'>, n: number, seed = 1)
   return new ArrayDataset({ pixels, labels }, info);
 }
 
-/** A minimal resolved config around a model section (for tests that build a Trainer). */
-export function testConfig(model: ResolvedConfig['model'], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
+/**
+ * A minimal resolved config around a model section (for tests that build a Trainer). `train`
+ * takes what a config file may say; its defaults are filled in by the schema.
+ */
+export function testConfig(
+  model: ResolvedConfig['model'],
+  overrides: Partial<Omit<ResolvedConfig, 'train'>> & { train?: z.input<typeof trainSchema> } = {},
+): ResolvedConfig {
+  const { train, ...rest } = overrides;
   return {
     name: 'test',
     seed: 1,
@@ -59,11 +67,11 @@ export function testConfig(model: ResolvedConfig['model'], overrides: Partial<Re
     plugins: [],
     model,
     dataset: { name: 'random' },
-    train: { steps: 2, batchSize: 8, logEvery: 1 },
+    train: trainSchema.parse(train ?? { steps: 2, batchSize: 8, logEvery: 1 }),
     callbacks: {},
     tracking: { uri: 'memory:', tags: {} },
     output: { dir: './outputs' },
-    ...overrides,
+    ...rest,
   };
 }
 
