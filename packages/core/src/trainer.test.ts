@@ -110,8 +110,8 @@ describe('Trainer', () => {
  * steps twice per train step, with gradients c1 and c2.
  */
 function linearModel(cA: number[], c1: number[], c2: number[]): GenerativeModel {
-  const wA = tf.variable(tf.zeros([cA.length]), true);
-  const wB = tf.variable(tf.zeros([c1.length]), true);
+  const wA = tf.tidy(() => tf.variable(tf.zeros([cA.length]), true));
+  const wB = tf.tidy(() => tf.variable(tf.zeros([c1.length]), true));
   const sgd = optimizerSchema.parse({ type: 'sgd', lr: 0.1 });
   return {
     optimizers: [
