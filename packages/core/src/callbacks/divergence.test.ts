@@ -133,7 +133,7 @@ describe('divergence rollbacks', () => {
     expect(result).toMatchObject({ status: 'FINISHED', step: 16 });
     expect(s.trainer.info.rollbacks).toBe(1);
     expect(s.trainer.info.lrScale).toBe(0.5);
-    expect(s.logs.some((l) => /^rollback 1 at step 7: non-finite loss=NaN, grad_norm\/main=NaN at step 7; restored step 4 \(checkpoints\/last\), learning rates x0\.500, new random streams$/.test(l))).toBe(true);
+    expect(s.logs.some((l) => /^rollback 1 at step 7: non-finite loss=NaN at step 7 \(and grad_norm\/main=NaN\); restored step 4 \(checkpoints\/last\), learning rates x0\.500, new random streams$/.test(l))).toBe(true);
     expect(s.tracker.tags['genlab.rollbacks']).toBe('1');
     expect(s.tracker.tags['genlab.rollback.1']).toMatch(/^step 7 -> 4: non-finite loss=NaN/);
     expect(s.tracker.metrics).toContainEqual({ step: 7, values: { 'health/rollbacks': 1, 'health/lr_scale': 0.5 } });
@@ -150,7 +150,7 @@ describe('divergence rollbacks', () => {
     const s = setup({ steps: 16, badAt: 7, kind: 'nan', divergence: { maxRollbacks: 0 } });
     const result = await s.trainer.run();
     expect(result).toMatchObject({ status: 'FAILED', step: 7 });
-    expect(result.reason).toMatch(/^non-finite loss=NaN, grad_norm\/main=NaN at step 7$/);
+    expect(result.reason).toBe('non-finite loss=NaN at step 7 (and grad_norm/main=NaN)');
     const ckpt = readCheckpoint(path.join(s.runDir, 'checkpoints', 'last'));
     expect(ckpt.meta).toMatchObject({ step: 4, rollbacks: 0 });
     for (const v of ckpt.state['model/w']!.data) expect(Number.isFinite(v)).toBe(true);
@@ -199,7 +199,7 @@ describe('divergence rollbacks', () => {
     const result = await t.run();
     expect(result.status).toBe('FAILED');
     expect(result.step).toBe(5);
-    expect(result.reason).toMatch(/^non-finite loss=NaN.* at step 5 \(after 2 rollbacks; divergence.maxRollbacks is 2\)$/);
+    expect(result.reason).toBe('non-finite loss=NaN at step 5; gave up after 2 rollbacks (divergence.maxRollbacks: 2)');
     expect(t.info.rollbacks).toBe(2);
     expect(readCheckpoint(path.join(runDir, 'checkpoints', 'last')).meta.step).toBe(4);
     t.dispose();

@@ -129,7 +129,8 @@ class Divergence implements Callback {
   onStepEnd(run: RunInfo, end: StepEnd): void {
     const bad = Object.entries(end.values).filter(([, v]) => !Number.isFinite(v));
     if (bad.length) {
-      this.act(run, `non-finite ${bad.map(([k, v]) => `${k}=${v}`).join(', ')} at step ${end.step}`);
+      const [first, ...more] = bad.map(([k, v]) => `${k}=${v}`);
+      this.act(run, `non-finite ${first} at step ${end.step}${more.length ? ` (and ${more.join(', ')})` : ''}`);
       return;
     }
     const spikes: string[] = [];
@@ -160,7 +161,7 @@ class Divergence implements Callback {
     if (run.rollbacks < this.opts.maxRollbacks) {
       run.rollback(reason, { lrFactor: this.opts.lrFactor });
     } else {
-      const tried = run.rollbacks > 0 ? ` (after ${run.rollbacks} rollback${run.rollbacks > 1 ? 's' : ''}; divergence.maxRollbacks is ${this.opts.maxRollbacks})` : '';
+      const tried = run.rollbacks > 0 ? `; gave up after ${run.rollbacks} rollback${run.rollbacks > 1 ? 's' : ''} (divergence.maxRollbacks: ${this.opts.maxRollbacks})` : '';
       run.requestStop(reason + tried, 'FAILED');
     }
   }
