@@ -50,6 +50,7 @@ class Evaluator implements Callback {
   }
 
   async onStepEnd(run: RunInfo, s: { step: number }): Promise<void> {
+    if (run.rollingBack()) return; // a bad step, about to be undone
     if (this.opts.every > 0 && s.step % this.opts.every === 0 && s.step < run.totalSteps) await this.evaluate(run, s.step);
   }
 

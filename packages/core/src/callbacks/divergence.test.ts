@@ -265,6 +265,16 @@ describe('divergence rollbacks', () => {
     s2.done();
   });
 
+  it('an interrupt in the step that rolls back ends the run on the restored state, checkpointed with the rollback counted', async () => {
+    const stopper: Callback = { name: 'stopper', onStepEnd: (run, e) => (e.step === 7 ? run.requestStop('interrupted', 'KILLED') : undefined) };
+    const s = setup({ steps: 16, badAt: 7, kind: 'nan', extra: [stopper] });
+    expect(await s.trainer.run()).toMatchObject({ status: 'KILLED', step: 4 });
+    const ckpt = readCheckpoint(path.join(s.runDir, 'checkpoints', 'last'));
+    expect(ckpt.meta).toMatchObject({ step: 4, rollbacks: 1, lrScale: 0.5 });
+    for (const v of ckpt.state['model/w']!.data) expect(Number.isFinite(v)).toBe(true);
+    s.done();
+  });
+
   it('leaks no tensors through rollbacks', async () => {
     const warm = setup({ steps: 6, badAt: 3, kind: 'nan' });
     await warm.trainer.run();
