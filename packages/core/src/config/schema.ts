@@ -23,8 +23,8 @@ export const trainSchema = z
     gradClip: z.number().positive().optional(),
     /**
      * Report each optimizer's global gradient L2 norm (before clipping) with the step's
-     * scalars as `grad_norm/<optimizer>`. Computed on the device and read with the losses,
-     * so it costs one reduction per update and no extra device read.
+     * scalars as `grad_norm/<optimizer>`. Computed on the device and read with the losses:
+     * one pass over the gradients per update (Σ g²) and no extra device read.
      */
     logGradNorm: z.boolean().default(true),
   })
