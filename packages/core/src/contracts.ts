@@ -156,7 +156,8 @@ export interface GenerativeModel {
   /**
    * Model-specific health scalars on a batch of real data, where the model has them: e.g. a
    * GAN's `d_real_pos`, the share of real examples its discriminator scores as real. Health
-   * callbacks compare them on training and held-out data (over-fitting signals).
+   * callbacks compare them on training and held-out data (over-fitting signals). Called
+   * inside `tf.tidy` (outside training: no weight changes); the caller reads and disposes.
    */
   diagnose?(batch: Batch): StepResult;
   /**

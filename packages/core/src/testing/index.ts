@@ -86,8 +86,9 @@ export interface ModelContractOptions {
 
 /**
  * The shared contract every model plugin passes: config round trip, finite scalars from
- * one step, sample shape and range, exact state round trip, and no tensor leak across a
- * warm step (`tf.memory().numTensors` unchanged).
+ * one step, sample shape and range, exact state round trip, no tensor leak across a warm
+ * step (`tf.memory().numTensors` unchanged), and, for models with `diagnose`, finite
+ * scalars from it without a leak or a change of weights.
  */
 export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelContractOptions): void {
   const batchSize = opts.batchSize ?? 8;
@@ -190,6 +191,28 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
           x.trainer.dispose();
           x.model.dispose();
         }
+      }
+    });
+
+    it('diagnoses a batch of real data (when it has diagnose): finite scalars, no leak, weights unchanged', () => {
+      const { model, dataset } = build(8);
+      try {
+        if (!model.diagnose) return;
+        const batch = dataset.gather(Array.from({ length: batchSize }, (_, i) => i));
+        const weights = model.getState();
+        const before = tf.memory().numTensors;
+        const out = tf.tidy(() => model.diagnose!(batch));
+        expect(Object.keys(out).length).toBeGreaterThan(0);
+        for (const [k, v] of Object.entries(out)) {
+          expect(v.shape, k).toEqual([]);
+          expect(Number.isFinite(v.dataSync()[0]), k).toBe(true);
+        }
+        tf.dispose(Object.values(out));
+        expect(tf.memory().numTensors).toBe(before);
+        tf.dispose([batch.x, batch.y]);
+        expect(model.getState()).toEqual(weights);
+      } finally {
+        model.dispose();
       }
     });
 
