@@ -156,7 +156,8 @@ export interface GenerativeModel {
   /**
    * Model-specific health scalars on a batch of real data, where the model has them: e.g. a
    * GAN's `d_real_pos`, the share of real examples its discriminator scores as real. Health
-   * callbacks compare them on training and held-out data (over-fitting signals).
+   * callbacks compare them on training and held-out data (over-fitting signals). Called
+   * inside `tf.tidy` (outside training: no weight changes); the caller reads and disposes.
    */
   diagnose?(batch: Batch): StepResult;
   /**
@@ -203,7 +204,10 @@ export interface ModelPlugin<C = Record<string, unknown>> {
 
 // ---------------------------------------------------------------- callbacks
 
-/** Everything a callback may look at. Read-only except `requestStop`. */
+/**
+ * Everything a callback may look at. Read-only except for the requests a callback may make:
+ * `requestStop`, `rollback`, `report` and `saveCheckpoint`.
+ */
 export interface RunInfo {
   runId: string;
   runName: string;
@@ -229,6 +233,33 @@ export interface RunInfo {
   requestStop(reason: string, status?: RunStatus): void;
   /** The pending stop request, if any (e.g. a checkpoint callback skips a failed step). */
   stopping(): { reason: string; status: RunStatus } | undefined;
+  /**
+   * Publish scalars at the current step (health signals, evaluations), e.g.
+   * `run.report({ 'health/class_entropy': 0.93 })`. Values reported while a hook phase runs
+   * (every callback's `onStepEnd` of one step, or `onRunStart`, `onEpochEnd`, `onRunEnd`…)
+   * are merged and handed to every callback's `onReport` once that phase has ended, so
+   * the order of callbacks does not matter: the `tracker` callback logs them, the `progress`
+   * callback shows them. A later value of a key in the same phase replaces an earlier one.
+   */
+  report(values: Record<string, number>): void;
+  /**
+   * Ask the trainer to undo the current step: once every callback's `onStepEnd` of this step
+   * (and `onReport`) has run, it restores the weights, optimizer state, data position and
+   * callback state of the last checkpoint this process wrote or resumed from (or of the
+   * start of the run when there is none), counts the rollback (`rollbacks`), multiplies
+   * every learning rate by `lrFactor` (default 1), and continues on new random streams:
+   * step noise and data order derive from (seed, rollbacks), so the same divergence is not
+   * replayed deterministically. The first request of a step wins. A rollback must be asked
+   * for before the step is checkpointed (the built-in `divergence` callback runs before
+   * `checkpoint`); asked after, the run stops as FAILED instead.
+   */
+  rollback(reason: string, opts?: { lrFactor?: number }): void;
+  /** The pending rollback of this step, if any (a checkpoint callback never saves such a step). */
+  rollingBack(): { reason: string } | undefined;
+  /** Rollbacks so far in this run (kept in checkpoints; a rollback never lowers it). */
+  readonly rollbacks: number;
+  /** Product of the `lrFactor`s of the rollbacks so far: every optimizer's lr is scaled by it. */
+  readonly lrScale: number;
   /** Diagnostics to stderr (keeps stdout clean). */
   log(message: string): void;
   /**
@@ -247,23 +278,59 @@ export interface StepEnd {
   values: Record<string, number>;
 }
 
+/** Scalars published by callbacks through `RunInfo.report`, delivered at the end of a hook phase. */
+export interface Report {
+  /** Steps completed when they were reported. */
+  step: number;
+  values: Record<string, number>;
+}
+
+/** What a rollback did (`Callback.onRollback`). */
+export interface Rollback {
+  /** Steps completed when the rollback was asked for (the bad step). */
+  fromStep: number;
+  /** Steps completed in the restored state. */
+  toStep: number;
+  reason: string;
+  /** Rollbacks so far, this one included. */
+  rollbacks: number;
+  /** Learning-rate scale now in force. */
+  lrScale: number;
+}
+
 /** Why a run ended. */
 export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
 
 /**
- * A callback: an object of optional async hooks, called in order by the trainer.
- * Hooks of one callback run in the order they are listed in the config.
+ * A callback: an object of optional async hooks, called in order by the trainer (built-in
+ * callbacks first, in registry order, then those of plugin packages).
+ *
+ * One step ends in this order: every callback's `onStepEnd`; then, if any callback called
+ * `run.report`, every callback's `onReport` with the merged values; then, if a callback
+ * called `run.rollback`, the trainer restores the last good state and calls every
+ * callback's `onRollback`. A stop request takes effect after all of that.
  */
 export interface Callback {
   name: string;
   onRunStart?(run: RunInfo): Promise<void> | void;
   onEpochStart?(run: RunInfo, epoch: number): Promise<void> | void;
   onStepEnd?(run: RunInfo, step: StepEnd): Promise<void> | void;
+  /** Scalars other callbacks published with `run.report` during the phase that just ended. */
+  onReport?(run: RunInfo, report: Report): Promise<void> | void;
+  /** The trainer has just restored an earlier state (`run.rollback`); the next step is `toStep + 1`. */
+  onRollback?(run: RunInfo, rollback: Rollback): Promise<void> | void;
   onEpochEnd?(run: RunInfo, epoch: number): Promise<void> | void;
   /** Called once at the end, with the final status (FINISHED, FAILED or KILLED). */
   onRunEnd?(run: RunInfo, status: RunStatus, reason?: string): Promise<void> | void;
   /** Called when a step or hook throws, before `onRunEnd(…, 'FAILED')`. */
   onError?(run: RunInfo, error: unknown): Promise<void> | void;
+  /**
+   * State to keep in checkpoints (JSON-serialisable), for callbacks whose decisions depend
+   * on history (e.g. the divergence guard's running statistics), so a resumed run decides
+   * exactly as an uninterrupted one. Restored by `loadState` on resume and on rollback.
+   */
+  saveState?(): unknown;
+  loadState?(state: unknown): void;
 }
 
 /** A callback plugin: registered by name, configured under `callbacks.<name>`. */

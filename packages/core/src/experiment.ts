@@ -12,14 +12,14 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { defaultCacheDir } from './cache.js';
 import { writeFileAtomic } from './fs.js';
-import type { Callback, DatasetContext, DatasetPlugin, ImageDataset, RunStatus, StateDict, Tracker } from './contracts.js';
+import type { Callback, DatasetContext, DatasetPlugin, ImageDataset, RunStatus, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { toYaml } from './config/load.js';
 import { UserError } from './errors.js';
 import type { Registry } from './registry.js';
 import { deriveSeed, SeedStream } from './rng.js';
 import { readCheckpoint } from './state.js';
-import { modelHash, Trainer, type StartPosition, type TrainResult } from './trainer.js';
+import { modelHash, resumeFrom, Trainer, type TrainerOptions, type TrainResult } from './trainer.js';
 
 /** The genlab version (from core's package.json). */
 export const GENLAB_VERSION: string = (
@@ -156,7 +156,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
 
   // 2. Resume: the checkpoint must belong to this model config and data shape.
-  let resume: { state: StateDict; position: StartPosition } | undefined;
+  let resume: TrainerOptions['resume'];
   let record: RunRecord | undefined;
   if (opts.resumeDir) {
     record = readRunRecord(opts.resumeDir);
@@ -173,7 +173,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       );
     }
     if (meta.seed !== config.seed) throw new UserError(`Checkpoint ${ckptDir} was trained with seed ${meta.seed}, the config says ${config.seed}`);
-    resume = { state, position: { step: meta.step, epoch: meta.epoch, batchInEpoch: meta.batchInEpoch } };
+    resume = resumeFrom({ state, meta });
   }
 
   // 3. Tracker run (created or reopened).
@@ -257,6 +257,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   log(
     `run ${runId} (${runName}): ${config.model.name} on ${config.dataset.name}, ${trainer.totalSteps} steps of ${config.train.batchSize}` +
       (resume ? `, resuming at step ${resume.position.step}` : '') +
+      (resume?.position.rollbacks ? ` (after ${resume.position.rollbacks} rollback${resume.position.rollbacks > 1 ? 's' : ''})` : '') +
       ` -> ${runDir}`,
   );
   const t0 = performance.now();

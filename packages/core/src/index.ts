@@ -11,7 +11,7 @@ export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, type Optimi
 export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';
-export { Trainer, modelHash, type TrainerOptions, type TrainResult, type StartPosition } from './trainer.js';
+export { Trainer, modelHash, resumeFrom, globalNorm, clipByGlobalNorm, GRAD_NORM_PREFIX, type TrainerOptions, type TrainResult, type StartPosition } from './trainer.js';
 export {
   runExperiment,
   findRunDir,
@@ -24,7 +24,7 @@ export {
   type ExperimentResult,
   type RunRecord,
 } from './experiment.js';
-export { builtinCallbacks, checkpointCallback, divergenceCallback, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid, writePreviews, previewBatch } from './callbacks/index.js';
+export { builtinCallbacks, checkpointCallback, divergenceCallback, medianMad, spikeReason, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid, writePreviews, previewBatch } from './callbacks/index.js';
 export { ArrayDataset, type ArraySource, type GatherContext, type PixelOptions } from './data.js';
 export { defaultCacheDir } from './cache.js';
 export { writeFileAtomic } from './fs.js';

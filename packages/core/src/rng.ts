@@ -54,4 +54,6 @@ export const SeedStream = {
   shuffle: 2,
   step: 3,
   sampleGrid: 4,
+  /** The run seed after a rollback: step noise and data order continue on (seed, rollbacks). */
+  rollback: 5,
 } as const;

@@ -26,6 +26,12 @@ export interface CheckpointMeta {
   model: string;
   runId: string;
   createdAt: string;
+  /** Rollbacks so far (`RunInfo.rollbacks`); absent in older checkpoints (0). */
+  rollbacks?: number;
+  /** Learning-rate scale after those rollbacks; absent in older checkpoints (1). */
+  lrScale?: number;
+  /** Callback state by callback name (`Callback.saveState`). */
+  callbacks?: Record<string, unknown>;
   [key: string]: unknown;
 }
 

@@ -1,24 +1,30 @@
 /**
  * The training loop. It knows nothing about model families: it streams batches, calls
  * `model.trainStep` inside `tf.tidy`, owns the optimizers (so gradient handling lives in one
- * place), reads the step's scalars and calls the callbacks in order.
+ * place: global gradient norms, clipping), reads the step's scalars and calls the callbacks
+ * in order. It also carries out what callbacks ask for: stops, scalar reports delivered to
+ * every callback, and rollbacks to the last good state.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's node (CommonJS) bundle registers no gradients; tfjs-layers' bundle registers
 // all of them. Import it for that side effect, so any model (layers or not) can be trained.
 import '@tensorflow/tfjs-layers';
 import path from 'node:path';
-import type { Batch, Callback, GenerativeModel, ImageDataset, RunInfo, RunStatus, StateDict, StepEnd, TrainContext, Tracker } from './contracts.js';
+import type { Batch, Callback, GenerativeModel, ImageDataset, RunInfo, RunStatus, StateDict, StepEnd, StepResult, TrainContext, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { createOptimizer, lrFactor, type Optimizer } from './optim.js';
 import { deriveSeed, SeedStream } from './rng.js';
-import { type CheckpointMeta, stableHash, writeCheckpoint } from './state.js';
+import { type CheckpointMeta, readCheckpoint, stableHash, writeCheckpoint } from './state.js';
 
 /** Where a run starts: fresh, or from a checkpoint. */
 export interface StartPosition {
   step: number;
   epoch: number;
   batchInEpoch: number;
+  /** Rollbacks before this point (default 0): random streams derive from (seed, rollbacks). */
+  rollbacks?: number;
+  /** Learning-rate scale in force (default 1). */
+  lrScale?: number;
 }
 
 /** Everything the trainer needs; assembled by `runExperiment`. */
@@ -32,8 +38,8 @@ export interface TrainerOptions {
   runName: string;
   runDir: string;
   backend: string;
-  /** Restored state (model + optimizer slots) and position, when resuming. */
-  resume?: { state: StateDict; position: StartPosition };
+  /** Restored state (model + optimizer slots), position and callback state, when resuming. */
+  resume?: { state: StateDict; position: StartPosition; callbacks?: Record<string, unknown> };
   log(message: string): void;
   /** Reloads the dataset with changed options (for evaluation callbacks); absent in bare trainers. */
   loadDataset?: (overrides: Record<string, unknown>) => Promise<ImageDataset>;
@@ -52,6 +58,22 @@ export interface TrainResult {
 const MODEL_PREFIX = 'model/';
 const OPTIM_PREFIX = 'optim/';
 
+/** Prefix of the step scalars the trainer adds: `grad_norm/<optimizer>`. */
+export const GRAD_NORM_PREFIX = 'grad_norm/';
+
+/** Where a rollback returns to: a checkpoint on disk, or a snapshot taken at the start of the run. */
+type Anchor = { dir: string } | { state: StateDict; meta: CheckpointMeta };
+
+/** The trainer's `resume` option from a checkpoint (`readCheckpoint`): state, position, counters, callback state. */
+export function resumeFrom(ckpt: { state: StateDict; meta: CheckpointMeta }): NonNullable<TrainerOptions['resume']> {
+  const { state, meta } = ckpt;
+  return {
+    state,
+    position: { step: meta.step, epoch: meta.epoch, batchInEpoch: meta.batchInEpoch, rollbacks: meta.rollbacks ?? 0, lrScale: meta.lrScale ?? 1 },
+    ...(meta.callbacks ? { callbacks: meta.callbacks } : {}),
+  };
+}
+
 /** The hash that ties a checkpoint to a model config and data shape. */
 export function modelHash(config: ResolvedConfig, dataShape: number[]): string {
   return stableHash({ model: config.model, shape: dataShape });
@@ -63,8 +85,22 @@ export class Trainer {
   private step = 0;
   private epoch = 0;
   private batchInEpoch = 0;
+  private rollbacks = 0;
+  private lrScale = 1;
   private stop?: { reason: string; status: RunStatus };
   private ctx?: TrainContext;
+  /** Gradient norms of the step being run, per optimizer (kept tensors, read with the losses). */
+  private readonly stepNorms = new Map<string, tf.Scalar>();
+  /** Values reported during the current hook phase. */
+  private pendingReport?: Record<string, number>;
+  private pendingRollback?: { reason: string; lrFactor: number };
+  /** True while the callbacks of a step run (rollbacks may be asked for only then). */
+  private inStepHooks = false;
+  /** Whether a checkpoint was written during the current step's hooks. */
+  private checkpointedThisStep = false;
+  /** The last good state: the latest checkpoint written or resumed from, else the start. */
+  private anchor?: Anchor;
+  private resumeCallbacks?: Record<string, unknown>;
   readonly totalSteps: number;
   readonly stepsPerEpoch: number;
   readonly info: RunInfo;
@@ -77,9 +113,16 @@ export class Trainer {
       throw new Error(`the dataset has ${dataset.info.size} examples, fewer than one batch of ${batchSize}: lower train.batchSize`);
     }
     this.totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * this.stepsPerEpoch;
-    for (const spec of model.optimizers) this.optimizers.set(spec.name, createOptimizer(spec.config));
+    if (opts.resume) {
+      this.rollbacks = opts.resume.position.rollbacks ?? 0;
+      this.lrScale = opts.resume.position.lrScale ?? 1;
+      this.resumeCallbacks = opts.resume.callbacks;
+    }
+    this.createOptimizers();
     if (opts.resume) this.restore(opts.resume.state, opts.resume.position);
     const startStep = this.step;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the run info reads live counters
+    const trainer = this;
     this.info = {
       runId: opts.runId,
       runName: opts.runName,
@@ -96,6 +139,15 @@ export class Trainer {
       saveCheckpoint: (tag) => this.saveCheckpoint(tag),
       requestStop: (reason, status) => this.requestStop(reason, status),
       stopping: () => this.stop,
+      report: (values) => this.report(values),
+      rollback: (reason, o) => this.requestRollback(reason, o?.lrFactor ?? 1),
+      rollingBack: () => (this.pendingRollback ? { reason: this.pendingRollback.reason } : undefined),
+      get rollbacks() {
+        return trainer.rollbacks;
+      },
+      get lrScale() {
+        return trainer.lrScale;
+      },
       log: opts.log,
       loadDataset:
         opts.loadDataset ??
@@ -113,10 +165,13 @@ export class Trainer {
     const { config, dataset } = this.opts;
     let error: unknown;
     try {
-      await this.call('onRunStart', (cb) => cb.onRunStart?.(this.info));
+      if (this.resumeCallbacks) this.loadCallbackState(this.resumeCallbacks);
+      await this.phase('onRunStart', (cb) => cb.onRunStart?.(this.info));
+      // The state a rollback returns to until a checkpoint is written.
+      this.anchor ??= this.snapshot();
       outer: while (this.step < this.totalSteps && !this.stop) {
-        if (this.batchInEpoch === 0) await this.call('onEpochStart', (cb) => cb.onEpochStart?.(this.info, this.epoch));
-        const batches = dataset.batches({ batchSize: config.train.batchSize, epoch: this.epoch, startBatch: this.batchInEpoch, seed: config.seed });
+        if (this.batchInEpoch === 0) await this.phase('onEpochStart', (cb) => cb.onEpochStart?.(this.info, this.epoch));
+        const batches = dataset.batches({ batchSize: config.train.batchSize, epoch: this.epoch, startBatch: this.batchInEpoch, seed: this.streamSeed() });
         for await (const batch of batches) {
           const images = batch.x.shape[0] ?? 0;
           let values: Record<string, number>;
@@ -129,21 +184,31 @@ export class Trainer {
           this.step += 1;
           this.batchInEpoch += 1;
           const end: StepEnd = { step: this.step, epoch: this.epoch, images, values };
-          await this.call('onStepEnd', (cb) => cb.onStepEnd?.(this.info, end));
+          this.inStepHooks = true;
+          this.checkpointedThisStep = false;
+          try {
+            await this.phase('onStepEnd', (cb) => cb.onStepEnd?.(this.info, end));
+          } finally {
+            this.inStepHooks = false;
+          }
+          const rolledBack = await this.performRollback();
           // Give the event loop one turn: signal handlers (SIGINT) and timers run only here,
           // since a step and the batch iterator settle as microtasks.
           await new Promise<void>((resolve) => setImmediate(resolve));
+          if (rolledBack) continue outer; // the position changed: a new batch iterator
           if (this.batchInEpoch >= this.stepsPerEpoch) break; // epoch complete
           if (this.stop || this.step >= this.totalSteps) break outer;
         }
         if (this.batchInEpoch >= this.stepsPerEpoch) {
-          await this.call('onEpochEnd', (cb) => cb.onEpochEnd?.(this.info, this.epoch));
+          await this.phase('onEpochEnd', (cb) => cb.onEpochEnd?.(this.info, this.epoch));
           this.epoch += 1;
           this.batchInEpoch = 0;
         }
       }
     } catch (e) {
       error = e;
+      this.pendingRollback = undefined;
+      this.pendingReport = undefined;
       this.requestStop(`error at step ${this.step + 1}: ${(e as Error)?.message ?? String(e)}`, 'FAILED');
       for (const cb of this.opts.callbacks) {
         try {
@@ -164,6 +229,19 @@ export class Trainer {
         error ??= e;
       }
     }
+    // Values reported at the end (e.g. a final evaluation) still reach every callback.
+    const final = this.pendingReport;
+    this.pendingReport = undefined;
+    if (final) {
+      for (const cb of this.opts.callbacks) {
+        try {
+          await cb.onReport?.(this.info, { step: this.step, values: final });
+        } catch (e) {
+          this.opts.log(`callback '${cb.name}' failed in onReport at the end of the run: ${(e as Error).message}`);
+          error ??= e;
+        }
+      }
+    }
     return { status, ...(reason !== undefined ? { reason } : {}), step: this.step, ...(error !== undefined ? { error } : {}) };
   }
 
@@ -175,13 +253,112 @@ export class Trainer {
   trainStep(batch: Batch): Record<string, number> {
     this.ctx ??= this.context();
     const ctx = this.ctx;
-    const out = tf.tidy(() => this.opts.model.trainStep(batch, ctx));
+    let out: StepResult;
+    try {
+      out = tf.tidy(() => this.opts.model.trainStep(batch, ctx));
+    } catch (e) {
+      tf.dispose([...this.stepNorms.values()]);
+      this.stepNorms.clear();
+      throw e;
+    }
+    // `grad_norm/<optimizer>` joins the model's scalars: still one device read for all.
+    for (const [name, norm] of this.stepNorms) {
+      const key = GRAD_NORM_PREFIX + name;
+      out[key]?.dispose();
+      out[key] = norm;
+    }
+    this.stepNorms.clear();
     return readScalars(out);
   }
 
   /** Free the optimizers' slots. The model is disposed by its owner. */
   dispose(): void {
     for (const o of this.optimizers.values()) o.dispose();
+  }
+
+  /** Run a hook of every callback in order, then deliver what they reported (`onReport`). */
+  private async phase(hook: string, fn: (cb: Callback) => unknown): Promise<void> {
+    await this.call(hook, fn);
+    await this.deliverReport(this.step);
+  }
+
+  private async deliverReport(step: number): Promise<void> {
+    const values = this.pendingReport;
+    if (!values) return;
+    this.pendingReport = undefined;
+    await this.call('onReport', (cb) => cb.onReport?.(this.info, { step, values }));
+  }
+
+  private report(values: Record<string, number>): void {
+    for (const [k, v] of Object.entries(values)) {
+      if (typeof v !== 'number') throw new TypeError(`report: '${k}' is ${typeof v}, not a number`);
+    }
+    this.pendingReport = { ...this.pendingReport, ...values };
+  }
+
+  private requestRollback(reason: string, lrFactor: number): void {
+    if (!(lrFactor > 0 && Number.isFinite(lrFactor))) throw new RangeError(`rollback: lrFactor must be a positive number, got ${lrFactor}`);
+    if (!this.inStepHooks) throw new Error('rollback() can only be asked for while a step ends (onStepEnd, onReport)');
+    if (this.pendingRollback) return;
+    if (this.checkpointedThisStep) {
+      // The bad state is already the last checkpoint: there is nothing good to return to.
+      this.requestStop(`${reason} (no rollback: step ${this.step} was checkpointed before the rollback was asked for; a callback that rolls back must run before 'checkpoint')`, 'FAILED');
+      return;
+    }
+    this.pendingRollback = { reason, lrFactor };
+  }
+
+  /**
+   * Carry out a pending rollback: restore the anchor (model, optimizers, position, callback
+   * state), count it, scale the learning rates, and tell every callback. Returns whether one ran.
+   */
+  private async performRollback(): Promise<boolean> {
+    const pending = this.pendingRollback;
+    if (!pending) return false;
+    this.pendingRollback = undefined;
+    const fromStep = this.step;
+    const anchor = this.anchor!;
+    const { state, meta } = 'dir' in anchor ? readCheckpoint(anchor.dir) : anchor;
+    this.rollbacks += 1;
+    this.lrScale *= pending.lrFactor;
+    this.createOptimizers();
+    this.restore(state, meta);
+    this.loadCallbackState(meta.callbacks ?? {});
+    const where = 'dir' in anchor ? path.relative(this.opts.runDir, anchor.dir) || anchor.dir : 'the start of the run';
+    this.opts.log(
+      `rollback ${this.rollbacks} at step ${fromStep}: ${pending.reason}; restored step ${this.step} (${where})` +
+        `${pending.lrFactor !== 1 ? `, learning rates x${this.lrScale.toPrecision(3)}` : ''}, new random streams`,
+    );
+    await this.opts.tracker.setTags({
+      'genlab.rollbacks': String(this.rollbacks),
+      [`genlab.rollback.${this.rollbacks}`]: `step ${fromStep} -> ${this.step}: ${pending.reason}`,
+    });
+    const event = { fromStep, toStep: this.step, reason: pending.reason, rollbacks: this.rollbacks, lrScale: this.lrScale };
+    await this.call('onRollback', (cb) => cb.onRollback?.(this.info, event));
+    this.report({ 'health/rollbacks': this.rollbacks, 'health/lr_scale': this.lrScale });
+    await this.deliverReport(fromStep);
+    return true;
+  }
+
+  /** The run seed, or after rollbacks a seed derived from (seed, rollbacks), for step noise and data order. */
+  private streamSeed(): number {
+    const seed = this.opts.config.seed;
+    return this.rollbacks === 0 ? seed : deriveSeed(seed, SeedStream.rollback, this.rollbacks);
+  }
+
+  /** (Re)create the optimizers the model declared, with learning rates scaled by `lrScale`. */
+  private createOptimizers(): void {
+    for (const o of this.optimizers.values()) o.dispose();
+    this.optimizers.clear();
+    for (const spec of this.opts.model.optimizers) {
+      this.optimizers.set(spec.name, createOptimizer(this.lrScale === 1 ? spec.config : { ...spec.config, lr: spec.config.lr * this.lrScale }));
+    }
+  }
+
+  private loadCallbackState(states: Record<string, unknown>): void {
+    for (const cb of this.opts.callbacks) {
+      if (cb.loadState && states[cb.name] !== undefined) cb.loadState(structuredClone(states[cb.name]));
+    }
   }
 
   private async call(hook: string, fn: (cb: Callback) => unknown): Promise<void> {
@@ -197,8 +374,8 @@ export class Trainer {
   }
 
   private context(): TrainContext {
-    const seed = this.opts.config.seed;
     const clip = this.opts.config.train.gradClip;
+    const logNorm = this.opts.config.train.logGradNorm !== false;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context reads live counters
     const trainer = this;
     return {
@@ -208,14 +385,18 @@ export class Trainer {
       get epoch() {
         return trainer.epoch;
       },
-      seed: (stream: number) => deriveSeed(seed, SeedStream.step, trainer.step, stream),
+      seed: (stream: number) => deriveSeed(trainer.streamSeed(), SeedStream.step, trainer.step, stream),
       optimize: (name, lossFn, vars) => {
         const optimizer = this.optimizers.get(name);
         if (!optimizer) {
           throw new Error(`model asked for optimizer '${name}' but declared only: ${[...this.optimizers.keys()].join(', ')}`);
         }
         const { value, grads } = tf.variableGrads(lossFn, vars);
-        if (clip !== undefined) clipByGlobalNorm(grads, clip);
+        if ((clip !== undefined || logNorm) && Object.keys(grads).length > 0) {
+          const norm = globalNorm(grads); // [] ‖g‖₂ over every variable of this update
+          if (clip !== undefined) clipByGlobalNorm(grads, norm, clip);
+          if (logNorm) this.recordNorm(name, norm);
+        }
         optimizer.apply(vars, grads, lrFactor(optimizer.config.schedule, trainer.step, trainer.totalSteps));
         tf.dispose(grads);
         return value;
@@ -223,10 +404,26 @@ export class Trainer {
     };
   }
 
-  private async saveCheckpoint(tag: string): Promise<string> {
+  /** Keep an update's gradient norm for the step's scalars; the largest when an optimizer steps twice. */
+  private recordNorm(name: string, norm: tf.Scalar): void {
+    const prev = this.stepNorms.get(name);
+    const next: tf.Scalar = prev ? tf.maximum(prev, norm) : norm;
+    // Kept: models may run `optimize` inside their own tidy.
+    tf.keep(next);
+    prev?.dispose();
+    this.stepNorms.set(name, next);
+  }
+
+  /** The complete state (model, optimizer slots, position, counters, callback state). */
+  private snapshot(): { state: StateDict; meta: CheckpointMeta } {
     const state: StateDict = {};
     for (const [k, v] of Object.entries(this.opts.model.getState())) state[MODEL_PREFIX + k] = v;
     for (const [name, opt] of this.optimizers) Object.assign(state, opt.getState(OPTIM_PREFIX + name));
+    const callbacks: Record<string, unknown> = {};
+    for (const cb of this.opts.callbacks) {
+      const s = cb.saveState?.();
+      if (s !== undefined) callbacks[cb.name] = structuredClone(s);
+    }
     const atBoundary = this.batchInEpoch >= this.stepsPerEpoch;
     const meta: CheckpointMeta = {
       step: this.step,
@@ -237,12 +434,26 @@ export class Trainer {
       model: this.opts.config.model.name,
       runId: this.opts.runId,
       createdAt: new Date().toISOString(),
+      rollbacks: this.rollbacks,
+      lrScale: this.lrScale,
+      ...(Object.keys(callbacks).length ? { callbacks } : {}),
     };
+    return { state, meta };
+  }
+
+  private async saveCheckpoint(tag: string): Promise<string> {
+    if (this.pendingRollback) {
+      throw new Error(`refusing to checkpoint step ${this.step}: it is being rolled back (${this.pendingRollback.reason})`);
+    }
+    const { state, meta } = this.snapshot();
     const dir = path.join(this.opts.runDir, 'checkpoints', tag);
     writeCheckpoint(dir, state, meta);
+    this.anchor = { dir };
+    if (this.inStepHooks) this.checkpointedThisStep = true;
     return dir;
   }
 
+  /** Model weights, optimizer slots and position from a checkpoint's state (counters are the caller's). */
   private restore(state: StateDict, position: StartPosition): void {
     const modelState: StateDict = {};
     for (const [k, v] of Object.entries(state)) if (k.startsWith(MODEL_PREFIX)) modelState[k.slice(MODEL_PREFIX.length)] = v;
@@ -266,15 +477,24 @@ function readScalars(out: Record<string, tf.Scalar>): Record<string, number> {
   return values;
 }
 
-/** Scale `grads` in place so their global L2 norm is at most `maxNorm`. */
-function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): void {
-  const names = Object.keys(grads);
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))))).dataSync()[0]!;
-  if (!(norm > maxNorm)) return;
-  const scale = maxNorm / norm;
-  for (const n of names) {
+/** The global L2 norm of a set of gradients: ‖g‖ = √(Σ_v Σ_i g_{v,i}²), a float32 scalar. */
+export function globalNorm(grads: tf.NamedTensorMap): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))) as tf.Scalar));
+}
+
+/**
+ * Scale `grads` in place so their global L2 norm is at most `maxNorm` (Pascanu et al. 2013):
+ * g ← g · maxNorm/‖g‖ when ‖g‖ > maxNorm, else g unchanged (also when ‖g‖ is NaN). Computed
+ * on the device from the `norm` tensor (no read): g·1 is g exactly, and for a `maxNorm`
+ * representable in float32 (1, 0.5, 10, …) the scale equals the host's float64 quotient
+ * rounded to float32, so results are those of the former host-side version.
+ */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, norm: tf.Scalar, maxNorm: number): void {
+  const scale = tf.tidy(() => tf.where(tf.greater(norm, maxNorm), tf.div(maxNorm, norm), tf.onesLike(norm)));
+  for (const n of Object.keys(grads)) {
     const old = grads[n]!;
     grads[n] = tf.mul(old, scale);
     old.dispose();
   }
+  scale.dispose();
 }

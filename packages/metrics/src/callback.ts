@@ -1,8 +1,9 @@
 /**
  * The `eval` callback: evaluation during and after training, configured by the `eval:`
  * section of any config (`eval: { every: 1000, metrics: [fid, kid, pr], samples: 5000 }`).
- * Each evaluation logs its values (and, once, the real-vs-real floor as `floor/<metric>`)
- * to the tracker at the current step, with the protocol as run tags.
+ * Each evaluation reports its values (and, once, the real-vs-real floor as `floor/<metric>`)
+ * at the current step with `RunInfo.report`: the tracker callback logs them and the
+ * progress line shows them. The protocol goes to the run's tags.
  */
 import { z } from 'zod';
 import { type Callback, type CallbackPlugin, defaultCacheDir, type RunInfo } from '@genlab/core';
@@ -37,7 +38,7 @@ class Evaluator implements Callback {
       { ...(evalOpts as EvalOptions), floor: evalOpts.floor && !this.floorLogged },
     );
     run.log(`eval at step ${step} (${report.seconds.toFixed(1)} s):\n${formatReport(report)}`);
-    await run.tracker.logMetrics(step, { ...report.values, ...report.floor });
+    run.report({ ...report.values, ...report.floor });
     await run.tracker.setTags(report.tags);
     if (Object.keys(report.floor).length) this.floorLogged = true;
   }
@@ -49,6 +50,7 @@ class Evaluator implements Callback {
   }
 
   async onStepEnd(run: RunInfo, s: { step: number }): Promise<void> {
+    if (run.rollingBack()) return; // a bad step, about to be undone
     if (this.opts.every > 0 && s.step % this.opts.every === 0 && s.step < run.totalSteps) await this.evaluate(run, s.step);
   }
 

@@ -6,20 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { ArrayDataset, type DataInfo, type GenerativeModel, mulberry32 } from '@genlab/core';
 import { evaluateModel, type EvalOptions, formatReport, planMetrics } from './evaluate.js';
 import { FeatureNet, randomShift, trainFeatureNet } from './features.js';
+import { halves } from './fixtures.test-util.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-metrics-'));
-
-/** Two classes of 8×8 images: a bright left half or a bright right half, with noise. */
-function halves(n: number, seed: number): ArrayDataset {
-  const rand = mulberry32(seed);
-  const pixels = new Uint8Array(n * 64);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % 2;
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) pixels[i * 64 + y * 8 + x] = (x < 4) === (i % 2 === 0) ? 200 + Math.floor(rand() * 55) : Math.floor(rand() * 60);
-  }
-  return new ArrayDataset({ pixels, labels }, { shape: [8, 8, 1], numClasses: 2, range: [-1, 1], classNames: ['left', 'right'] }, undefined, { range: [-1, 1], binarize: 'none', flip: false });
-}
 
 /** A "model" whose samples are drawn from a dataset (a perfect generator) or are all one image. */
 function fakeModel(source: ArrayDataset, mode: 'copy' | 'constant'): GenerativeModel {

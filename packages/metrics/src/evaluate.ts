@@ -185,17 +185,29 @@ export function planMetrics(target: Pick<EvalTarget, 'model' | 'info' | 'dataset
   let fnet: FeatureNet | undefined;
   if (needFeatures) {
     if (info.shape.length !== 3) throw new UserError(`metrics ${metrics.join(', ')} need images; the data has shape [${info.shape.join(', ')}]`);
-    fnet = opts.featureNet ? FeatureNet.load(path.resolve(target.baseDir, opts.featureNet)) : FeatureNet.builtin(target.dataset.name);
-    if (!fnet) {
-      throw new UserError(
-        `no feature network for dataset '${target.dataset.name}': train one with 'pnpm exp features train --dataset ${target.dataset.name}' (a config in configs/features/) or set eval.featureNet`,
-      );
-    }
-    if (fnet.spec.inputShape.join() !== info.shape.join()) {
-      throw new UserError(`the feature network takes [${fnet.spec.inputShape.join(', ')}] images but the data is [${info.shape.join(', ')}]`);
-    }
+    fnet = featureNetFor(target, opts.featureNet, 'eval.featureNet');
   }
   return { metrics, ...(fnet ? { fnet } : {}) };
+}
+
+/**
+ * The feature network for a run's images: the folder `featureNet` (relative to `baseDir`)
+ * when given, else the one shipped for the dataset. A missing network or one for other
+ * image shapes is a `UserError` that says how to get one and names the option (`optionKey`).
+ */
+export function featureNetFor(target: Pick<EvalTarget, 'info' | 'dataset' | 'baseDir'>, featureNet: string | undefined, optionKey: string): FeatureNet {
+  const { info } = target;
+  const fnet = featureNet ? FeatureNet.load(path.resolve(target.baseDir, featureNet)) : FeatureNet.builtin(target.dataset.name);
+  if (!fnet) {
+    throw new UserError(
+      `no feature network for dataset '${target.dataset.name}': train one with 'pnpm exp features train --dataset ${target.dataset.name}' (a config in configs/features/) or set ${optionKey}`,
+    );
+  }
+  if (fnet.spec.inputShape.join() !== info.shape.join()) {
+    fnet.dispose();
+    throw new UserError(`the feature network takes [${fnet.spec.inputShape.join(', ')}] images but the data is [${info.shape.join(', ')}]`);
+  }
+  return fnet;
 }
 
 /** Run one evaluation. */

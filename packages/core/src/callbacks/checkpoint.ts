@@ -1,8 +1,9 @@
 /**
- * Checkpoints: weights, optimizer slots, step and data position every N steps and at the
- * end (also when interrupted), written atomically to `<runDir>/checkpoints/last`. A failed
- * step never overwrites the last good checkpoint. The final checkpoint of a finished run is
- * logged to the tracker as an artifact.
+ * Checkpoints: weights, optimizer slots, step, data position, rollback count and callback
+ * state every N steps and at the end (also when interrupted), written atomically to
+ * `<runDir>/checkpoints/last`. A failed step, or one being rolled back, never overwrites the
+ * last good checkpoint (it is what a rollback returns to). The final checkpoint of a
+ * finished run is logged to the tracker as an artifact.
  */
 import { z } from 'zod';
 import type { Callback, CallbackPlugin, RunInfo, RunStatus, StepEnd } from '../contracts.js';
@@ -22,7 +23,7 @@ class Checkpoint implements Callback {
   constructor(private readonly opts: Options) {}
 
   async onStepEnd(run: RunInfo, end: StepEnd): Promise<void> {
-    if (run.stopping()) return; // the end-of-run hook decides
+    if (run.stopping() || run.rollingBack()) return; // a bad step, or the end-of-run hook decides
     if (this.opts.every > 0 && end.step % this.opts.every === 0 && end.step < run.totalSteps) await run.saveCheckpoint('last');
   }
 

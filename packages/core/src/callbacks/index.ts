@@ -8,11 +8,14 @@ import { trackerCallback } from './tracker-log.js';
 
 export { checkpointCallback, divergenceCallback, progressCallback, samplesCallback, trackerCallback };
 export { formatDuration } from './progress.js';
+export { medianMad, spikeReason } from './divergence.js';
 export { writeSampleGrid, writePreviews, previewBatch } from './samples.js';
 
 /**
  * Progress first (its bar must be gone before other callbacks print at the end of a run),
- * then divergence (so a bad step is known before anything saves), then logging and outputs.
+ * then divergence (so a bad step is flagged for rollback or stop before anything saves),
+ * then logging and outputs. Values reported by any callback reach all of them through
+ * `onReport` after the phase, whatever the order.
  */
 export const builtinCallbacks: PluginModule = {
   callbacks: [progressCallback, divergenceCallback, trackerCallback, samplesCallback, checkpointCallback],

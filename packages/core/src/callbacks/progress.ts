@@ -2,10 +2,14 @@
  * Progress: step, img/s, ETA and the latest scalars. A live bar (cli-progress) on a TTY,
  * plain lines every few seconds otherwise (CI logs, pipes). Always on stderr, so stdout stays
  * clean for machine-readable output.
+ *
+ * Values other callbacks publish with `RunInfo.report` (health signals, evaluations) are
+ * shown too: on the bar, after the step scalars, until they are reported again; as plain
+ * lines, in a line of their own when they are reported (`step 200/1000 | health/… 0.93`).
  */
 import cliProgress from 'cli-progress';
 import { z } from 'zod';
-import type { Callback, CallbackPlugin, RunInfo, StepEnd } from '../contracts.js';
+import type { Callback, CallbackPlugin, Report, Rollback, RunInfo, StepEnd } from '../contracts.js';
 
 const schema = z
   .object({
@@ -29,7 +33,7 @@ export function formatDuration(s: number): string {
 
 function formatValues(values: Record<string, number>): string {
   return Object.entries(values)
-    .map(([k, v]) => `${k} ${Math.abs(v) >= 100 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3)}`)
+    .map(([k, v]) => `${k} ${Number.isInteger(v) && Math.abs(v) < 1e6 ? String(v) : Math.abs(v) >= 100 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3)}`)
     .join('  ');
 }
 
@@ -40,6 +44,10 @@ class Progress implements Callback {
   private lastLine = 0;
   /** Images/s over a moving window. */
   private window: { t: number; images: number }[] = [];
+  /** The latest reported values (shown on the bar). */
+  private reported: Record<string, number> = {};
+  private lastValues: Record<string, number> = {};
+  private ended = false;
 
   constructor(private readonly opts: Options) {}
 
@@ -63,7 +71,8 @@ class Progress implements Callback {
     const imgs = this.window.slice(1).reduce((a, w) => a + w.images, 0);
     const rate = this.window.length > 1 ? imgs / ((now - first.t) / 1000) : NaN;
     const eta = ((run.totalSteps - end.step) * run.batchSize) / rate;
-    const values = formatValues(end.values);
+    this.lastValues = end.values;
+    const values = formatValues({ ...end.values, ...this.reported });
     if (this.bar) {
       this.bar.update(end.step, { rate: Number.isFinite(rate) ? rate.toFixed(0) : '-', eta_h: formatDuration(eta), values });
       return;
@@ -71,11 +80,28 @@ class Progress implements Callback {
     if (now - this.lastLine >= this.opts.every * 1000 || end.step === run.totalSteps || end.step === run.startStep + 1) {
       this.lastLine = now;
       const pct = ((100 * end.step) / run.totalSteps).toFixed(0).padStart(3);
-      run.log(`step ${end.step}/${run.totalSteps} (${pct}%) epoch ${end.epoch + 1} | ${Number.isFinite(rate) ? rate.toFixed(0) : '-'} img/s | ETA ${formatDuration(eta)} | ${values}`);
+      run.log(`step ${end.step}/${run.totalSteps} (${pct}%) epoch ${end.epoch + 1} | ${Number.isFinite(rate) ? rate.toFixed(0) : '-'} img/s | ETA ${formatDuration(eta)} | ${formatValues(end.values)}`);
     }
   }
 
+  onReport(run: RunInfo, report: Report): void {
+    if (this.ended) return; // reported after the run ended (a final evaluation): the tracker has them
+    Object.assign(this.reported, report.values);
+    if (this.bar) {
+      this.bar.update({ values: formatValues({ ...this.lastValues, ...this.reported }) });
+      return;
+    }
+    run.log(`step ${report.step}/${run.totalSteps} | ${formatValues(report.values)}`);
+  }
+
+  /** The rate window spans the abandoned steps: start it afresh. */
+  onRollback(_run: RunInfo, rollback: Rollback): void {
+    this.window = [];
+    this.bar?.update(rollback.toStep);
+  }
+
   onRunEnd(run: RunInfo, status: string): void {
+    this.ended = true;
     this.bar?.stop();
     const secs = (performance.now() - this.t0) / 1000;
     run.log(`${status.toLowerCase()} after ${formatDuration(secs)} (${run.startStep > 0 ? `resumed at step ${run.startStep}` : 'fresh start'})`);

@@ -1,9 +1,12 @@
 /**
  * Tracker logging: the mean of every step scalar over the last `train.logEvery` steps, plus
  * throughput, logged at the step they end on. The final partial window is logged at the end.
+ * Values callbacks publish with `RunInfo.report` (health signals, evaluations) are logged
+ * as they are, at the step they were reported at. After a rollback the steps that follow are
+ * logged again (the tracker keeps both attempts; a `genlab.rollback.<n>` tag says why).
  */
 import { z } from 'zod';
-import type { Callback, CallbackPlugin, RunInfo, StepEnd } from '../contracts.js';
+import type { Callback, CallbackPlugin, Report, RunInfo, StepEnd } from '../contracts.js';
 
 const schema = z.object({}).strict();
 
@@ -42,6 +45,15 @@ class TrackerLog implements Callback {
     this.windowStart = performance.now();
   }
 
+  async onReport(run: RunInfo, report: Report): Promise<void> {
+    await run.tracker.logMetrics(report.step, report.values);
+  }
+
+  /** The window so far belongs to the abandoned attempt: log it now, then start afresh. */
+  async onRollback(run: RunInfo): Promise<void> {
+    await this.flush(run);
+  }
+
   async onRunEnd(run: RunInfo): Promise<void> {
     await this.flush(run);
   }
@@ -50,7 +62,7 @@ class TrackerLog implements Callback {
 /** The `tracker` callback plugin (metrics to the run's tracker). */
 export const trackerCallback: CallbackPlugin<Record<string, never>> = {
   name: 'tracker',
-  description: 'logs step scalars (mean over train.logEvery steps) and img/s to the tracker',
+  description: 'logs step scalars (mean over train.logEvery steps), img/s and reported values to the tracker',
   configSchema: schema,
   enabledByDefault: true,
   create: () => new TrackerLog(),

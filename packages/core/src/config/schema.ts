@@ -21,6 +21,12 @@ export const trainSchema = z
     logEvery: z.number().int().positive().default(50),
     /** Clip each optimizer's gradients to this global L2 norm (off when unset). */
     gradClip: z.number().positive().optional(),
+    /**
+     * Report each optimizer's global gradient L2 norm (before clipping) with the step's
+     * scalars as `grad_norm/<optimizer>`. Computed on the device and read with the losses:
+     * one pass over the gradients per update (Σ g²) and no extra device read.
+     */
+    logGradNorm: z.boolean().default(true),
   })
   .strict()
   .refine((t) => t.steps !== undefined || t.epochs !== undefined, {

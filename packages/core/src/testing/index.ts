@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { DataInfo, DatasetContext, DatasetPlugin, ImageDataset, ModelPlugin, RunStatus, Tracker } from '../contracts.js';
-import type { ResolvedConfig } from '../config/schema.js';
+import type { z } from 'zod';
+import { type ResolvedConfig, trainSchema } from '../config/schema.js';
 import { ArrayDataset } from '../data.js';
 import { mulberry32 } from '../rng.js';
 import { Trainer } from '../trainer.js';
@@ -50,8 +51,15 @@ export function randomDataset(info: Omit<DataInfo, 'size'>, n: number, seed = 1)
   return new ArrayDataset({ pixels, labels }, info);
 }
 
-/** A minimal resolved config around a model section (for tests that build a Trainer). */
-export function testConfig(model: ResolvedConfig['model'], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
+/**
+ * A minimal resolved config around a model section (for tests that build a Trainer). `train`
+ * takes what a config file may say; its defaults are filled in by the schema.
+ */
+export function testConfig(
+  model: ResolvedConfig['model'],
+  overrides: Partial<Omit<ResolvedConfig, 'train'>> & { train?: z.input<typeof trainSchema> } = {},
+): ResolvedConfig {
+  const { train, ...rest } = overrides;
   return {
     name: 'test',
     seed: 1,
@@ -59,11 +67,11 @@ export function testConfig(model: ResolvedConfig['model'], overrides: Partial<Re
     plugins: [],
     model,
     dataset: { name: 'random' },
-    train: { steps: 2, batchSize: 8, logEvery: 1 },
+    train: trainSchema.parse(train ?? { steps: 2, batchSize: 8, logEvery: 1 }),
     callbacks: {},
     tracking: { uri: 'memory:', tags: {} },
     output: { dir: './outputs' },
-    ...overrides,
+    ...rest,
   };
 }
 
@@ -78,8 +86,9 @@ export interface ModelContractOptions {
 
 /**
  * The shared contract every model plugin passes: config round trip, finite scalars from
- * one step, sample shape and range, exact state round trip, and no tensor leak across a
- * warm step (`tf.memory().numTensors` unchanged).
+ * one step, sample shape and range, exact state round trip, no tensor leak across a warm
+ * step (`tf.memory().numTensors` unchanged), and, for models with `diagnose`, finite
+ * scalars from it without a leak or a change of weights.
  */
 export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelContractOptions): void {
   const batchSize = opts.batchSize ?? 8;
@@ -182,6 +191,28 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
           x.trainer.dispose();
           x.model.dispose();
         }
+      }
+    });
+
+    it('diagnoses a batch of real data (when it has diagnose): finite scalars, no leak, weights unchanged', () => {
+      const { model, dataset } = build(8);
+      try {
+        if (!model.diagnose) return;
+        const batch = dataset.gather(Array.from({ length: batchSize }, (_, i) => i));
+        const weights = model.getState();
+        const before = tf.memory().numTensors;
+        const out = tf.tidy(() => model.diagnose!(batch));
+        expect(Object.keys(out).length).toBeGreaterThan(0);
+        for (const [k, v] of Object.entries(out)) {
+          expect(v.shape, k).toEqual([]);
+          expect(Number.isFinite(v.dataSync()[0]), k).toBe(true);
+        }
+        tf.dispose(Object.values(out));
+        expect(tf.memory().numTensors).toBe(before);
+        tf.dispose([batch.x, batch.y]);
+        expect(model.getState()).toEqual(weights);
+      } finally {
+        model.dispose();
       }
     });
 
