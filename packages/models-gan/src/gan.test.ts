@@ -79,7 +79,7 @@ describe('what the options change', () => {
 
   it('the loss and penalty report their own scalars', () => {
     const gp = train(dcgan as never, { ...tiny, loss: 'wasserstein', penalty: { type: 'gp', weight: 10 } }, 1);
-    expect(Object.keys(gp.values[0]!).sort()).toEqual(['d_fake', 'd_real', 'gp', 'loss_d', 'loss_g']);
+    expect(Object.keys(gp.values[0]!).sort()).toEqual(['d_fake', 'd_real', 'gp', 'grad_norm/d', 'grad_norm/g', 'loss_d', 'loss_g']);
     const r1 = train(dcgan as never, { ...tiny, penalty: { type: 'r1', weight: 1 } }, 1);
     expect(r1.values[0]!.r1).toBeGreaterThan(0);
     // non-saturating reports σ(D) (in (0, 1)); hinge reports the raw scores.
