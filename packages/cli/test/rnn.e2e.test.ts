@@ -1,7 +1,7 @@
 /**
  * End-to-end test of the pixel RNN through the real CLI: a tiny rnn/row-lstm trained on
- * binarised MNIST, its test NLL from `exp eval`, a sample grid, and the config error for
- * grey-level data.
+ * binarised MNIST, its test NLL from `exp eval`, a sample grid, the shipped config, and the
+ * config error for grey-level data.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodePng } from '@genlab/core';
 import { FileStore } from '@genlab/tracking';
-import { exp, runIdOf, write } from './helpers.js';
+import { exp, repo, runIdOf, write } from './helpers.js';
 
 const tinyRnn = (dataset = 'dataset: { name: mnist, subset: 64, range: [0, 1], binarize: stochastic }') => `name: rnn-tiny
 model: { name: rnn/row-lstm, hidden: 4, layers: 1, outputHidden: 0 }
@@ -58,6 +58,13 @@ describe('rnn/row-lstm through the CLI', () => {
     expect(run.metrics.nll![0]!.value).toBeCloseTo(nll, 1);
     // The evaluation's bits/dim joins the training curve of the same name at the last step.
     expect(run.metrics.bits_per_dim!.some((p) => p.step === 4 && Math.abs(p.value - bpd) < 1e-3)).toBe(true);
+  });
+
+  it('validates the shipped configs/rnn-mnist.yaml', () => {
+    const r = exp(['validate', path.join(repo, 'configs', 'rnn-mnist.yaml')], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('name: rnn/row-lstm');
+    expect(r.stdout).toContain('binarize: stochastic');
   });
 
   it('refuses grey-level data with exit 2, saying which dataset options to set', () => {
