@@ -56,7 +56,7 @@ export class RowLstm implements GenerativeModel {
 
   constructor(
     cfg: RowLstmConfig,
-    private readonly shape: [number, number, number],
+    shape: [number, number, number],
     private readonly range: [number, number],
     numClasses: number,
     seed: number,
