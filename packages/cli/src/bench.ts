@@ -1,7 +1,8 @@
 /**
- * `exp bench` (`pnpm bench`): training throughput of the MLP GAN and the DCGAN on every
- * available backend path, next to a PyTorch reference of the same networks, loss and step
- * measured in the same run (bench/torch_gan.py with Debian's python3-torch).
+ * `exp bench` (`pnpm bench`): training throughput of the MLP GAN, the DCGAN and the Row
+ * LSTM pixel RNN on every available backend path, next to a PyTorch reference of the same
+ * networks, loss and step measured in the same run (bench/torch_gan.py, bench/torch_rnn.py
+ * with Debian's python3-torch).
  *
  * Each measurement runs in its own process (a backend is process-wide) with
  * OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for both sides alike, one BLAS thread and one
@@ -25,6 +26,16 @@ const MODELS = [
   { key: 'mlp', plugin: 'gan/mlp', config: { generator: { batchNorm: true } }, label: 'MLP GAN (gan-mnist.yaml)' },
   // The plain cpu backend needs minutes per DCGAN step: not measured by default.
   { key: 'dcgan', plugin: 'gan/dcgan', config: {}, label: 'DCGAN (dcgan-mnist.yaml)', skip: ['cpu'] },
+  // Binarised MNIST, as in rnn-mnist.yaml; its own PyTorch twin. Minutes per step on cpu too.
+  {
+    key: 'rnn',
+    plugin: 'rnn/row-lstm',
+    config: {},
+    data: { range: [0, 1], binarize: 'stochastic' },
+    torch: 'torch_rnn.py',
+    label: 'Row LSTM (rnn-mnist.yaml)',
+    skip: ['cpu'],
+  },
 ] as const;
 
 /** One path through genlab's backends. */
@@ -51,7 +62,7 @@ export async function benchWorker(modelKey: string, backend: BackendName, steps:
   if (!spec) throw new Error(`unknown bench model ${modelKey}`);
   const choice = await chooseBackend(backend);
   const plugin = builtinRegistry().model(spec.plugin);
-  const ds = (await mnist.load(mnist.configSchema.parse({}), { baseDir: '.', cacheDir: '.', log: () => {} })) as ArrayDataset;
+  const ds = (await mnist.load(mnist.configSchema.parse('data' in spec ? spec.data : {}), { baseDir: '.', cacheDir: '.', log: () => {} })) as ArrayDataset;
   const cfg = plugin.configSchema.parse(spec.config) as Record<string, unknown>;
   const model = plugin.create(cfg, { data: ds.info, seed: 1 });
   const trainer = new Trainer({
@@ -173,7 +184,6 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../../..');
   const bin = path.join(here, 'bin.js');
-  const torchScript = path.join(root, 'bench', 'torch_gan.py');
   const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
   const hasTorch = spawnSync(python, ['-c', 'import torch'], { env: benchEnv({}) }).status === 0;
   const log = (m: string) => process.stderr.write(m + '\n');
@@ -185,7 +195,9 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     const steps = args.steps[m.key] ?? 20;
     if (hasTorch) {
       log(`bench: PyTorch ${m.key}, ${steps} steps…`);
-      const r = spawnSync(python, [torchScript, '--model', m.key, '--steps', String(steps), '--batch', String(args.batch), '--threads', '1'], { env: benchEnv({}), encoding: 'utf8' });
+      const script = path.join(root, 'bench', 'torch' in m ? m.torch : 'torch_gan.py');
+      const modelArgs = 'torch' in m ? [] : ['--model', m.key];
+      const r = spawnSync(python, [script, ...modelArgs, '--steps', String(steps), '--batch', String(args.batch), '--threads', '1'], { env: benchEnv({}), encoding: 'utf8' });
       const j = lastJson(r.stdout ?? '');
       if (j) reference[m.key] = Number(j.img_per_sec);
       else log(`bench: PyTorch ${m.key} failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);

@@ -237,13 +237,14 @@ async function main(argv: string[]): Promise<number> {
     )
     .command(
       'bench',
-      'training throughput of the MLP GAN and DCGAN per backend, against PyTorch (pnpm bench)',
+      'training throughput of the MLP GAN, DCGAN and Row LSTM per backend, against PyTorch (pnpm bench)',
       (y) =>
         y
           .option('steps-mlp', { type: 'number', default: 200, description: 'timed steps for the MLP GAN' })
           .option('steps-dcgan', { type: 'number', default: 40, description: 'timed steps for the DCGAN' })
+          .option('steps-rnn', { type: 'number', default: 20, description: 'timed steps for the Row LSTM' })
           .option('batch', { type: 'number', default: 64 })
-          .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, data, fid' })
+          .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, rnn, data, fid' })
           .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
           .option('worker', { type: 'string', hidden: true })
           .option('backend', { choices: backends, hidden: true })
@@ -264,7 +265,7 @@ async function main(argv: string[]): Promise<number> {
             return 0;
           }
           return benchCommand({
-            steps: { mlp: a['steps-mlp'], dcgan: a['steps-dcgan'] },
+            steps: { mlp: a['steps-mlp'], dcgan: a['steps-dcgan'], rnn: a['steps-rnn'] },
             batch: a.batch,
             ...(a.out !== undefined ? { out: a.out } : {}),
             ...(a.models !== undefined ? { models: a.models.map(String) } : {}),

@@ -7,17 +7,19 @@ import { installWasmConv } from './wasm-conv.js';
 import { installWasmConv3dGuard } from './wasm-conv3d.js';
 import { installWasmMatMul } from './wasm-matmul.js';
 import { installWasmTile } from './wasm-tile.js';
+import { installWasmSlice } from './wasm-slice.js';
 import { installNativeMatMul, loadNativeBlas } from './native.js';
 
 export { installWasmConv, im2col, col2im } from './wasm-conv.js';
 export { installWasmConv3dGuard } from './wasm-conv3d.js';
 export { installWasmMatMul } from './wasm-matmul.js';
 export { installWasmTile, tileInto } from './wasm-tile.js';
+export { installWasmSlice, sliceInto } from './wasm-slice.js';
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
-export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2'] as const;
+export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Identity'] as const;
 
 /**
  * Install genlab's kernels for the active backend and say what was installed. The
@@ -29,6 +31,7 @@ export function installKernels(backendName: string, opts: { native?: boolean } =
   if (backendName !== 'wasm') return { native: false, description: '' };
   installWasmMatMul();
   installWasmTile();
+  installWasmSlice();
   installWasmConv();
   installWasmConv3dGuard();
   if (opts.native === false) return { native: false, description: 'genlab kernel pack' };

@@ -41,12 +41,16 @@ export class MemoryTracker implements Tracker {
   }
 }
 
-/** A dataset of `n` uniform random examples of `info.shape` in `info.range`, with labels. */
+/**
+ * A dataset of `n` uniform random examples of `info.shape` in `info.range`, with labels.
+ * With `info.binary` every value is one of the two ends of the range, each with probability ½.
+ */
 export function randomDataset(info: Omit<DataInfo, 'size'>, n: number, seed = 1): ArrayDataset {
   const rand = mulberry32(seed);
   const d = info.shape.reduce((a, b) => a * b, 1);
   const [lo, hi] = info.range;
-  const pixels = Float32Array.from({ length: n * d }, () => lo + (hi - lo) * rand());
+  const value = info.binary ? () => (rand() < 0.5 ? lo : hi) : () => lo + (hi - lo) * rand();
+  const pixels = Float32Array.from({ length: n * d }, value);
   const labels = Int32Array.from({ length: n }, (_, i) => (info.numClasses ? i % info.numClasses : 0));
   return new ArrayDataset({ pixels, labels }, info);
 }

@@ -1,0 +1,118 @@
+/**
+ * `Slice`, `SplitV`, `Unpack` and `Identity` for the wasm backend without whole-tensor copies.
+ *
+ * tfjs-backend-wasm 4.22's Slice starts with `backend.readSync(x)`, which copies the
+ * *entire* input out of the wasm heap before copying the slice; SplitV and Unpack call it
+ * once per output, so splitting [B, W, 4h] LSTM gates copies the gate tensor four times
+ * and unstacking H rows copies the image H times (a row-by-row RNN spent about a fifth of
+ * its training step there, plus the garbage collection of those copies). Identity copies
+ * its input too, and the engine clones (Identity) every tensor it saves for the backward
+ * pass. Here slices read the heap in place (`typedArrayFromHeap`, after the output is
+ * allocated, since an allocation may move the heap) and Identity shares the data with a
+ * reference count, as the cpu backend does. Checked against the cpu backend in the tests.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+type Typed = Float32Array | Int32Array | Uint8Array;
+
+/** The parts of the wasm backend used here (public methods of BackendWasm). */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Typed;
+  incRef(dataId: tf.DataId): void;
+}
+
+const PATCHED = Symbol.for('genlab.wasmSlicePatched');
+
+/** Copy the box `begin`…`begin+size` of `src` (row-major `shape`) into `dst`, innermost rows with `set`. */
+export function sliceInto(src: Typed, shape: number[], begin: number[], size: number[], dst: Typed): void {
+  if (shape.length === 0) {
+    dst[0] = src[0]!;
+    return;
+  }
+  // Merge trailing axes taken whole into one contiguous row.
+  let rank = shape.length;
+  while (rank > 1 && begin[rank - 1] === 0 && size[rank - 1] === shape[rank - 1]) rank--;
+  const strides = new Array<number>(shape.length);
+  strides[shape.length - 1] = 1;
+  for (let d = shape.length - 2; d >= 0; d--) strides[d] = strides[d + 1]! * shape[d + 1]!;
+  const row = size[rank - 1]! * strides[rank - 1]!;
+  let out = 0;
+  const walk = (d: number, offset: number): void => {
+    if (d === rank - 1) {
+      const start = offset + begin[d]! * strides[d]!;
+      dst.set(src.subarray(start, start + row), out);
+      out += row;
+      return;
+    }
+    for (let i = 0; i < size[d]!; i++) walk(d + 1, offset + (begin[d]! + i) * strides[d]!);
+  };
+  walk(0, 0);
+}
+
+function sliceKernel(x: tf.TensorInfo, begin: number[], size: number[], be: WasmBackendLike): tf.TensorInfo {
+  const out = be.makeOutput(size, x.dtype);
+  if (size.every((d) => d > 0)) sliceInto(be.typedArrayFromHeap(x), x.shape, begin, size, be.typedArrayFromHeap(out));
+  return out;
+}
+
+/** Install the four kernels on the `wasm` backend (idempotent). */
+export function installWasmSlice(backendName = 'wasm'): void {
+  const g = globalThis as Record<symbol, Set<string> | undefined>;
+  const done = (g[PATCHED] ??= new Set());
+  if (done.has(backendName)) return;
+  const replace = (name: string, kernelFunc: tf.KernelFunc) => {
+    const original = tf.getKernel(name, backendName);
+    if (!original) return;
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel({
+      ...original,
+      kernelFunc: (args) => {
+        const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+        // Strings live outside the heap: the stock kernels handle them.
+        if (inputs.some((t) => t.dtype === 'string' || t.dtype === 'complex64')) return original.kernelFunc(args);
+        return kernelFunc(args);
+      },
+    });
+  };
+  replace('Slice', ({ inputs, backend, attrs }) => {
+    const x = inputs.x as tf.TensorInfo;
+    const { begin, size } = attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    return sliceKernel(x, b!, s!, backend as unknown as WasmBackendLike);
+  });
+  replace('SplitV', ({ inputs, backend, attrs }) => {
+    const x = inputs.x as tf.TensorInfo;
+    const { numOrSizeSplits, axis } = attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    return sizes.map((n) => {
+      const size = x.shape.slice();
+      size[ax] = n;
+      const out = sliceKernel(x, begin.slice(), size, backend as unknown as WasmBackendLike);
+      begin[ax]! += n;
+      return out;
+    });
+  });
+  replace('Unpack', ({ inputs, backend, attrs }) => {
+    const x = inputs.value as tf.TensorInfo;
+    let axis = (attrs as unknown as { axis: number }).axis;
+    if (axis < 0) axis += x.shape.length;
+    const outShape = x.shape.filter((_, i) => i !== axis);
+    const size = x.shape.slice();
+    size[axis] = 1;
+    return Array.from({ length: x.shape[axis]! }, (_, i) => {
+      const begin = new Array<number>(x.shape.length).fill(0);
+      begin[axis] = i;
+      const out = sliceKernel(x, begin, size, backend as unknown as WasmBackendLike);
+      return { dataId: out.dataId, dtype: out.dtype, shape: outShape };
+    });
+  });
+  replace('Identity', ({ inputs, backend }) => {
+    const x = inputs.x as tf.TensorInfo;
+    (backend as unknown as WasmBackendLike).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  });
+  done.add(backendName);
+}
