@@ -163,7 +163,7 @@ describe('rnn/row-lstm likelihood', () => {
     const before = nllNow();
     const first = trainer.trainStep(batch);
     expect(first.loss).toBeCloseTo(before, 4);
-    expect(first.bits_per_dim).toBeCloseTo(before / (16 * Math.LN2), 5);
+    expect(first.loss_bpd).toBeCloseTo(before / (16 * Math.LN2), 5);
     for (let s = 0; s < 30; s++) trainer.trainStep(batch);
     // 8 random 4×4 images: 16·ln 2 ≈ 11.1 nats each for a coin flip; a model can memorise below it.
     expect(nllNow()).toBeLessThan(before - 2);

@@ -93,7 +93,7 @@ export class RowLstm implements GenerativeModel {
 
   trainStep(batch: Batch, ctx: TrainContext) {
     const loss = ctx.optimize('rnn', () => this.nll(batch), this.vars);
-    return { loss, bits_per_dim: tf.div(loss, this.pixels * Math.LN2) as tf.Scalar };
+    return { loss, loss_bpd: tf.div(loss, this.pixels * Math.LN2) as tf.Scalar };
   }
 
   /** `nll`: the exact negative log-likelihood per image in nats (the metric derives bits/dim). */
