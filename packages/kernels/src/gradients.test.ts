@@ -68,7 +68,7 @@ describe('a gradient penalty through a conv critic', () => {
       const [xt, a, b] = values.map((v) => tf.tensor(v.data, v.shape));
       const va = tf.variable(a!);
       const vb = tf.variable(b!);
-      const D = (t: tf.Tensor) => tf.tanh(tf.matMul(tf.reshape(tf.leakyRelu(tf.conv2d(t as tf.Tensor4D, va, 1, 'same'), 0.2), [3, -1]), vb));
+      const D = (t: tf.Tensor) => tf.tanh(tf.matMul(tf.reshape(tf.leakyRelu(tf.conv2d(t as tf.Tensor4D, va as tf.Tensor4D, 1, 'same'), 0.2), [3, -1]), vb));
       const { grads } = tf.variableGrads(() => {
         const g = tf.grad((t: tf.Tensor) => tf.sum(D(t)))(xt!);
         return tf.sum(tf.square(tf.sub(tf.sqrt(tf.sum(tf.square(g), [1, 2, 3])), 1)));

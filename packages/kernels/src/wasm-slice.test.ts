@@ -63,7 +63,7 @@ describe('Slice, SplitV, Unpack and Identity on wasm match the cpu backend', () 
     expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
     const v = tf.variable(b);
     const doubled = tf.tidy(() => tf.mul(v, 2));
-    v.assign(doubled);
+    v.assign(doubled as tf.Tensor1D);
     expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
     expect(Array.from(v.dataSync())).toEqual([2, 4, 6]);
     tf.dispose([b, v, doubled]);
