@@ -20,15 +20,19 @@ describe('training health through the CLI', () => {
     const cfg = write(cwd, 'tiny-health.yaml', tiny('  health: { every: 6, classes: { samples: 200 } }\n'));
     const r = exp(['run', cfg], cwd);
     expect(r.code, r.stderr).toBe(0);
-    // The health check's line, at the step it ran.
-    expect(r.stderr).toMatch(/\nstep 6\/12 \| health\/class_entropy [\d.]+ {2}health\/max_class_share [\d.]+ {2}health\/classes_present \d+\n/);
+    // The health check's line, at the step it ran: the class histogram's signals, then the
+    // discriminator's share of real images scored as real (gan/mlp has `diagnose`) on a
+    // training batch and a held-out one.
+    expect(r.stderr).toMatch(
+      /\nstep 6\/12 \| health\/class_entropy -?[\d.]+(?:e[-+]\d+)? {2}health\/max_class_share -?[\d.]+(?:e[-+]\d+)? {2}health\/classes_present -?[\d.]+(?:e[-+]\d+)? {2}health\/d_real_pos_train -?[\d.]+(?:e[-+]\d+)? {2}health\/d_real_pos_test -?[\d.]+(?:e[-+]\d+)? {2}health\/d_real_pos_gap -?[\d.]+(?:e[-+]\d+)?\n/,
+    );
     // A generator trained for 6 steps draws one blob, which the classifier puts in one class.
     expect(r.stderr).toMatch(/\nhealth: possible mode collapse at step 6: class entropy 0\.\d\d \(real data 0\.9\d\), largest class \d+ % \('\d'\), \d of 10 classes present \(real data 10\)\n/);
     expect(r.stderr).toMatch(/\nstep 12\/12 \| health\/class_entropy /);
     // Gradient norms are among the step scalars of the regular progress lines.
     expect(r.stderr).toMatch(/step 1\/12 .*grad_norm\/d \d+\.\d{3} {2}grad_norm\/g \d+\.\d{3}/);
     const run = new FileStore(path.join(cwd, 'mlruns')).readRun(runIdOf(r.stdout));
-    for (const k of ['health/class_entropy', 'health/max_class_share', 'health/classes_present']) {
+    for (const k of ['health/class_entropy', 'health/max_class_share', 'health/classes_present', 'health/d_real_pos_train', 'health/d_real_pos_test', 'health/d_real_pos_gap']) {
       expect(run.metrics[k]!.map((p) => p.step), k).toEqual([6, 12]);
     }
     const entropy = run.metrics['health/class_entropy']![0]!.value;

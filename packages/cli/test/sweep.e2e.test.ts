@@ -192,13 +192,13 @@ describe('exp run with a sweep', () => {
 model: { name: test/nan }
 dataset: { name: mnist }
 train: { steps: 8, batchSize: 4, logEvery: 2 }
-callbacks: { samples: false, progress: false }
+callbacks: { samples: false, progress: false, divergence: { maxRollbacks: 0 } }
 `,
     );
     const r = exp(['run', cfg, '--sweep', 'model.nanAt=100,3,50'], cwd);
     expect(r.code, r.stderr).toBe(1);
     expect(tableRows(r.stdout).map((row) => row[3])).toEqual(['FINISHED', 'FAILED', 'FINISHED']);
-    expect(r.stdout).toMatch(/^ {2}2: failed: non-finite loss=NaN at step 3$/m);
+    expect(r.stdout).toMatch(/^ {2}2: failed: non-finite loss=NaN at step 3 \(and grad_norm\/main=NaN\)$/m);
     const { parent, variants } = sweepRuns(cwd, sweepIdOf(r.stdout));
     expect(parent.status).toBe('FAILED');
     expect(parent.tags['genlab.sweep.failed']).toBe('1');
