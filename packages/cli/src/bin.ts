@@ -285,6 +285,10 @@ async function main(argv: string[]): Promise<number> {
     const exit = exitCodeOf(error);
     const message = (error as Error)?.message ?? String(error);
     process.stderr.write(`${exit === 2 ? 'error' : 'failed'}: ${message}\n`);
+    // How tfjs's WebAssembly backend reports a full heap (it cannot grow past its limit).
+    if (/memory access out of bounds/.test(message)) {
+      process.stderr.write('hint: the wasm backend ran out of memory (its heap has a fixed limit): lower train.batchSize or the model widths\n');
+    }
     if (verbose && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
     else if (exit !== 2) process.stderr.write('(run with --verbose for the stack trace)\n');
     return exit;
