@@ -4,8 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { MemoryTracker, randomDataset, testConfig } from '@genlab/core/testing';
-import { Trainer, type GenerativeModel, type ModelPlugin } from '@genlab/core';
+import { randomDataset, testTrainer } from '@genlab/core/testing';
+import type { GenerativeModel, ModelPlugin } from '@genlab/core';
 import { cutout, translate } from './augment.js';
 import { dcgan } from './dcgan.js';
 import { mlpGan } from './mlp.js';
@@ -40,18 +40,7 @@ function train(plugin: ModelPlugin<unknown>, options: object, steps: number, sha
   const cfg = plugin.configSchema.parse(options) as object;
   const dataset = randomDataset({ shape, numClasses: 2, range: [-1, 1] }, 16, 5);
   const model = plugin.create(cfg, { data: dataset.info, seed: 3 });
-  const trainer = new Trainer({
-    config: testConfig({ name: plugin.name, ...cfg }, { train: { steps, batchSize: 8, logEvery: 1 } }),
-    model,
-    dataset,
-    tracker: new MemoryTracker(),
-    callbacks: [],
-    runId: 't',
-    runName: 't',
-    runDir: '/nonexistent',
-    backend: tf.getBackend(),
-    log: () => {},
-  });
+  const trainer = testTrainer(model, dataset, { model: { name: plugin.name, ...cfg }, train: { steps, batchSize: 8, logEvery: 1 } });
   const values: Record<string, number>[] = [];
   after?.(model);
   for (let s = 0; s < steps; s++) {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { type Batch, type DataInfo, mulberry32, Trainer, UserError } from '@genlab/core';
-import { describeModelContract, MemoryTracker, randomDataset, testConfig } from '@genlab/core/testing';
+import { type Batch, type DataInfo, mulberry32, UserError } from '@genlab/core';
+import { describeModelContract, randomDataset, testTrainer } from '@genlab/core/testing';
 import { RowLstmNet, type RowLstmSpec } from './net.js';
 import { type RowLstm, rowLstm, type RowLstmConfig } from './row-lstm.js';
 import { incrementalLogits } from './sample.js';
@@ -146,18 +146,7 @@ describe('rnn/row-lstm likelihood', () => {
     const cfg = rowLstm.configSchema.parse({ hidden: 4, layers: 1, outputHidden: 0, optimizer: { lr: 0.05 } });
     const model = rowLstm.create(cfg, { data, seed: 2 }) as RowLstm;
     const dataset = randomDataset(data, 8, 4);
-    const trainer = new Trainer({
-      config: testConfig({ name: 'rnn/row-lstm', ...cfg }, { train: { steps: 40, batchSize: 8, logEvery: 1 } }),
-      model,
-      dataset,
-      tracker: new MemoryTracker(),
-      callbacks: [],
-      runId: 't',
-      runName: 't',
-      runDir: '/nonexistent',
-      backend: 'cpu',
-      log: () => {},
-    });
+    const trainer = testTrainer(model, dataset, { model: { name: 'rnn/row-lstm', ...cfg }, train: { steps: 40, batchSize: 8, logEvery: 1 } });
     const batch: Batch = dataset.gather(Array.from({ length: 8 }, (_, i) => i));
     const nllNow = () => tf.tidy(() => model.evaluate(batch).nll.dataSync()[0]!);
     const before = nllNow();

@@ -6,8 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { ArrayDataset, type Batch, type DataInfo, UserError } from '@genlab/core';
-import { MemoryTracker, testConfig } from '@genlab/core/testing';
-import { Trainer } from '@genlab/core';
+import { testTrainer } from '@genlab/core/testing';
 import { convVae } from './conv.js';
 import { cvae } from './cvae.js';
 import { mlpVae } from './mlp.js';
@@ -124,18 +123,7 @@ describe('training', () => {
     const model = mlpVae.create(cfg, { data: train.info, seed: 1 });
     const b = batchOf(test, 64);
     const before = read(model.evaluate!(b));
-    const trainer = new Trainer({
-      config: testConfig({ name: 'vae/mlp', ...cfg }, { train: { steps: 300, batchSize: 32, logEvery: 50 } }),
-      model,
-      dataset: train,
-      tracker: new MemoryTracker(),
-      callbacks: [],
-      runId: 't',
-      runName: 't',
-      runDir: '/nonexistent',
-      backend: 'cpu',
-      log: () => {},
-    });
+    const trainer = testTrainer(model, train, { model: { name: 'vae/mlp', ...cfg }, train: { steps: 300, batchSize: 32, logEvery: 50 } });
     const result = await trainer.run();
     expect(result.status).toBe('FINISHED');
     const after = read(model.evaluate!(b));

@@ -6,12 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import type { DataInfo, DatasetContext, DatasetPlugin, ImageDataset, ModelPlugin, RunStatus, Tracker } from '../contracts.js';
+import type { DataInfo, DatasetContext, DatasetPlugin, GenerativeModel, ImageDataset, ModelPlugin, RunStatus, Tracker } from '../contracts.js';
 import type { z } from 'zod';
 import { type ResolvedConfig, trainSchema } from '../config/schema.js';
 import { ArrayDataset } from '../data.js';
 import { mulberry32 } from '../rng.js';
-import { Trainer } from '../trainer.js';
+import { Trainer, type TrainerOptions } from '../trainer.js';
 
 /** A tracker that keeps everything in memory (for tests). */
 export class MemoryTracker implements Tracker {
@@ -79,6 +79,33 @@ export function testConfig(
   };
 }
 
+/**
+ * A Trainer for tests around `model` and `dataset`: a memory tracker, no callbacks, no run
+ * folder, the current backend; `opts.model` is the config's model section (default
+ * `{ name: 'test' }`), `opts.train` its train section as a file would write it, and any other
+ * trainer option replaces the default.
+ */
+export function testTrainer(
+  model: GenerativeModel,
+  dataset: ImageDataset,
+  opts: { model?: ResolvedConfig['model']; train?: z.input<typeof trainSchema>; config?: Partial<Omit<ResolvedConfig, 'train'>> } & Partial<Omit<TrainerOptions, 'model' | 'dataset' | 'config'>> = {},
+): Trainer {
+  const { model: section = { name: 'test' }, train, config, ...rest } = opts;
+  return new Trainer({
+    config: testConfig(section, { ...config, ...(train ? { train } : {}) }),
+    model,
+    dataset,
+    tracker: new MemoryTracker(),
+    callbacks: [],
+    runId: 'test',
+    runName: 'test',
+    runDir: '/nonexistent',
+    backend: tf.getBackend(),
+    log: () => {},
+    ...rest,
+  });
+}
+
 /** Options for the model contract test. */
 export interface ModelContractOptions {
   /** Plugin options (without `name`) to test with; small networks keep the test fast. */
@@ -100,18 +127,7 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
     const cfg = plugin.configSchema.parse(opts.config);
     const dataset = randomDataset(opts.data, batchSize * 2, seed);
     const model = plugin.create(cfg, { data: dataset.info, seed });
-    const trainer = new Trainer({
-      config: testConfig({ name: plugin.name, ...(cfg as object) }, { train: { steps: 2, batchSize, logEvery: 1 } }),
-      model,
-      dataset,
-      tracker: new MemoryTracker(),
-      callbacks: [],
-      runId: 'contract',
-      runName: 'contract',
-      runDir: '/nonexistent',
-      backend: tf.getBackend(),
-      log: () => {},
-    });
+    const trainer = testTrainer(model, dataset, { model: { name: plugin.name, ...(cfg as object) }, train: { steps: 2, batchSize, logEvery: 1 } });
     return { model, dataset, trainer, cfg };
   };
   const oneStep = (trainer: Trainer, dataset: ArrayDataset) => {
