@@ -30,6 +30,14 @@ describe('compare', () => {
     expect(mixed.protocols).toEqual({ P1: 'feat@1; n=5000', P2: 'feat@2; n=1000' });
   });
 
+  it('leaves out params only some of the runs have (other model families)', () => {
+    const gan = run('a', '0.001', 12.5, 'P');
+    const vae = run('b', '0.002', 8.25, 'P', { params: { 'model.beta': '1', 'model.optimizerG.lr': '0.002', 'train.steps': '50' } });
+    const rnn = run('c', '0.002', 9, 'P', { params: { 'model.cell': 'lstm', 'model.optimizerG.lr': '0.002', 'train.steps': '70' } });
+    gan.params['train.steps'] = '40';
+    expect(compareTable([gan, vae, rnn]).columns.slice(4, 6)).toEqual(['model.optimizerG.lr', 'train.steps']);
+  });
+
   it('renders text, csv, markdown and json', () => {
     const t = compareTable([run('a', '0.001', 12.5, 'P'), run('b', '0.002', 8.25, 'P')]);
     expect(formatTable(t, 'csv').split('\n')[1]).toBe('run-a,aaaaaaaa,gan/mlp,mnist,0.001,12.500,1500,60,500');

@@ -36,8 +36,11 @@ export interface CompareTable {
 
 /** Build the comparison table of `runs`. */
 export function compareTable(runs: RunSummary[]): CompareTable {
+  // Params that differ between the runs and that every run has: runs of different model
+  // families share few options, and one column per option of every family buries the
+  // comparison (the model column already names each model).
   const differing = [...new Set(runs.flatMap((r) => Object.keys(r.params)))]
-    .filter((k) => !NOISE.test(k) && new Set(runs.map((r) => r.params[k])).size > 1)
+    .filter((k) => !NOISE.test(k) && runs.every((r) => r.params[k] !== undefined) && new Set(runs.map((r) => r.params[k])).size > 1)
     .sort();
   // Protocol labels, in order of first appearance.
   const labels = new Map<string, string>();
