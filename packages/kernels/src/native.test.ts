@@ -18,6 +18,8 @@ if (!blas) console.warn(`native BLAS tests skipped: ${reason}`);
 const rand = mulberry32(5);
 const data = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
 
+// Skipped only where the native addon is not built (no libopenblas-dev at install; the
+// warning above says why); .ci/run installs OpenBLAS, so CI runs these.
 describe.skipIf(!blas)('native BLAS kernels match the cpu backend', () => {
   beforeAll(async () => {
     tf.env().set('PROD', true);

@@ -19,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { deriveSeed, type ModelPlugin } from '@genlab/core';
+import { requireImages } from './dcgan.js';
 import { Gan } from './gan.js';
 import { downsample2x, Net, upsample2x, type Fwd } from './nn.js';
 import { checkGanOptions, ganTrainingOptions } from './options.js';
@@ -60,10 +61,7 @@ export const sngan: ModelPlugin<SnganConfig> = {
   description: 'SNGAN ResNet (Miyato et al. 2018) for 32x32 RGB (or 28x28): spectral norm on D, hinge loss',
   configSchema: schema,
   create(cfg, { data, seed }) {
-    if (data.shape.length !== 3 || data.shape[0]! % 4 !== 0 || data.shape[1]! % 4 !== 0) {
-      throw new Error(`gan/sngan needs images [H, W, C] with H and W divisible by 4 (32x32 or 28x28), the data has shape [${data.shape.join(', ')}]`);
-    }
-    const [H, W, C] = data.shape as [number, number, number];
+    const [H, W, C] = requireImages('gan/sngan', data.shape, 4);
     const ups = H % 8 === 0 && W % 8 === 0 ? 3 : 2;
     const [h0, w0] = [H >> ups, W >> ups];
 
