@@ -49,6 +49,39 @@ describe.skipIf(!blas)('native BLAS kernels match the cpu backend', () => {
     }
   }
 
+  // tf.matMul hands the kernel its operands at their own rank: a dense layer's product and
+  // its gradients are 2-D. These must reach sgemm too (a 3-D-only check once sent every
+  // dense layer to the slower wasm kernel and halved the MLP GAN's speed).
+  for (const [as, bs] of [
+    [[64, 100], [100, 30]],
+    [[2, 3, 5, 4], [2, 3, 4, 6]],
+    [[2, 3, 5, 4], [4, 6]],
+    [[5, 4], [3, 4, 6]],
+    [[1, 5, 4], [2, 1, 4, 6]],
+  ] as const) {
+    it(`matMul ${JSON.stringify(as)}·${JSON.stringify(bs)} goes through sgemm and matches cpu`, async () => {
+      const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
+      const av = data(size(as));
+      const bv = data(size(bs));
+      const f = () => tf.matMul(tf.tensor(av, [...as]), tf.tensor(bv, [...bs]));
+      const sgemm = blas!.sgemm;
+      let calls = 0;
+      blas!.sgemm = (...args) => (calls++, sgemm(...args));
+      try {
+        const shapeOn = async (b: string) => (await tf.setBackend(b), tf.tidy(() => f().shape));
+        expect(await shapeOn('wasm')).toEqual(await shapeOn('cpu'));
+        calls = 0;
+        const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
+        const wasm = await on('wasm', f);
+        expect(tf.memory().numTensors).toBe(before);
+        expect(worstRelError(wasm, await on('cpu', f))).toBeLessThan(1e-4);
+      } finally {
+        blas!.sgemm = sgemm;
+      }
+      expect(calls).toBeGreaterThan(0);
+    });
+  }
+
   for (const activation of ['linear', 'relu', 'elu', 'leakyrelu', 'sigmoid', 'relu6', 'prelu'] as const) {
     it(`fused matmul with bias and ${activation}, and its gradients`, async () => {
       const xv = data(16 * 24);

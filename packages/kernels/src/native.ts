@@ -16,12 +16,17 @@ export interface NativeBlas {
   setThreads(n: number): void;
 }
 
+let loaded: NativeBlas | undefined;
+
 /** Load the addon; `reason` says why not when it is absent. Set GENLAB_NATIVE=0 to skip it. */
 export function loadNativeBlas(): { blas?: NativeBlas; reason: string } {
   if (process.env.GENLAB_NATIVE === '0') return { reason: 'native BLAS disabled by GENLAB_NATIVE=0' };
   try {
     const require = createRequire(import.meta.url);
-    const blas = require('../native/build/Release/genlab_blas.node') as NativeBlas;
+    const addon = require('../native/build/Release/genlab_blas.node') as NativeBlas;
+    // One plain object per process (the addon's exports are read-only), so tests can count
+    // the sgemm calls the kernels make.
+    const blas = (loaded ??= { sgemm: (...a) => addon.sgemm(...a), info: () => addon.info(), setThreads: (n) => addon.setThreads(n) });
     const threads = Number(process.env.GENLAB_BLAS_THREADS ?? 0);
     if (threads > 0) blas.setThreads(threads);
     const info = blas.info();
@@ -57,8 +62,32 @@ function activate(y: Float32Array, act: Activation, alpha: number): void {
 
 /** Install the native matmuls on the wasm backend (after the wasm pack, idempotent). */
 export function installNativeMatMul(blas: NativeBlas, backendName = 'wasm'): void {
+  /**
+   * Operands as 3-D [batch, rows, cols] views, and the output's shape. `tf.matMul` hands the
+   * kernel its inputs at their own rank (2-D for a dense layer, its gradients too); leading
+   * batch dimensions are flattened when they are equal or one side has none to broadcast.
+   * Undefined for a broadcast this does not cover (left to the original kernel).
+   */
+  const as3d = (a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean) => {
+    if (a.shape.length < 2 || b.shape.length < 2 || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+    const outer = (t: tf.TensorInfo) => t.shape.slice(0, -2);
+    const prod = (s: number[]) => s.reduce((p, d) => p * d, 1);
+    const [oa, ob] = [outer(a), outer(b)];
+    const [pa, pb] = [prod(oa), prod(ob)];
+    const rank = Math.max(oa.length, ob.length);
+    const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s].join(',');
+    if (pa !== 1 && pb !== 1 && pad(oa) !== pad(ob)) return undefined;
+    const batchShape = pa !== 1 ? oa : ob;
+    const [ra, ca] = a.shape.slice(-2) as [number, number];
+    const [rb, cb] = b.shape.slice(-2) as [number, number];
+    const M = ta ? ca : ra;
+    const N = tb ? rb : cb;
+    const padded = [...Array(rank - batchShape.length).fill(1), ...batchShape];
+    return { a: view(a, [pa, ra, ca]), b: view(b, [pb, rb, cb]), outShape: [...padded, M, N] };
+  };
+
   const matmul = (be: WasmBackendLike, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo => {
-    // The matMul op hands kernels 3-D operands [batch, rows, cols] (batch 1 broadcasts).
+    // 3-D operands [batch, rows, cols] (batch 1 broadcasts).
     const [ba, ra, ca] = a.shape as [number, number, number];
     const [bb, rb, cb] = b.shape as [number, number, number];
     const M = ta ? ca : ra;
@@ -82,10 +111,9 @@ export function installNativeMatMul(blas: NativeBlas, backendName = 'wasm'): voi
     const a = inputs.a as tf.TensorInfo;
     const b = inputs.b as tf.TensorInfo;
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
-    if (a.shape.length !== 3 || b.shape.length !== 3 || a.dtype !== 'float32' || b.dtype !== 'float32') {
-      return original!.kernelFunc({ inputs, backend, attrs });
-    }
-    return matmul(backend as WasmBackendLike, a, b, Boolean(transposeA), Boolean(transposeB));
+    const ops = as3d(a, b, Boolean(transposeA), Boolean(transposeB));
+    if (!ops) return original!.kernelFunc({ inputs, backend, attrs });
+    return view(matmul(backend as WasmBackendLike, ops.a, ops.b, Boolean(transposeA), Boolean(transposeB)), ops.outShape);
   }, 'native');
 
   // Convolutions as im2col · W through the native matmul (faster than XNNPACK's conv here).
@@ -125,18 +153,19 @@ export function installNativeMatMul(blas: NativeBlas, backendName = 'wasm'): voi
     const { a, b, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
     const { transposeA, transposeB, activation, leakyreluAlpha } = attrs as { transposeA?: boolean; transposeB?: boolean; activation?: Activation; leakyreluAlpha?: number };
     const act = activation ?? 'linear';
-    const N = transposeB ? b!.shape[1]! : b!.shape[2]!;
+    const ops = as3d(a!, b!, Boolean(transposeA), Boolean(transposeB));
+    const N = ops?.outShape.at(-1);
     const biasSize = bias ? bias.shape.reduce((p, d) => p * d, 1) : 0;
-    if (a!.shape.length !== 3 || b!.shape.length !== 3 || act === 'prelu' || preluActivationWeights || (bias && biasSize !== N && biasSize !== 1)) {
+    if (!ops || act === 'prelu' || preluActivationWeights || (bias && biasSize !== N && biasSize !== 1)) {
       return original!.kernelFunc({ inputs, backend, attrs });
     }
     const be = backend as WasmBackendLike;
-    const out = matmul(be, a!, b!, Boolean(transposeA), Boolean(transposeB));
+    const out = view(matmul(be, ops.a, ops.b, Boolean(transposeA), Boolean(transposeB)), ops.outShape);
     const y = f32(be, out);
     if (bias) {
       const bv = f32(be, bias);
       if (biasSize === 1) for (let i = 0; i < y.length; i++) y[i]! += bv[0]!;
-      else for (let i = 0; i < y.length; i++) y[i]! += bv[i % N]!;
+      else for (let i = 0; i < y.length; i++) y[i]! += bv[i % N!]!;
     }
     activate(y, act, leakyreluAlpha ?? 0.2);
     return out;
