@@ -7,7 +7,7 @@ export { ConfigError, type ConfigIssue, RunError, UserError, exitCodeOf } from '
 export { Registry, type PluginModule, unknownNameMessage } from './registry.js';
 export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
 export { rootSchema, trainSchema, trackingSchema, outputSchema, sweepSchema, type ResolvedConfig, type RootInput, type PluginSection, type SweepAxes } from './config/schema.js';
-export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
+export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, ADAM_KERNEL, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
 export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';

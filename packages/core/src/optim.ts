@@ -127,6 +127,15 @@ function parseSlotKey(key: string, prefix: string): { index: number; slot: strin
   return { index: Number(index), slot: slotKey };
 }
 
+/**
+ * A backend may register a one-pass Adam update under this kernel name (@genlab/kernels does
+ * on wasm, where the dozen element-wise ops of the composite update were a third of an MLP
+ * GAN step). Inputs `param`, `grad`, `m`, `v` (float32, one shape); attrs `beta1`, `beta2`,
+ * `stepSize`, `epsHat` as below; outputs the new [param, m, v]. It must compute exactly the
+ * composite update below; without it that composite runs.
+ */
+export const ADAM_KERNEL = 'GenlabAdamUpdate';
+
 /** Adam (Kingma & Ba 2015, Algorithm 1) with the bias corrections of the paper. */
 class Adam implements Optimizer {
   private m = new Map<number, tf.Variable>();
@@ -144,12 +153,20 @@ class Adam implements Optimizer {
     const c2 = 1 - Math.pow(beta2, this.t);
     const stepSize = (lr * Math.sqrt(c2)) / c1;
     const epsHat = eps * Math.sqrt(c2);
+    const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
     tf.tidy(() => {
       vars.forEach((variable, i) => {
         const g = grads[variable.name];
         if (!g) return;
         const m = slot(this.m, i, variable);
         const v = slot(this.v, i, variable);
+        if (fused && g.dtype === 'float32') {
+          const [p1, m1, v1] = tf.engine().runKernel(ADAM_KERNEL, { param: variable, grad: g, m, v }, { beta1, beta2, stepSize, epsHat }) as tf.Tensor[];
+          m.assign(m1!);
+          v.assign(v1!);
+          variable.assign(p1!);
+          return;
+        }
         // m ← β1 m + (1-β1) g ;  v ← β2 v + (1-β2) g²
         const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));

@@ -208,7 +208,7 @@ describe('gradient norms', () => {
 /** The clipping genlab used before norms stayed on the device: the norm read to the host. */
 function clipOnHost(grads: tf.NamedTensorMap, maxNorm: number): void {
   const names = Object.keys(grads);
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))))).dataSync()[0]!;
+  const norm = tf.tidy(() => globalNorm(grads)).dataSync()[0]!;
   if (!(norm > maxNorm)) return;
   const scale = maxNorm / norm;
   for (const n of names) {
@@ -217,6 +217,25 @@ function clipOnHost(grads: tf.NamedTensorMap, maxNorm: number): void {
     old.dispose();
   }
 }
+
+describe('globalNorm', () => {
+  it('is the L2 norm over every gradient, as a float64 sum of squares computes it', () => {
+    const rand = mulberry32(3);
+    for (const sizes of [[1], [17, 6], [1000, 4, 4096]]) {
+      const arrays = sizes.map((n) => Float32Array.from({ length: n }, () => 10 * (rand() - 0.5)));
+      const grads: tf.NamedTensorMap = Object.fromEntries(arrays.map((a, i) => [`g${i}`, i === 1 ? tf.tensor2d(a, [a.length / 2, 2]) : tf.tensor1d(a)]));
+      const before = tf.memory().numTensors;
+      const norm = globalNorm(grads);
+      expect(norm.shape).toEqual([]);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      let sum = 0;
+      for (const a of arrays) for (const x of a) sum += x * x;
+      expect(norm.dataSync()[0]!).toBeCloseTo(Math.sqrt(sum), 3);
+      expect(Math.abs(norm.dataSync()[0]! - Math.sqrt(sum)) / Math.sqrt(sum)).toBeLessThan(1e-6);
+      tf.dispose([norm, ...Object.values(grads)]);
+    }
+  });
+});
 
 describe('clipByGlobalNorm on the device', () => {
   it('gives bit-identical gradients to the host-side version, above and below the threshold and for NaN', () => {

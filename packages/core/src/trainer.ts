@@ -479,7 +479,10 @@ function readScalars(out: Record<string, tf.Scalar>): Record<string, number> {
 
 /** The global L2 norm of a set of gradients: ‖g‖ = √(Σ_v Σ_i g_{v,i}²), a float32 scalar. */
 export function globalNorm(grads: tf.NamedTensorMap): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))) as tf.Scalar));
+  // Σ g² as the dot product gᵀg: one matmul kernel per variable instead of square + sum (two
+  // passes and a temporary), and a BLAS dot where the native matmul is installed.
+  const sq = (g: tf.Tensor) => tf.matMul(tf.reshape(g, [1, g.size]), tf.reshape(g, [g.size, 1]));
+  return tf.tidy(() => tf.sqrt(tf.reshape(tf.addN(Object.values(grads).map(sq)), [])) as tf.Scalar);
 }
 
 /**

@@ -3,7 +3,7 @@
     {
       "target_name": "genlab_blas",
       "sources": ["blas.c"],
-      "cflags": ["-O2"],
+      "cflags": ["-O2", "-ffp-contract=off", "-fno-math-errno"],
       "libraries": ["-lopenblas"]
     }
   ]

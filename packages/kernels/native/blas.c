@@ -2,10 +2,12 @@
  * genlab_blas: a tiny N-API addon exposing the system BLAS's sgemm to JavaScript, called
  * directly on Float32Array views of TensorFlow.js's wasm heap (no copies). Built at install
  * time when a C compiler and OpenBLAS's headers are present; optional in every other way.
+ * Also a one-pass Adam update on the same heap views (see src/native-adam.ts).
  */
 #include <node_api.h>
 #include <cblas.h>
 #include <stdbool.h>
+#include <math.h>
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
 
@@ -42,6 +44,42 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * adam(P, G, M, V, P1, M1, V1, beta1, beta2, stepSize, epsHat): one Adam step in one pass,
+ * in float32 with every operation rounded as the composite tfjs update rounds it (no
+ * contraction into FMA: -ffp-contract=off), so the result is bit-identical to it:
+ *   m1 = β1·m + (1−β1)·g;  v1 = β2·v + (1−β2)·g²;  p1 = p − (m1 / (√v1 + ε̂))·stepSize.
+ */
+static napi_value Adam(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value args[11];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc != 11) { napi_throw_type_error(env, NULL, "adam(P, G, M, V, P1, M1, V1, beta1, beta2, stepSize, epsHat)"); return NULL; }
+  size_t n[7];
+  float *a[7];
+  for (int k = 0; k < 7; k++) {
+    a[k] = f32(env, args[k], &n[k]);
+    if (!a[k]) { napi_throw_type_error(env, NULL, "adam: the first seven arguments must be Float32Arrays"); return NULL; }
+    if (n[k] != n[0]) { napi_throw_range_error(env, NULL, "adam: arrays differ in length"); return NULL; }
+  }
+  double s[4];
+  for (int k = 0; k < 4; k++) CHECK(napi_get_value_double(env, args[7 + k], &s[k]));
+  /* The composite update multiplies by float32 scalars made from the same doubles. */
+  const float b1 = (float)s[0], b2 = (float)s[1], c1 = (float)(1 - s[0]), c2 = (float)(1 - s[1]);
+  const float step = (float)s[2], eps = (float)s[3];
+  const float *restrict P = a[0], *restrict G = a[1], *restrict M = a[2], *restrict V = a[3];
+  float *restrict P1 = a[4], *restrict M1 = a[5], *restrict V1 = a[6];
+  for (size_t i = 0; i < n[0]; i++) {
+    const float g = G[i];
+    const float m = M[i] * b1 + g * c1;
+    const float v = V[i] * b2 + (g * g) * c2;
+    M1[i] = m;
+    V1[i] = v;
+    P1[i] = P[i] - (m / (sqrtf(v) + eps)) * step;
+  }
+  return NULL;
+}
+
 /* info(): the BLAS build string and its thread count. */
 static napi_value Info(napi_env env, napi_callback_info info) {
   napi_value out, config, threads;
@@ -69,8 +107,9 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
     {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+    {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 3, props));
+  CHECK(napi_define_properties(env, exports, 4, props));
   return exports;
 }
 

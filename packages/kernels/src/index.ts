@@ -8,6 +8,7 @@ import { installWasmConv3dGuard } from './wasm-conv3d.js';
 import { installWasmMatMul } from './wasm-matmul.js';
 import { installWasmTile } from './wasm-tile.js';
 import { installWasmSlice } from './wasm-slice.js';
+import { installNativeAdam } from './native-adam.js';
 import { installNativeMatMul, loadNativeBlas } from './native.js';
 
 export { installWasmConv, im2col, col2im } from './wasm-conv.js';
@@ -15,6 +16,7 @@ export { installWasmConv3dGuard } from './wasm-conv3d.js';
 export { installWasmMatMul } from './wasm-matmul.js';
 export { installWasmTile, tileInto } from './wasm-tile.js';
 export { installWasmSlice, sliceInto } from './wasm-slice.js';
+export { installNativeAdam, ADAM_KERNEL } from './native-adam.js';
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
@@ -37,5 +39,6 @@ export function installKernels(backendName: string, opts: { native?: boolean } =
   if (opts.native === false) return { native: false, description: 'genlab kernel pack' };
   const { blas, reason } = loadNativeBlas();
   if (blas) installNativeMatMul(blas);
+  if (blas?.adam) installNativeAdam(blas);
   return { native: Boolean(blas), description: `genlab kernel pack; ${reason}` };
 }

@@ -14,6 +14,8 @@ export interface NativeBlas {
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array): void;
   info(): { config: string; threads: number };
   setThreads(n: number): void;
+  /** One Adam step (see native-adam.ts); absent from addons built before it existed. */
+  adam?(P: Float32Array, G: Float32Array, M: Float32Array, V: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array, beta1: number, beta2: number, stepSize: number, epsHat: number): void;
 }
 
 let loaded: NativeBlas | undefined;
@@ -26,7 +28,7 @@ export function loadNativeBlas(): { blas?: NativeBlas; reason: string } {
     const addon = require('../native/build/Release/genlab_blas.node') as NativeBlas;
     // One plain object per process (the addon's exports are read-only), so tests can count
     // the sgemm calls the kernels make.
-    const blas = (loaded ??= { sgemm: (...a) => addon.sgemm(...a), info: () => addon.info(), setThreads: (n) => addon.setThreads(n) });
+    const blas = (loaded ??= { sgemm: (...a) => addon.sgemm(...a), info: () => addon.info(), setThreads: (n) => addon.setThreads(n), ...(addon.adam ? { adam: (...a) => addon.adam!(...a) } : {}) });
     const threads = Number(process.env.GENLAB_BLAS_THREADS ?? 0);
     if (threads > 0) blas.setThreads(threads);
     const info = blas.info();
