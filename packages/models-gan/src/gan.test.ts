@@ -103,6 +103,32 @@ describe('what the options change', () => {
     run.done();
   });
 
+  it('an EMA generator with batch norm samples with standing statistics of the EMA weights, not the live running ones', () => {
+    const opts = { latentDim: 3, generator: { hidden: [5], batchNorm: true }, discriminator: { hidden: [4] }, ema: { enabled: true, decay: 0.9, start: 0 } };
+    const run = train(mlpGan as never, opts, 3);
+    const state = run.model.getState();
+    const before = tf.memory().numTensors;
+    const t = run.model.sample(4, { seed: 2 });
+    const a = Array.from(t.dataSync());
+    t.dispose();
+    expect(tf.memory().numTensors).toBe(before); // nothing kept between calls…
+    // …and the live running statistics do not enter: overwrite them, the samples stay.
+    const moved = { ...state };
+    for (const k of Object.keys(moved)) if (/generator(_ema)?\/bn\d+\/moving_/.test(k)) moved[k] = { ...moved[k]!, data: moved[k]!.data.map(() => 7) };
+    expect(Object.keys(moved).filter((k) => /generator\/bn\d+\/moving_/.test(k)).length).toBeGreaterThan(0);
+    run.model.setState(moved);
+    expect(Array.from(run.model.sample(4, { seed: 2 }).dataSync())).toEqual(a);
+    // Without EMA the running statistics are what sampling uses.
+    const plain = train(mlpGan as never, { ...opts, ema: { enabled: false } }, 3);
+    const p = Array.from(plain.model.sample(4, { seed: 2 }).dataSync());
+    const pState = plain.model.getState();
+    for (const k of Object.keys(pState)) if (/generator\/bn\d+\/moving_mean/.test(k)) pState[k] = { ...pState[k]!, data: pState[k]!.data.map(() => 7) };
+    plain.model.setState(pState);
+    expect(Array.from(plain.model.sample(4, { seed: 2 }).dataSync())).not.toEqual(p);
+    plain.done();
+    run.done();
+  });
+
   it('diagnose reports the share of real examples scored as real', () => {
     const run = train(dcgan as never, tiny, 1);
     const batch = run.dataset.gather([0, 1, 2, 3]);

@@ -12,12 +12,19 @@
  *     L_D = loss_D(D(aug(x)), D(aug(x̃))) + penalty + aux classification (ACGAN)
  *   L_G = loss_G(D(aug(G(z', y')))) + aux classification (ACGAN), y' uniform random labels
  *   w_ema ← decay·w_ema + (1 − decay)·w
+ *
+ * Sampling uses the EMA weights when enabled. G's batch-norm running averages belong to the
+ * live weights, not to the EMA ones (measured on cgan-mnist: class accuracy 0.90 → 0.85 and
+ * FID 7 → 41 when sampling with them), so an EMA generator samples with "standing
+ * statistics" instead (Brock et al. 2019): the batch statistics of the EMA weights averaged
+ * over STANDING_BATCHES batches of fixed noise, computed in each `sample` call (1,024 extra
+ * generator passes per call; caching them would outlive the call as model state).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, GenerativeModel, SampleOptions, StateDict, StepResult, TrainContext } from '@genlab/core';
 import { diffAugment } from './augment.js';
 import { classLoss, discriminatorLoss, generatorLoss, isLogistic } from './losses.js';
-import { live, type Fwd, type Net } from './nn.js';
+import { live, type BatchNorm, type BnStats, type Fwd, type Net } from './nn.js';
 import type { GanOptions } from './options.js';
 import { gradientPenalty, r1Penalty } from './penalties.js';
 
@@ -53,6 +60,11 @@ export interface GanNetworks {
 function randomLabels(n: number, k: number, seed: number): tf.Tensor1D {
   return tf.tidy(() => tf.cast(tf.minimum(tf.floor(tf.randomUniform([n], 0, k, 'float32', seed)), k - 1), 'int32') as tf.Tensor1D);
 }
+
+/** Standing statistics of an EMA generator: batches × batch size of fixed noise. */
+export const STANDING_BATCHES = 16;
+const STANDING_BATCH = 64;
+const STANDING_SEED = 0x57a4d;
 
 /** Streams of `ctx.seed`: one per independent draw in a step. */
 const S = { z: 0, fakeLabels: 100, augReal: 200, augFake: 300, gp: 400, zG: 1000, labelsG: 1001, augG: 1002 } as const;
@@ -169,13 +181,36 @@ export class Gan implements GenerativeModel {
     });
   }
 
-  /** The forward pass used for sampling: running statistics, EMA weights when enabled. */
+  /** The forward pass used for sampling: running statistics, or EMA weights with standing statistics. */
   private sampling(): Fwd {
-    return this.ema.size ? { training: false, w: (v) => this.ema.get(v) ?? v } : live(false);
+    if (!this.ema.size) return live(false);
+    const w = (v: tf.Variable) => this.ema.get(v) ?? v;
+    return { training: false, w, bn: this.nets.G.batchNorms.length ? { use: this.standingStats(w) } : undefined };
+  }
+
+  /**
+   * Each G batch norm's batch mean and variance under the EMA weights, averaged over fixed
+   * noise (and uniform labels). Call inside a tidy.
+   */
+  private standingStats(w: (v: tf.Variable) => tf.Tensor): Map<BatchNorm, BnStats> {
+    const sums = new Map<BatchNorm, BnStats>();
+    const add = (bn: BatchNorm, stats: BnStats) => {
+      const prev = sums.get(bn);
+      sums.set(bn, prev ? { mean: tf.add(prev.mean, stats.mean), variance: tf.add(prev.variance, stats.variance) } : stats);
+    };
+    for (let b = 0; b < STANDING_BATCHES; b++) {
+      const seed = STANDING_SEED + 2 * b;
+      const z = tf.randomNormal([STANDING_BATCH, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
+      const labels = this.conditional ? randomLabels(STANDING_BATCH, this.nets.numClasses, seed + 1) : undefined;
+      this.nets.generate(z, labels, { training: true, w, bn: { collect: add } });
+    }
+    const avg = (t: tf.Tensor) => tf.div(t, STANDING_BATCHES);
+    return new Map([...sums].map(([bn, s]) => [bn, { mean: avg(s.mean), variance: avg(s.variance) }]));
   }
 
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
     return tf.tidy(() => {
+      const f = this.sampling();
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
       const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
       let labels: tf.Tensor1D | undefined;
@@ -184,7 +219,7 @@ export class Gan implements GenerativeModel {
         // Without labels: classes in turn, so a grid shows every class.
         labels = opts.labels ?? tf.tensor1d(Array.from({ length: n }, (_, i) => i % this.nets.numClasses), 'int32');
       }
-      return tf.reshape(this.nets.generate(z, labels, this.sampling()), [n, ...this.dataShape]);
+      return tf.reshape(this.nets.generate(z, labels, f), [n, ...this.dataShape]);
     });
   }
 
@@ -211,7 +246,8 @@ export class Gan implements GenerativeModel {
   setState(state: StateDict): void {
     this.nets.G.setState('generator', state);
     this.nets.D.setState('discriminator', state);
-    // Buffers (batch-norm statistics) have no EMA copy: their saved values are the live ones.
+    // Buffers (batch-norm statistics) have no EMA copy: their saved values are the live ones
+    // (the EMA weights' standing statistics are recomputed from the weights when sampled).
     if (this.ema.size) this.nets.G.setState('generator_ema', state, (v) => this.ema.get(v) ?? v);
   }
 

@@ -71,6 +71,32 @@ describe('layers', () => {
     net.dispose();
   });
 
+  it('batch norm can hand its batch statistics out without moving the running ones, and normalise with given ones', () => {
+    const net = new Net('g', 1);
+    const bn = net.batchNorm('bn', 2);
+    expect(net.batchNorms).toEqual([bn]);
+    const x = tf.tensor2d([
+      [1, 10],
+      [3, 30],
+    ]);
+    const seen: number[][] = [];
+    const w = (v: tf.Variable) => v;
+    const y = bn.apply(x, { training: true, w, bn: { collect: (b, s) => (expect(b).toBe(bn), seen.push([...s.mean.dataSync(), ...s.variance.dataSync()])) } });
+    expect(seen).toEqual([[2, 20, 1, 100]]);
+    expect(Array.from(y.dataSync())).toEqual(Array.from(bn.apply(x, live(true)).dataSync())); // same output as a normal training pass
+    net.dispose();
+    const net2 = new Net('g', 1);
+    const bn2 = net2.batchNorm('bn', 2);
+    bn2.apply(x, { training: true, w, bn: { collect: () => {} } });
+    expect(Array.from(bn2.mean.dataSync())).toEqual([0, 0]); // running averages untouched
+    expect(Array.from(bn2.variance.dataSync())).toEqual([1, 1]);
+    const given = { mean: tf.tensor1d([1, 10]), variance: tf.tensor1d([4, 25]) };
+    const z = bn2.apply(x, { training: false, w, bn: { use: new Map([[bn2, given]]) } }).arraySync() as number[][];
+    expect(z[1]![0]).toBeCloseTo((3 - 1) / Math.sqrt(4.001), 5);
+    expect(z[1]![1]).toBeCloseTo((30 - 10) / Math.sqrt(25.001), 5);
+    net2.dispose();
+  });
+
   it('conditional batch norm picks γ and β by class', () => {
     const net = new Net('g', 1);
     const bn = net.batchNorm('bn', 1, { classes: 2 });

@@ -14,12 +14,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, type StateDict } from '@genlab/core';
 
+/** Batch-norm statistics: a per-channel mean and variance. */
+export interface BnStats {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+}
+
 /** How one forward pass runs. */
 export interface Fwd {
   /** Batch statistics (and their running averages updated) vs running statistics. */
   training: boolean;
   /** The tensor to use for a variable: itself, or its EMA copy when sampling with EMA. */
   w(v: tf.Variable): tf.Tensor;
+  /**
+   * Batch-norm statistics apart from the running averages, for weights those averages do not
+   * belong to (the generator EMA): `use` replaces the running statistics of an inference
+   * pass; `collect` receives a training pass's batch statistics, and the running averages
+   * are then left as they are.
+   */
+  bn?: { use?: Map<BatchNorm, BnStats>; collect?: (bn: BatchNorm, stats: BnStats) => void };
 }
 
 /** A forward pass with the live weights. */
@@ -33,6 +46,8 @@ export class Net {
   readonly trainable: tf.Variable[] = [];
   /** Spectral-norm states, updated by `powerIterate`. */
   readonly spectral: SpectralNorm[] = [];
+  /** Batch norms, in creation order. */
+  readonly batchNorms: BatchNorm[] = [];
   private count = 0;
 
   constructor(
@@ -272,6 +287,7 @@ export class BatchNorm {
     this.beta = net.variable(`${key}/beta`, () => tf.zeros(table));
     this.mean = net.variable(`${key}/moving_mean`, () => tf.zeros([channels]), false);
     this.variance = net.variable(`${key}/moving_variance`, () => tf.ones([channels]), false);
+    net.batchNorms.push(this);
   }
 
   /** x [n, ..., C]; `labels` int32 [n] when conditional. */
@@ -283,13 +299,17 @@ export class BatchNorm {
       const m = tf.moments(x, axes);
       mean = m.mean;
       variance = m.variance;
-      tf.tidy(() => {
-        this.mean.assign(tf.add(tf.mul(this.mean, 0.9), tf.mul(m.mean, 0.1)));
-        this.variance.assign(tf.add(tf.mul(this.variance, 0.9), tf.mul(m.variance, 0.1)));
-      });
+      if (f.bn?.collect) f.bn.collect(this, m);
+      else {
+        tf.tidy(() => {
+          this.mean.assign(tf.add(tf.mul(this.mean, 0.9), tf.mul(m.mean, 0.1)));
+          this.variance.assign(tf.add(tf.mul(this.variance, 0.9), tf.mul(m.variance, 0.1)));
+        });
+      }
     } else {
-      mean = this.mean;
-      variance = this.variance;
+      const given = f.bn?.use?.get(this);
+      mean = given?.mean ?? this.mean;
+      variance = given?.variance ?? this.variance;
     }
     const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
     if (this.classes === 0) return tf.add(tf.mul(normed, f.w(this.gamma)), f.w(this.beta));
