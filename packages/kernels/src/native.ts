@@ -32,7 +32,7 @@ export function loadNativeBlas(): { blas?: NativeBlas; reason: string } {
     const threads = Number(process.env.GENLAB_BLAS_THREADS ?? 0);
     if (threads > 0) blas.setThreads(threads);
     const info = blas.info();
-    return { blas, reason: `native ${info.config.split(' ').slice(0, 2).join(' ')} sgemm, ${info.threads} thread(s)` };
+    return { blas, reason: `native ${info.config.split(' ').slice(0, 2).join(' ')} sgemm${blas.adam ? ' + Adam' : ''}, ${info.threads} thread(s)` };
   } catch {
     return { reason: 'no native BLAS addon (install libopenblas-dev, then pnpm install)' };
   }

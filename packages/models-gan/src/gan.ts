@@ -193,19 +193,27 @@ export class Gan implements GenerativeModel {
    * noise (and uniform labels). Call inside a tidy.
    */
   private standingStats(w: (v: tf.Variable) => tf.Tensor): Map<BatchNorm, BnStats> {
-    const sums = new Map<BatchNorm, BnStats>();
-    const add = (bn: BatchNorm, stats: BnStats) => {
-      const prev = sums.get(bn);
-      sums.set(bn, prev ? { mean: tf.add(prev.mean, stats.mean), variance: tf.add(prev.variance, stats.variance) } : stats);
-    };
+    const bns = this.nets.G.batchNorms;
+    // Running sums [mean₀, variance₀, mean₁, …]; each pass in its own tidy, so only these
+    // outlive it (16 passes' activations at once exhaust the wasm heap for the SNGAN).
+    let sums: tf.Tensor[] = [];
     for (let b = 0; b < STANDING_BATCHES; b++) {
-      const seed = STANDING_SEED + 2 * b;
-      const z = tf.randomNormal([STANDING_BATCH, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
-      const labels = this.conditional ? randomLabels(STANDING_BATCH, this.nets.numClasses, seed + 1) : undefined;
-      this.nets.generate(z, labels, { training: true, w, bn: { collect: add } });
+      const next = tf.tidy(() => {
+        const seed = STANDING_SEED + 2 * b;
+        const z = tf.randomNormal([STANDING_BATCH, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
+        const labels = this.conditional ? randomLabels(STANDING_BATCH, this.nets.numClasses, seed + 1) : undefined;
+        const got = new Map<BatchNorm, BnStats>();
+        this.nets.generate(z, labels, { training: true, w, bn: { collect: (bn, stats) => got.set(bn, stats) } });
+        return bns.flatMap((bn, i) => {
+          const s = got.get(bn);
+          if (!s) throw new Error(`standing statistics: batch norm ${i} of the generator was not used in its forward pass`);
+          return sums.length ? [tf.add(sums[2 * i]!, s.mean), tf.add(sums[2 * i + 1]!, s.variance)] : [s.mean, s.variance];
+        });
+      });
+      tf.dispose(sums);
+      sums = next;
     }
-    const avg = (t: tf.Tensor) => tf.div(t, STANDING_BATCHES);
-    return new Map([...sums].map(([bn, s]) => [bn, { mean: avg(s.mean), variance: avg(s.variance) }]));
+    return new Map(bns.map((bn, i) => [bn, { mean: tf.div(sums[2 * i]!, STANDING_BATCHES), variance: tf.div(sums[2 * i + 1]!, STANDING_BATCHES) }]));
   }
 
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
