@@ -9,6 +9,7 @@ import { installWasmMatMul } from './wasm-matmul.js';
 import { installWasmTile } from './wasm-tile.js';
 import { installWasmSlice } from './wasm-slice.js';
 import { installNativeAdam } from './native-adam.js';
+import { installWasmReduce } from './wasm-reduce.js';
 import { installNativeMatMul, loadNativeBlas } from './native.js';
 
 export { installWasmConv, im2col, col2im } from './wasm-conv.js';
@@ -17,11 +18,12 @@ export { installWasmMatMul } from './wasm-matmul.js';
 export { installWasmTile, tileInto } from './wasm-tile.js';
 export { installWasmSlice, sliceInto } from './wasm-slice.js';
 export { installNativeAdam, ADAM_KERNEL } from './native-adam.js';
+export { installWasmReduce } from './wasm-reduce.js';
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
-export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Identity'] as const;
+export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Identity', 'Sum', 'Mean'] as const;
 
 /**
  * Install genlab's kernels for the active backend and say what was installed. The
@@ -36,6 +38,7 @@ export function installKernels(backendName: string, opts: { native?: boolean } =
   installWasmSlice();
   installWasmConv();
   installWasmConv3dGuard();
+  installWasmReduce();
   if (opts.native === false) return { native: false, description: 'genlab kernel pack' };
   const { blas, reason } = loadNativeBlas();
   if (blas) installNativeMatMul(blas);
