@@ -103,13 +103,22 @@ describe('what the options change', () => {
     run.done();
   });
 
-  it('standing statistics hold one generator pass at a time in memory', async () => {
+  const worst = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+
+  it('standing statistics hold one generator pass at a time in memory; large samples are made in chunks', async () => {
     const opts = { latentDim: 3, generator: { hidden: [64, 64], batchNorm: true }, discriminator: { hidden: [4] } };
     const ema = train(mlpGan as never, { ...opts, ema: { enabled: true, decay: 0.9, start: 0 } }, 1);
     const plain = train(mlpGan as never, opts, 1);
     const peak = async (m: GenerativeModel, n: number) => (await tf.profile(() => m.sample(n, { seed: 1 }))).peakBytes;
     // 16 passes of 64 for the statistics, then 4 samples: about one pass of 64 at the peak.
     expect(await peak(ema.model, 4)).toBeLessThan(3 * (await peak(plain.model, 64)));
+    // Large requests are generated in chunks of SAMPLE_CHUNK (128), with the same result for the same seed.
+    expect(await peak(plain.model, 1024)).toBeLessThan(3 * (await peak(plain.model, 128)));
+    const big = plain.model.sample(300, { seed: 4 });
+    const first = plain.model.sample(128, { seed: 4 });
+    expect(big.shape).toEqual([300, 8, 8, 1]);
+    expect(worst(tf.slice(big, [0, 0, 0, 0], [128, -1, -1, -1]), first)).toBeLessThan(1e-6);
+    tf.dispose([big, first]);
     ema.done();
     plain.done();
   });

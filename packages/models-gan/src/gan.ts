@@ -66,6 +66,9 @@ export const STANDING_BATCHES = 16;
 const STANDING_BATCH = 64;
 const STANDING_SEED = 0x57a4d;
 
+/** Most samples generated in one forward pass by `sample`. */
+export const SAMPLE_CHUNK = 128;
+
 /** Streams of `ctx.seed`: one per independent draw in a step. */
 const S = { z: 0, fakeLabels: 100, augReal: 200, augFake: 300, gp: 400, zG: 1000, labelsG: 1001, augG: 1002 } as const;
 
@@ -227,7 +230,15 @@ export class Gan implements GenerativeModel {
         // Without labels: classes in turn, so a grid shows every class.
         labels = opts.labels ?? tf.tensor1d(Array.from({ length: n }, (_, i) => i % this.nets.numClasses), 'int32');
       }
-      return tf.reshape(this.nets.generate(z, labels, f), [n, ...this.dataShape]);
+      // In chunks: the evaluation asks for 500 at a time, and a ResNet generator's activations
+      // for 500 images exhaust the wasm heap. Inference-mode layers treat samples
+      // independently, so chunking does not change them.
+      const parts: tf.Tensor[] = [];
+      for (let s = 0; s < n; s += SAMPLE_CHUNK) {
+        const c = Math.min(SAMPLE_CHUNK, n - s);
+        parts.push(tf.tidy(() => this.nets.generate(tf.slice(z, [s, 0], [c, -1]), labels && tf.slice(labels, [s], [c]), f)));
+      }
+      return tf.reshape(parts.length === 1 ? parts[0]! : tf.concat(parts, 0), [n, ...this.dataShape]);
     });
   }
 
