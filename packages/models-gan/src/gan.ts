@@ -221,7 +221,6 @@ export class Gan implements GenerativeModel {
 
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
     return tf.tidy(() => {
-      const f = this.sampling();
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
       const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
       let labels: tf.Tensor1D | undefined;
@@ -230,6 +229,7 @@ export class Gan implements GenerativeModel {
         // Without labels: classes in turn, so a grid shows every class.
         labels = opts.labels ?? tf.tensor1d(Array.from({ length: n }, (_, i) => i % this.nets.numClasses), 'int32');
       }
+      const f = this.sampling();
       // In chunks: the evaluation asks for 500 at a time, and a ResNet generator's activations
       // for 500 images exhaust the wasm heap. Inference-mode layers treat samples
       // independently, so chunking does not change them.
