@@ -5,6 +5,7 @@
  * convolution kernel of the pack goes through `BatchMatMul`, so convolutions get it too.
  */
 import { createRequire } from 'node:module';
+import { util } from '@tensorflow/tfjs-core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { f32, overrideKernel, runKernel, view, type WasmBackendLike } from './heap.js';
 import { colsOf, convInfo, type ConvAttrs } from './wasm-conv.js';
@@ -72,20 +73,16 @@ export function installNativeMatMul(blas: NativeBlas, backendName = 'wasm'): voi
    */
   const as3d = (a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean) => {
     if (a.shape.length < 2 || b.shape.length < 2 || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
-    const outer = (t: tf.TensorInfo) => t.shape.slice(0, -2);
-    const prod = (s: number[]) => s.reduce((p, d) => p * d, 1);
-    const [oa, ob] = [outer(a), outer(b)];
-    const [pa, pb] = [prod(oa), prod(ob)];
+    const [oa, ob] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+    const [pa, pb] = [util.sizeFromShape(oa), util.sizeFromShape(ob)];
     const rank = Math.max(oa.length, ob.length);
-    const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s].join(',');
-    if (pa !== 1 && pb !== 1 && pad(oa) !== pad(ob)) return undefined;
-    const batchShape = pa !== 1 ? oa : ob;
+    const pad = (s: number[]) => [...Array<number>(rank - s.length).fill(1), ...s];
+    if (pa !== 1 && pb !== 1 && !util.arraysEqual(pad(oa), pad(ob))) return undefined;
     const [ra, ca] = a.shape.slice(-2) as [number, number];
     const [rb, cb] = b.shape.slice(-2) as [number, number];
     const M = ta ? ca : ra;
     const N = tb ? rb : cb;
-    const padded = [...Array(rank - batchShape.length).fill(1), ...batchShape];
-    return { a: view(a, [pa, ra, ca]), b: view(b, [pb, rb, cb]), outShape: [...padded, M, N] };
+    return { a: view(a, [pa, ra, ca]), b: view(b, [pb, rb, cb]), outShape: [...pad(pa !== 1 ? oa : ob), M, N] };
   };
 
   const matmul = (be: WasmBackendLike, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo => {

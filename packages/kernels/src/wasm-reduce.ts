@@ -35,9 +35,9 @@ export function installWasmReduce(backendName = 'wasm'): void {
       if (x.dtype !== 'float32' || k === 0 || k >= shape.length || !axes.every((a, i) => a === i)) {
         return original!.kernelFunc({ inputs, backend, attrs });
       }
-      const rows = shape.slice(0, k).reduce((p, d) => p * d, 1);
+      const rows = tf.util.sizeFromShape(shape.slice(0, k));
       const kept = shape.slice(k);
-      const cols = kept.reduce((p, d) => p * d, 1);
+      const cols = tf.util.sizeFromShape(kept);
       const be = backend as WasmBackendLike;
       const out = be.makeOutput(keepDims ? [...shape.slice(0, k).map(() => 1), ...kept] : kept, 'float32');
       sumRows(f32(be, x), rows, cols, f32(be, out), name === 'Mean' ? 1 / rows : 1);
