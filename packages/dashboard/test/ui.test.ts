@@ -133,6 +133,7 @@ describe('exp ui dashboard', () => {
 
 describe('exp ui with a sweep', () => {
   // A parent run (no metrics, params = the sweep spec) with two variants, and a plain run.
+  // Skipped only where Chromium is missing and GENLAB_REQUIRE_BROWSER is unset (as above).
   it.skipIf(!hasChromium)("lists the variants, not the sweep's parent run; a sweep id filters to its variants", async () => {
     const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-sweep-')), 'mlruns');
     const parent = new FileStoreTracker(root);
