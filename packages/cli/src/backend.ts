@@ -6,10 +6,10 @@
  * wasm backend (SIMD), then the plain cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { UserError } from '@genlab/core';
+import { registerHigherOrderGradients, UserError, type BackendName } from '@genlab/core';
 import { installKernels } from '@genlab/kernels';
 
-export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type { BackendName };
 
 /** The backend that runs, and why it was chosen. */
 export interface BackendChoice {
@@ -49,11 +49,12 @@ async function useCpu(): Promise<void> {
 
 /**
  * Select and initialise a backend, then install genlab's kernels for it (the wasm kernel
- * pack; comparison gradients everywhere). Throws a `UserError` when an explicitly
- * requested backend cannot run.
+ * pack) and, on every backend, the gradients second-order derivatives need. Throws a
+ * `UserError` when an explicitly requested backend cannot run.
  */
 export async function chooseBackend(requested: BackendName): Promise<BackendChoice> {
   const choice = await select(requested);
+  registerHigherOrderGradients();
   const kernels = installKernels(choice.name);
   if (kernels.description) choice.reason += ` + ${kernels.description}`;
   return choice;

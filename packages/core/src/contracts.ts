@@ -7,6 +7,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { z } from 'zod';
 import type { ResolvedConfig } from './config/schema.js';
 import type { OptimizerConfig } from './optim.js';
+import type { Registry } from './registry.js';
 
 /** A zod schema for a plugin's options (the `name` key is added by the loader). */
 export type Schema<C> = z.ZodType<C>;
@@ -84,6 +85,37 @@ export interface DatasetPlugin<C = Record<string, unknown>> {
   description: string;
   configSchema: Schema<C>;
   load(cfg: C, ctx: DatasetContext): Promise<ImageDataset>;
+  /**
+   * What `load` would return as `info`, without decoding the data: from headers, file
+   * listings and known counts. `exp validate` checks a config's plugins against it, so it must
+   * agree with `load(cfg).info` (the dataset contract test checks that), and it should throw
+   * the same `UserError`s as `load` for missing files or an empty selection. Without it,
+   * validation loads the dataset to learn its info.
+   */
+  describe?(cfg: C, ctx: DatasetContext): Promise<DataInfo>;
+}
+
+// ---------------------------------------------------------------- validation
+
+/**
+ * A problem a plugin's `check` finds with its options for the run's data: the key path of the
+ * option inside the plugin's section (`generator.output`; empty or absent for the section as
+ * a whole) and what is wrong, said so that the user knows what to change.
+ */
+export interface CheckIssue {
+  path?: string;
+  message: string;
+}
+
+/** What a `check` returns: issues (none when it is fine), or one message about the whole section. */
+export type CheckResult = CheckIssue[] | string | undefined | void;
+
+/** What a plugin's `check` sees: the run's data and its resolved config. */
+export interface CheckContext {
+  /** The data the run will train on (from `DatasetPlugin.describe`, or the loaded dataset). */
+  data: DataInfo;
+  /** The run's resolved config (batch size, the model section for a callback, …). */
+  config: ResolvedConfig;
 }
 
 // ---------------------------------------------------------------- models
@@ -199,6 +231,13 @@ export interface ModelPlugin<C = Record<string, unknown>> {
   family: string;
   description: string;
   configSchema: Schema<C>;
+  /**
+   * Whether these options can train on this data (shape, channels, classes, binary, range):
+   * e.g. an image model refuses flat data, a conditional one unlabelled data. Run by
+   * `exp validate` and by `exp run` before any run exists, so that `create` and the first
+   * step never fail on the data. Everything `create` would refuse belongs here.
+   */
+  check?(cfg: C, ctx: CheckContext): CheckResult;
   create(cfg: C, ctx: ModelContext): GenerativeModel;
 }
 
@@ -340,7 +379,66 @@ export interface CallbackPlugin<C = Record<string, unknown>> {
   configSchema: Schema<C>;
   /** Whether the callback is on when the config does not mention it. */
   enabledByDefault: boolean;
-  create(cfg: C): Callback;
+  /**
+   * A top-level config key of its own for this callback's options (the metrics package's
+   * `eval` callback reads `eval:`), instead of `callbacks.<name>:`. Setting it turns the
+   * callback on; the root schema learns the key from the registered plugins.
+   */
+  configKey?: string;
+  /** Whether these options can run with this data and config (as `ModelPlugin.check`). */
+  check?(cfg: C, ctx: CheckContext): CheckResult;
+  create(cfg: C, ctx?: CallbackContext): Callback;
+}
+
+/** What a callback plugin gets when it is created for a run. */
+export interface CallbackContext {
+  /** The run's registry: other plugins by name (e.g. the metric plugins an evaluation names). */
+  registry: Registry;
+}
+
+// ---------------------------------------------------------------- metrics
+
+/** n vectors of dimension d, row-major. */
+export interface Features {
+  data: Float32Array;
+  n: number;
+  d: number;
+}
+
+/** One side of an evaluation (the real reference or the generated samples), as a metric reads it. */
+export interface MetricSet {
+  /** Feature-network embeddings (input 'features'). */
+  features: Features;
+  /** The feature network's class probabilities (input 'features'). */
+  probs: Features;
+  /** The raw values in the data range, flattened per example (input 'pixels'). */
+  pixels?: Features;
+}
+
+/** Everything a metric is computed from. */
+export interface MetricInput {
+  real: MetricSet;
+  fake: MetricSet;
+  /** The class each generated sample was asked for (conditional models), else undefined. */
+  labels?: Int32Array;
+  info: DataInfo;
+  /** The evaluation seed (for metrics that subsample). */
+  seed: number;
+}
+
+/**
+ * A sample-quality metric, named in `eval.metrics` (and `exp eval --metrics`): computed from
+ * the real reference and the generated samples of one evaluation, under its protocol.
+ */
+export interface MetricPlugin {
+  name: string;
+  description: string;
+  /** What it reads: the dataset's feature-network embeddings, or the raw samples. */
+  input: 'features' | 'pixels';
+  /** Why it cannot be computed for this data (and, at run time, this model), else nothing. */
+  check?(ctx: { data: DataInfo; model?: GenerativeModel }): string | undefined | void;
+  /** The values, keyed as logged (a metric may report several, e.g. `kid` and `kid_std`). Synchronous, on host arrays. */
+  compute(input: MetricInput): Record<string, number>;
 }
 
 // ---------------------------------------------------------------- tracking

@@ -4,9 +4,11 @@
  */
 export type * from './contracts.js';
 export { ConfigError, type ConfigIssue, RunError, UserError, exitCodeOf } from './errors.js';
-export { Registry, type PluginModule, unknownNameMessage } from './registry.js';
-export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
-export { rootSchema, trainSchema, trackingSchema, outputSchema, sweepSchema, type ResolvedConfig, type RootInput, type PluginSection, type SweepAxes } from './config/schema.js';
+export { Registry, type PluginModule, type PluginKind, PLUGIN_KINDS, unknownNameMessage, isZodSchema, uriScheme } from './registry.js';
+export { loadPluginModules, type PluginRef } from './plugin-loader.js';
+export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, hasSweepBlock, overridesSweep, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
+export { composeRoot } from './config/validate.js';
+export { rootSchema, trainSchema, trackingSchema, outputSchema, BACKENDS, type BackendName, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
 export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, ADAM_KERNEL, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
 export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
@@ -40,3 +42,5 @@ export {
   type SweepVariant,
   type SweepAxisInfo,
 } from './config/sweep.js';
+export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
+export { stateDictOf, loadStateDict, entryOf, type Assignable } from './state-dict.js';

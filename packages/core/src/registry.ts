@@ -1,10 +1,10 @@
 /**
- * The plugin registry: models, datasets, callbacks and trackers by name. The CLI creates one
- * registry, adds the built-in plugin lists, then any `plugins:` modules a config names.
+ * The plugin registry: models, datasets, callbacks, trackers and metrics by name, each with
+ * the origin it came from (a built-in package or a plugin module), so a collision names both.
+ * The CLI creates one registry, adds the built-in plugin lists, then the `plugins:` modules a
+ * config names (`loadModules`, in plugin-loader.ts).
  */
-import { pathToFileURL } from 'node:url';
-import path from 'node:path';
-import type { CallbackPlugin, DatasetPlugin, ModelPlugin, TrackerPlugin } from './contracts.js';
+import type { CallbackPlugin, DatasetPlugin, MetricPlugin, ModelPlugin, TrackerPlugin } from './contracts.js';
 import { UserError } from './errors.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- plugins are stored type-erased */
@@ -19,11 +19,24 @@ export interface PluginModule {
   datasets?: AnyDataset[];
   callbacks?: AnyCallback[];
   trackers?: TrackerPlugin[];
+  metrics?: MetricPlugin[];
   /** Alternative to the lists: register plugins imperatively. */
   register?(registry: Registry): void;
 }
 
-type Kind = 'model' | 'dataset' | 'callback' | 'tracker';
+/** The kinds of plugin, as a module's export lists name them. */
+export const PLUGIN_KINDS = { models: 'model', datasets: 'dataset', callbacks: 'callback', trackers: 'tracker', metrics: 'metric' } as const;
+type ListKey = keyof typeof PLUGIN_KINDS;
+export type PluginKind = (typeof PLUGIN_KINDS)[ListKey];
+
+/** The functions each kind of plugin must have (checked when it is registered). */
+const REQUIRED: Record<PluginKind, string[]> = {
+  model: ['create'],
+  dataset: ['load'],
+  callback: ['create'],
+  tracker: ['create'],
+  metric: ['compute'],
+};
 
 /** Plugins by kind and name. */
 export class Registry {
@@ -31,23 +44,59 @@ export class Registry {
   readonly datasets = new Map<string, AnyDataset>();
   readonly callbacks = new Map<string, AnyCallback>();
   readonly trackers = new Map<string, TrackerPlugin>();
-  /** Plugin modules already imported (by URL or package name): importing one again is a no-op. */
-  private readonly modules = new Set<string>();
+  readonly metrics = new Map<string, MetricPlugin>();
+  /** Where each plugin came from (`kind:name` → a package or module), for collisions and `exp list`. */
+  private readonly origins = new Map<string, string>();
+  /** Plugin modules already imported (by URL): importing one again is a no-op. */
+  readonly loadedModules = new Set<string>();
+  /** The origin of a module whose `register` function is running. */
+  private registering?: string;
 
-  /** Add every plugin a module exports. A name registered twice is an error. */
-  add(mod: PluginModule, source = 'built-in'): this {
-    for (const p of mod.models ?? []) this.put('model', this.models, p, source);
-    for (const p of mod.datasets ?? []) this.put('dataset', this.datasets, p, source);
-    for (const p of mod.callbacks ?? []) this.put('callback', this.callbacks, p, source);
-    for (const p of mod.trackers ?? []) this.put('tracker', this.trackers, p, source);
-    mod.register?.(this);
+  /**
+   * Add every plugin a module exports, checking each one's shape (a name, a zod schema, the
+   * functions its kind needs). A name registered twice is an error naming both origins.
+   */
+  add(mod: PluginModule, origin = this.registering ?? 'built-in'): this {
+    for (const key of Object.keys(PLUGIN_KINDS) as ListKey[]) {
+      const list = mod[key];
+      if (list === undefined) continue;
+      if (!Array.isArray(list)) throw new UserError(`${origin}: '${key}' must be an array of ${PLUGIN_KINDS[key]} plugins, got ${describeValue(list)}`);
+      list.forEach((plugin, i) => this.put(PLUGIN_KINDS[key], plugin as { name: string }, origin, `${key}[${i}]`));
+    }
+    if (mod.register !== undefined) {
+      if (typeof mod.register !== 'function') throw new UserError(`${origin}: 'register' must be a function (registry) => void`);
+      // What `register` adds comes from this origin too.
+      const outer = this.registering;
+      this.registering = origin;
+      try {
+        mod.register(this);
+      } finally {
+        this.registering = outer;
+      }
+    }
     return this;
   }
 
-  private put<T extends { name: string }>(kind: Kind, map: Map<string, T>, plugin: T, source: string): void {
-    if (!plugin || typeof plugin.name !== 'string') throw new UserError(`${source}: a ${kind} plugin has no name`);
-    if (map.has(plugin.name)) throw new UserError(`${source}: ${kind} '${plugin.name}' is already registered`);
+  /** Register one plugin of a kind (also what `register(registry)` functions call, through `add`). */
+  private put(kind: PluginKind, plugin: { name: string }, origin: string, key: string): void {
+    const problem = shapeProblem(kind, plugin);
+    if (problem) throw new UserError(`${origin}: ${key} is not a ${kind} plugin: ${problem}`);
+    const map = this.mapOf(kind) as Map<string, unknown>;
+    const id = `${kind}:${plugin.name}`;
+    if (map.has(plugin.name)) {
+      throw new UserError(`${origin}: ${kind} '${plugin.name}' (${key}) is already registered by ${this.origins.get(id) ?? 'another module'}: give it another name`);
+    }
     map.set(plugin.name, plugin);
+    this.origins.set(id, origin);
+  }
+
+  /** Where a plugin came from: a built-in package or a plugin module. */
+  origin(kind: PluginKind, name: string): string | undefined {
+    return this.origins.get(`${kind}:${name}`);
+  }
+
+  private mapOf(kind: PluginKind): Map<string, unknown> {
+    return { model: this.models, dataset: this.datasets, callback: this.callbacks, tracker: this.trackers, metric: this.metrics }[kind];
   }
 
   model(name: string): AnyModel {
@@ -59,45 +108,65 @@ export class Registry {
   callback(name: string): AnyCallback {
     return this.lookup('callback', this.callbacks, name);
   }
+  metric(name: string): MetricPlugin {
+    return this.lookup('metric', this.metrics, name);
+  }
   /** The tracker plugin for a URI, by its scheme (`file:`, `http:`, …). */
   trackerFor(uri: string): TrackerPlugin {
-    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase() ?? 'file';
+    const scheme = uriScheme(uri);
     for (const t of this.trackers.values()) if (t.schemes.includes(scheme)) return t;
-    const known = [...this.trackers.values()].flatMap((t) => t.schemes.map((s) => `${s}:`));
-    throw new UserError(`No tracker handles '${uri}' (scheme '${scheme}:'). Known schemes: ${known.join(', ') || 'none'}`);
+    throw new UserError(`No tracker handles '${uri}' (scheme '${scheme}:'). Known schemes: ${this.trackerSchemes().join(', ') || 'none'}`);
   }
 
-  private lookup<T>(kind: Kind, map: Map<string, T>, name: string): T {
+  /** Every URI scheme a registered tracker handles, as `file:`. */
+  trackerSchemes(): string[] {
+    return [...this.trackers.values()].flatMap((t) => t.schemes.map((s) => `${s}:`));
+  }
+
+  private lookup<T>(kind: PluginKind, map: Map<string, T>, name: string): T {
     const p = map.get(name);
     if (!p) throw new UserError(unknownNameMessage(kind, name, [...map.keys()]));
     return p;
   }
 
-  /** Import plugin modules named by path (relative to `baseDir`) or package name; each module once. */
-  async loadModules(specs: string[], baseDir: string): Promise<void> {
-    for (const spec of specs) {
-      const isPath = spec.startsWith('.') || path.isAbsolute(spec);
-      const url = isPath ? pathToFileURL(path.resolve(baseDir, spec)).href : spec;
-      if (this.modules.has(url)) continue;
-      let mod: PluginModule & { default?: PluginModule };
-      try {
-        mod = (await import(url)) as PluginModule & { default?: PluginModule };
-      } catch (error) {
-        throw new UserError(`Cannot load plugin module '${spec}' (from ${baseDir}): ${(error as Error).message}`, { cause: error });
-      }
-      const exported = mod.default && !mod.models && !mod.datasets && !mod.register ? mod.default : mod;
-      const before = this.size();
-      this.add(exported, spec);
-      if (this.size() === before) {
-        throw new UserError(`Plugin module '${spec}' registers nothing: export 'models', 'datasets', 'callbacks', 'trackers' or 'register'`);
-      }
-      this.modules.add(url);
-    }
+  /** Number of plugins of every kind. */
+  size(): number {
+    return this.models.size + this.datasets.size + this.callbacks.size + this.trackers.size + this.metrics.size;
   }
+}
 
-  private size(): number {
-    return this.models.size + this.datasets.size + this.callbacks.size + this.trackers.size;
+/** The scheme of a tracking URI (`file` for a bare path). */
+export function uriScheme(uri: string): string {
+  return /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase() ?? 'file';
+}
+
+/** Whether a value is a zod 4 schema (what the config loader reads and coerces by). */
+export function isZodSchema(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && '_zod' in value && typeof (value as { safeParse?: unknown }).safeParse === 'function';
+}
+
+/** What is wrong with a plugin object of a kind, or undefined when it has the contract's shape. */
+function shapeProblem(kind: PluginKind, plugin: unknown): string | undefined {
+  if (typeof plugin !== 'object' || plugin === null) return `expected an object, got ${describeValue(plugin)}`;
+  const p = plugin as Record<string, unknown>;
+  if (typeof p.name !== 'string' || !p.name) return "it has no 'name' (a non-empty string)";
+  for (const fn of REQUIRED[kind]) if (typeof p[fn] !== 'function') return `'${p.name}' has no '${fn}' function`;
+  if (kind === 'tracker') {
+    if (!Array.isArray(p.schemes) || !p.schemes.every((s) => typeof s === 'string')) return `'${p.name}' has no 'schemes' list (URI schemes such as 'file')`;
+  } else if (kind !== 'metric' && !isZodSchema(p.configSchema)) {
+    return `'${p.name}'.configSchema is ${p.configSchema === undefined ? 'missing' : 'not a zod schema'}: build it with z from 'genlab' (zod 4), e.g. z.object({ … }).strict()`;
   }
+  if (kind === 'metric' && p.input !== 'features' && p.input !== 'pixels') return `'${p.name}'.input must be 'features' or 'pixels'`;
+  return undefined;
+}
+
+/** A short description of a value for error messages. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'function') return 'a function';
+  return `${typeof v} ${JSON.stringify(v)}`;
 }
 
 /** "Unknown model 'x'. Known models: a, b (did you mean 'y'?)" */

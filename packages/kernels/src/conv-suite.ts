@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers tfjs gradients
 import { beforeAll, describe, expect, it } from 'vitest';
+import { registerHigherOrderGradients } from '@genlab/core';
 import { installKernels } from './index.js';
 import { mulberry32, on, worstRelError } from './test-helpers.js';
 
@@ -117,7 +118,7 @@ describe(`conv kernels (${native ? 'wasm pack + native BLAS' : 'wasm pack'}) mat
 
 describe('comparison gradients', () => {
   it('allow a second-order gradient through LeakyReLU (gradient penalty) on cpu and wasm', async () => {
-    installKernels('cpu');
+    registerHigherOrderGradients();
     const f = () => {
       const x = tf.tensor2d([[0.5, -1.0], [2.0, -0.3]]);
       // ‖∇ₓ sum(leakyRelu(x)·x)‖² and its gradient with respect to x.

@@ -2,7 +2,6 @@
  * @genlab/kernels: kernels that make TensorFlow.js's wasm backend fast enough (and complete
  * enough) to train generative models, each checked against the cpu backend.
  */
-import { registerHigherOrderGradients } from './gradients.js';
 import { installWasmConv } from './wasm-conv.js';
 import { installWasmConv3dGuard } from './wasm-conv3d.js';
 import { installWasmMatMul } from './wasm-matmul.js';
@@ -19,19 +18,18 @@ export { installWasmTile, tileInto } from './wasm-tile.js';
 export { installWasmSlice, sliceInto } from './wasm-slice.js';
 export { installNativeAdam, ADAM_KERNEL } from './native-adam.js';
 export { installWasmReduce } from './wasm-reduce.js';
-export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
 export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Identity', 'Sum', 'Mean'] as const;
 
 /**
- * Install genlab's kernels for the active backend and say what was installed. The
- * higher-order gradients (comparisons; Tanh, Sigmoid, Elu and Exp from their inputs) go in on every backend; on 'wasm' the kernel pack, and on top of it
- * the native BLAS matmuls when the addon loads (unless `native` is false). Idempotent.
+ * Install genlab's kernels for the active backend and say what was installed: on 'wasm' the
+ * kernel pack, and on top of it the native BLAS matmuls when the addon loads (unless `native`
+ * is false); nothing elsewhere. Idempotent. (The gradients second-order derivatives need are
+ * core's `registerHigherOrderGradients`, an autodiff concern, not a kernel.)
  */
 export function installKernels(backendName: string, opts: { native?: boolean } = {}): { native: boolean; description: string } {
-  registerHigherOrderGradients();
   if (backendName !== 'wasm') return { native: false, description: '' };
   installWasmMatMul();
   installWasmTile();

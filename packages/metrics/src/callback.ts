@@ -64,5 +64,6 @@ export const evalCallback: CallbackPlugin<Options> = {
   description: 'sample-quality metrics (FID, KID, IS, precision/recall, density/coverage, …) during and after training; set by the eval: section',
   configSchema: schema,
   enabledByDefault: false,
+  configKey: 'eval',
   create: (cfg) => new Evaluator(cfg),
 };

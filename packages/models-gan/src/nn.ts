@@ -12,7 +12,7 @@
  * live weights or with the EMA copies.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed, type StateDict } from '@genlab/core';
+import { deriveSeed, loadStateDict, stateDictOf, type StateDict } from '@genlab/core';
 
 /** Batch-norm statistics: a per-channel mean and variance. */
 export interface BnStats {
@@ -88,25 +88,12 @@ export class Net {
 
   /** Every variable as `<prefix>/<key>`. */
   state(prefix: string, out: StateDict, source: (v: tf.Variable) => tf.Tensor = (v) => v): void {
-    for (const [key, v] of this.vars) {
-      const t = source(v);
-      out[`${prefix}/${key}`] = { shape: t.shape.slice(), dtype: 'float32', data: Float32Array.from(t.dataSync()) };
-    }
+    stateDictOf([...this.vars].map(([key, v]) => [key, source(v)] as const), prefix, out);
   }
 
   /** Restore what `state` wrote; checks every key and shape before assigning anything. */
   setState(prefix: string, state: StateDict, target: (v: tf.Variable) => tf.Variable = (v) => v): void {
-    const entries = [...this.vars].map(([key, v]) => {
-      const entry = state[`${prefix}/${key}`];
-      if (!entry) throw new Error(`state is missing '${prefix}/${key}'`);
-      if (!tf.util.arraysEqual(entry.shape, v.shape)) {
-        throw new Error(`state '${prefix}/${key}' has shape [${entry.shape.join(', ')}], the model expects [${v.shape.join(', ')}]`);
-      }
-      return [v, entry] as const;
-    });
-    tf.tidy(() => {
-      for (const [v, entry] of entries) target(v).assign(tf.tensor(entry.data, entry.shape, 'float32'));
-    });
+    loadStateDict([...this.vars].map(([key, v]) => [key, target(v)] as const), state, prefix);
   }
 
   dispose(): void {

@@ -1,13 +1,13 @@
 /**
  * Discriminator regularisers that need the gradient of D with respect to its input, computed
  * with a nested `tf.grad` inside the optimizer's tape (a second-order gradient). Every op on
- * the way must be differentiable twice: @genlab/kernels' `registerHigherOrderGradients` adds
+ * the way must be differentiable twice: core's `registerHigherOrderGradients` adds
  * the comparison gradients (inside LeakyReLU's and ReLU's derivatives) and fixes Tanh,
  * Sigmoid, Elu and Exp, whose stock gradients lose a term in the second derivative.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { registerHigherOrderGradients } from '@genlab/kernels';
+import { registerHigherOrderGradients } from '@genlab/core';
 
 /** Penalty options (`model.penalty`). */
 export const penaltySchema = z

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { type Batch, type GenerativeModel, type ModelPlugin, optimizerSchema, type SampleOptions, type StateDict, type TrainContext, UserError } from '@genlab/core';
+import { type Batch, type GenerativeModel, loadStateDict, type ModelPlugin, optimizerSchema, stateDictOf, type SampleOptions, type StateDict, type TrainContext, UserError } from '@genlab/core';
 import { RowLstmNet } from './net.js';
 import { ancestralSample } from './sample.js';
 
@@ -122,23 +122,11 @@ export class RowLstm implements GenerativeModel {
   }
 
   getState(): StateDict {
-    const out: StateDict = {};
-    for (const [key, v] of this.net.named()) out[key] = { shape: v.shape.slice(), dtype: 'float32', data: Float32Array.from(v.dataSync()) };
-    return out;
+    return stateDictOf(this.net.named());
   }
 
   setState(state: StateDict): void {
-    const named = this.net.named();
-    // Check everything before changing anything.
-    for (const [key, v] of named) {
-      const entry = state[key];
-      if (!entry) throw new Error(`state is missing '${key}'`);
-      if (!tf.util.arraysEqual(entry.shape, v.shape)) throw new Error(`state '${key}' has shape [${entry.shape.join(', ')}], the model expects [${v.shape.join(', ')}]`);
-    }
-    for (const [key, v] of named) {
-      const entry = state[key]!;
-      tf.tidy(() => v.assign(tf.tensor(entry.data, entry.shape, 'float32')));
-    }
+    loadStateDict(this.net.named(), state);
   }
 
   summary() {

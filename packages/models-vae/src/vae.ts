@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { deriveSeed, optimizerSchema, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
+import { deriveSeed, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
 import { decoderMean, decoderSample, gaussianKl, LIKELIHOODS, type Likelihood, type LikelihoodChoice, LOG_VAR_MIN, logProb, resolveLikelihood } from './likelihood.js';
 
 /** Decoder rows (k draws × batch) per chunk of the IWAE bound: bounds evaluation memory. */
@@ -84,28 +84,9 @@ export interface ElboTerms {
   kl: tf.Tensor1D;
 }
 
-/** Every weight of a layers model as `<prefix>/<i>` (as models-gan does; plugin packages do not import each other). */
-function netState(prefix: string, net: tfl.LayersModel, out: StateDict): void {
-  net.weights.forEach((w, i) => {
-    const t = w.read();
-    out[`${prefix}/${i}`] = { shape: t.shape.slice(), dtype: 'float32', data: Float32Array.from(t.dataSync()) };
-  });
-}
-
-function checkEntry(state: StateDict, key: string, shape: number[]): StateDict[string] {
-  const entry = state[key];
-  if (!entry) throw new Error(`state is missing '${key}'`);
-  if (!tf.util.arraysEqual(entry.shape, shape)) {
-    throw new Error(`state '${key}' has shape [${entry.shape.join(', ')}], the model expects [${shape.join(', ')}]`);
-  }
-  return entry;
-}
-
-function setNetState(prefix: string, net: tfl.LayersModel, state: StateDict): void {
-  const entries = net.weights.map((w, i) => checkEntry(state, `${prefix}/${i}`, w.shape as number[]));
-  const tensors = entries.map((e) => tf.tensor(e.data, e.shape, 'float32'));
-  net.setWeights(tensors);
-  tf.dispose(tensors);
+/** Every weight of a layers model as `[<prefix>/<i>, weight]`, writable as a state entry. */
+function netWeights(prefix: string, net: tfl.LayersModel): [string, Assignable & { read(): tf.Tensor }][] {
+  return net.weights.map((w, i) => [`${prefix}/${i}`, { shape: w.shape as number[], read: () => w.read(), assign: (t: tf.Tensor) => void w.write(t) }]);
 }
 
 /** A VAE from an encoder and a decoder (see `VaeNets`). */
@@ -358,21 +339,22 @@ export class Vae implements GenerativeModel {
     });
   }
 
+  /** Encoder and decoder weights, and the Gaussian likelihood's log-variance when it has one. */
+  private stateTargets(): [string, Assignable & { read(): tf.Tensor }][] {
+    const lv = this.rawLogVar;
+    return [
+      ...netWeights('encoder', this.nets.encoder),
+      ...netWeights('decoder', this.nets.decoder),
+      ...(lv ? [['likelihood/logVar', { shape: lv.shape, read: () => lv, assign: (t: tf.Tensor) => void lv.assign(t) }] as [string, Assignable & { read(): tf.Tensor }]] : []),
+    ];
+  }
+
   getState(): StateDict {
-    const out: StateDict = {};
-    netState('encoder', this.nets.encoder, out);
-    netState('decoder', this.nets.decoder, out);
-    if (this.rawLogVar) out['likelihood/logVar'] = { shape: this.rawLogVar.shape.slice(), dtype: 'float32', data: Float32Array.from(this.rawLogVar.dataSync()) };
-    return out;
+    return stateDictOf(this.stateTargets().map(([key, w]) => [key, w.read()] as const));
   }
 
   setState(state: StateDict): void {
-    // Check everything before changing anything.
-    const lv = this.rawLogVar ? checkEntry(state, 'likelihood/logVar', this.rawLogVar.shape) : undefined;
-    this.nets.encoder.weights.forEach((w, i) => checkEntry(state, `encoder/${i}`, w.shape as number[]));
-    setNetState('encoder', this.nets.encoder, state);
-    setNetState('decoder', this.nets.decoder, state);
-    if (this.rawLogVar && lv) tf.tidy(() => this.rawLogVar!.assign(tf.tensor(lv.data, lv.shape, 'float32')));
+    loadStateDict(this.stateTargets(), state);
   }
 
   summary() {

@@ -4,9 +4,16 @@
  *
  * User options (what a YAML file may say) and resolved options (every default filled in)
  * are different types: `RootInput` vs `ResolvedConfig`. Resolution happens once, in
- * `loadConfig`.
+ * `loadConfig` (or once per variant, in `loadSweep`).
  */
 import { z } from 'zod';
+
+/**
+ * The compute backends a config (`backend:`) or a command (`--backend`) may ask for: `auto`
+ * prefers native TensorFlow, then wasm, then cpu (the CLI's backend.ts chooses).
+ */
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
 
 /** Training loop options (`train:`). */
 export const trainSchema = z
@@ -57,26 +64,11 @@ export const outputSchema = z
 
 const pluginSection = z.looseObject({ name: z.string().min(1) });
 
-/** Sweep axes: a dotted key path to its list of values, or a mapping of deeper keys to lists. */
-export type SweepAxes = { [key: string]: unknown[] | SweepAxes };
-const sweepAxes: z.ZodType<SweepAxes> = z.lazy(() => z.record(z.string(), z.union([z.array(z.unknown()).min(1), sweepAxes])));
-
 /**
- * `sweep:`: several runs from one config (expanded by `loadSweep` in sweep.ts, which checks
- * this shape with messages of its own). Every other key is an axis: a dotted key path and
- * the list of values it takes (an item that is a mapping replaces the section at that
- * path); `variants` is an axis of partial configs, each deep-merged onto the base. The runs
- * are the cartesian product of the axes (`mode: grid`), or their i-th items together
- * (`mode: zip`). Never part of a single run's resolved config.
+ * Root schema with the plugin sections only checked for a `name`. The registered callbacks
+ * that read a top-level key of their own (`configKey`, e.g. `eval:`) add it (`composeRoot`
+ * in validate.ts); `sweep:` is read by sweep.ts and never reaches it.
  */
-export const sweepSchema = z
-  .object({
-    mode: z.enum(['grid', 'zip']).default('grid'),
-    variants: z.array(z.record(z.string(), z.unknown())).min(1).optional(),
-  })
-  .catchall(z.union([z.array(z.unknown()).min(1), sweepAxes]));
-
-/** Root schema with the plugin sections only checked for a `name`. */
 export const rootSchema = z
   .object({
     /** Another config file (or list) this one starts from, relative to this file. */
@@ -85,8 +77,8 @@ export const rootSchema = z
     name: z.string().min(1).optional(),
     /** Seed for weights, noise and shuffling. */
     seed: z.number().int().min(0).default(0),
-    /** Compute backend: `auto` prefers native TensorFlow, then wasm, then cpu. */
-    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** Compute backend (see `BACKENDS`). */
+    backend: z.enum(BACKENDS).default('auto'),
     /** Extra plugin modules to import, relative to the config file (or package names). */
     plugins: z.array(z.string()).default([]),
     model: pluginSection,
@@ -94,12 +86,8 @@ export const rootSchema = z
     train: trainSchema,
     /** Per-callback options; `false` turns a default callback off. */
     callbacks: z.record(z.string(), z.unknown()).default({}),
-    /** Evaluation during and after training: the options of the `eval` callback (@genlab/metrics). */
-    eval: z.unknown().optional(),
     tracking: trackingSchema.default({ uri: 'file:./mlruns', tags: {} }),
     output: outputSchema.default({ dir: './outputs' }),
-    /** Several runs from this config (see `sweepSchema`); removed before each run's validation. */
-    sweep: sweepSchema.nullable().optional(),
   })
   .strict();
 
@@ -112,7 +100,7 @@ export type PluginSection = { name: string } & Record<string, unknown>;
 export interface ResolvedConfig {
   name: string;
   seed: number;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: BackendName;
   plugins: string[];
   model: PluginSection;
   dataset: PluginSection;

@@ -299,13 +299,31 @@ describe('loadSweep: errors name the variant and the key, before anything runs',
 });
 
 describe('a sweep and single-run loading', () => {
-  it('the root schema accepts a sweep block; loadConfig refuses one and says what to use', async () => {
-    expect(rootSchema.safeParse({ model: { name: 'm' }, dataset: { name: 'd' }, train: { steps: 1 }, sweep: { seed: [1, 2], model: { latentDim: [1] }, variants: [{}] } }).success).toBe(true);
+  it('loadConfig refuses a sweep block, from the file or from --set sweep.…, and says what to use', async () => {
+    // The root schema of one run has no `sweep:` key: sweep.ts reads the block.
+    expect(rootSchema.safeParse({ model: { name: 'm' }, dataset: { name: 'd' }, train: { steps: 1 }, sweep: { seed: [1, 2] } }).success).toBe(false);
     const file = write('c.yaml', BASE + 'sweep:\n  seed: [1, 2]\n');
     expect(configHasSweep(file)).toBe(true);
     const e = await rejection(loadConfig(file, registry()));
     expect(e).toBeInstanceOf(UserError);
     expect(e.message).toMatch(/has a 'sweep:' block.*'exp run' runs them/);
+    const plain = write('p.yaml', BASE);
+    expect(configHasSweep(plain, ['sweep.seed=[1,2]'])).toBe(true);
+    expect((await rejection(loadConfig(plain, registry(), { overrides: ['sweep.seed=[1,2]'] }))).message).toMatch(/gets a 'sweep:' block from --set/);
+  });
+
+  it('--set sweep.… writes the sweep block, read and checked by the same path as the YAML block', async () => {
+    const file = write('c.yaml', BASE);
+    const plan = await loadSweep(file, registry(), { overrides: ['sweep.seed=[1,2]', 'train.steps=3'] });
+    expect(plan.variants.map((v) => [v.config.seed, v.config.train.steps])).toEqual([
+      [1, 3],
+      [2, 3],
+    ]);
+    // A bad block is refused with the flag as its source, as a YAML one is with its line.
+    const e = (await rejection(loadSweep(file, registry(), { overrides: ['sweep.seed=[]'] }))) as ConfigError;
+    expect(e.issues[0]).toMatchObject({ path: 'sweep.seed', where: '--set sweep.seed=[]', message: expect.stringContaining('an empty list') });
+    const mode = (await rejection(loadSweep(file, registry(), { overrides: ['sweep.seed=[1]', 'sweep.mode=zipp'] }))) as ConfigError;
+    expect(mode.issues[0]).toMatchObject({ path: 'sweep.mode', where: '--set sweep.mode=zipp' });
   });
 
   it('a child config can switch off the sweep it extends with `sweep: null`', async () => {

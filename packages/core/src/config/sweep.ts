@@ -25,7 +25,9 @@ import { ConfigError, type ConfigIssue, UserError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import {
   buildTree,
+  hasSweepBlock,
   isPlainObject,
+  overridesSweep,
   parseOverride,
   parseScalar,
   readConfigTree,
@@ -121,10 +123,40 @@ interface Axis {
   items: AxisItem[];
 }
 
-/** Whether a config file (with what it extends) has a non-empty `sweep:` block. */
-export function configHasSweep(file: string): boolean {
-  const sweep = readConfigTree(file).tree.sweep;
-  return sweep !== undefined && sweep !== null;
+/**
+ * Whether a config file (with what it extends) describes several runs: a non-empty `sweep:`
+ * block, or `--set sweep.…` overrides that write one.
+ */
+export function configHasSweep(file: string, overrides: string[] = []): boolean {
+  return hasSweepBlock(readConfigTree(file).tree) || overridesSweep(overrides);
+}
+
+/**
+ * Write `--set sweep.…` overrides into the tree's `sweep:` block (values read as YAML, as in a
+ * file), so the block is read and checked by one path whichever way it was written. Returns
+ * the other overrides, which apply to every variant.
+ */
+function setIntoBlock(base: ConfigTree, overrides: Override[]): Override[] {
+  const rest: Override[] = [];
+  for (const o of overrides) {
+    if (o.path[0] !== 'sweep') {
+      rest.push(o);
+      continue;
+    }
+    const where = `--set ${o.path.join('.')}=${o.raw}`;
+    if (o.path.length === 1) base.tree.sweep = parseScalar(o.raw);
+    else {
+      if (!isPlainObject(base.tree.sweep)) base.tree.sweep = {};
+      let node = base.tree.sweep as Record<string, unknown>;
+      for (const p of o.path.slice(1, -1)) node = (isPlainObject(node[p]) ? node[p] : (node[p] = {})) as Record<string, unknown>;
+      node[o.path.at(-1)!] = parseScalar(o.raw);
+    }
+    base.sources.set(o.path.join('.'), where);
+    // Items of a list given on the command line come from the flag too.
+    const value = parseScalar(o.raw);
+    if (Array.isArray(value)) value.forEach((_, i) => base.sources.set(`${o.path.join('.')}.${i}`, where));
+  }
+  return rest;
 }
 
 /**
@@ -320,6 +352,10 @@ function cliAxis(text: string): Axis {
  */
 export async function loadSweep(file: string, registry: Registry, opts: SweepOptions = {}): Promise<SweepPlan> {
   const base = readConfigTree(file);
+  const overrides = setIntoBlock(
+    base,
+    (opts.overrides ?? []).map((t) => parseOverride(t)),
+  );
   const block = base.tree.sweep;
   const yaml = block === undefined || block === null ? { mode: 'grid' as const, axes: [] } : readYamlAxes(base, block);
   // The variants are built from the base without the block (a run's config has no `sweep:`).
@@ -337,7 +373,6 @@ export async function loadSweep(file: string, registry: Registry, opts: SweepOpt
     if (at >= 0) axes[at] = axis; // the command line replaces the config's list for that key
     else axes.push(axis);
   }
-  const overrides: Override[] = (opts.overrides ?? []).map((t) => parseOverride(t));
   for (const o of overrides) {
     const key = o.path.join('.');
     if (cliKeys.has(key)) throw new UserError(`--set ${key} and --sweep ${key} both give '${key}': keep one`);
@@ -408,7 +443,7 @@ export async function loadSweep(file: string, registry: Registry, opts: SweepOpt
 
   const spec: Record<string, string> = { 'sweep.mode': mode, 'sweep.size': String(total), 'sweep.config': base.file };
   for (const a of axes) spec[`sweep.${a.key}`] = JSON.stringify(a.items.map((i) => i.value));
-  if (overrides.length) spec['sweep.set'] = JSON.stringify(opts.overrides);
+  if (opts.overrides?.length) spec['sweep.set'] = JSON.stringify(opts.overrides);
   return {
     file: base.file,
     baseDir: base.baseDir,
