@@ -4,8 +4,9 @@
  * - a path (starting with `.` or `/`) is a file, relative to the config that names it; a
  *   bare name is a package, resolved from the config's folder (the user's project), the way
  *   Node resolves an `import` written in a file there;
- * - TypeScript sources (`.ts`, `.mts`, `.cts`, `.tsx`) are loaded directly, compiled on the
- *   fly by tsx (esbuild; types are not checked: run `tsc --noEmit` for that);
+ * - TypeScript sources (`.ts`, `.mts`, `.tsx`) are loaded directly, compiled on the fly by tsx
+ *   (esbuild; types are not checked: run `tsc --noEmit` for that), always as ES modules, even
+ *   in a package whose `type` is `commonjs` (npm init's default);
  * - a plugin module that imports `genlab` (or `@genlab/…`, or `@tensorflow/tfjs-core`) gets
  *   the copy this CLI runs, wherever the module lives: so a plugin next to a config outside
  *   any project works without an install, and its tensors are the backend's tensors (a
@@ -134,6 +135,14 @@ export async function resolve(specifier, context, next) {
   if (/^(genlab|@genlab\\/[^/]+)(\\/.*)?$/.test(specifier)) return next(specifier, { ...context, parentURL: sdk ?? core });
   if (specifier === '@tensorflow/tfjs-core') return next(specifier, { ...context, parentURL: core });
   return next(specifier, context);
+}
+// TypeScript outside node_modules is an ES module whatever its package says ("type": "commonjs"
+// is npm init's default): tsx, registered after this, compiles it as ESM when asked so.
+export async function load(url, context, next) {
+  if ((context.format === 'commonjs' || context.format === 'commonjs-typescript') && /^file:[^?#]*\.tsx?$/.test(url) && !url.includes('/node_modules/')) {
+    return next(url, { ...context, format: 'module' });
+  }
+  return next(url, context);
 }`;
   module.register(`data:text/javascript,${encodeURIComponent(hooks)}`, { data: { sdk, core } });
 }

@@ -12,7 +12,7 @@ export { cgan, type CganConfig } from './cgan.js';
 export { acgan, type AcganConfig } from './acgan.js';
 export { sngan, type SnganConfig } from './sngan.js';
 export { Gan, type GanNetworks, type DOutput } from './gan.js';
-export { Net, SpectralNorm, live, type Fwd } from './nn.js';
+export { Net, SpectralNorm, Dense, Conv2d, ConvTranspose2d, BatchNorm, Embedding, live, activate, upsample2x, downsample2x, type Fwd, type BnStats } from './nn.js';
 export { ganTrainingOptions, checkGanOptions, type GanOptions } from './options.js';
 export { outputActivation } from './output.js';
 export { discriminatorLoss, generatorLoss, classLoss, lossSchema, type GanLoss } from './losses.js';
