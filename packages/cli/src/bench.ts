@@ -13,8 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, type ArrayDataset } from '@genlab/core';
-import { MemoryTracker, testConfig } from '@genlab/core/testing';
+import { MemoryTracker, minimalConfig, Trainer, type ArrayDataset } from '@genlab/core';
 import os from 'node:os';
 import { fashionMnist, mnist } from '@genlab/datasets';
 import { FeatureNet, fid, toUnit } from '@genlab/metrics';
@@ -66,7 +65,7 @@ export async function benchWorker(modelKey: string, backend: BackendName, steps:
   const cfg = plugin.configSchema.parse(spec.config) as Record<string, unknown>;
   const model = plugin.create(cfg, { data: ds.info, seed: 1 });
   const trainer = new Trainer({
-    config: testConfig({ name: spec.plugin, ...cfg }, { train: { steps, batchSize: batch, logEvery: 1 } }),
+    config: minimalConfig({ name: spec.plugin, ...cfg }, { train: { steps, batchSize: batch, logEvery: 1 } }),
     model,
     dataset: ds,
     tracker: new MemoryTracker(),

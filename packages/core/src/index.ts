@@ -8,7 +8,7 @@ export { Registry, type PluginModule, type PluginKind, PLUGIN_KINDS, unknownName
 export { loadPluginModules, type PluginRef } from './plugin-loader.js';
 export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, hasSweepBlock, overridesSweep, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
 export { composeRoot } from './config/validate.js';
-export { rootSchema, trainSchema, trackingSchema, outputSchema, BACKENDS, type BackendName, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
+export { minimalConfig, rootSchema, trainSchema, trackingSchema, outputSchema, BACKENDS, type BackendName, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
 export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, ADAM_KERNEL, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
 export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
@@ -44,3 +44,4 @@ export {
 } from './config/sweep.js';
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { stateDictOf, loadStateDict, entryOf, type Assignable } from './state-dict.js';
+export { MemoryTracker } from './memory-tracker.js';

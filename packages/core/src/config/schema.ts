@@ -110,3 +110,28 @@ export interface ResolvedConfig {
   tracking: z.output<typeof trackingSchema>;
   output: z.output<typeof outputSchema>;
 }
+
+/**
+ * A minimal resolved config around a model section (for benchmarks and tests that build a
+ * Trainer without a config file). `train` takes what a config file may say; its defaults
+ * are filled in by the schema.
+ */
+export function minimalConfig(
+  model: ResolvedConfig['model'],
+  overrides: Partial<Omit<ResolvedConfig, 'train'>> & { train?: z.input<typeof trainSchema> } = {},
+): ResolvedConfig {
+  const { train, ...rest } = overrides;
+  return {
+    name: 'test',
+    seed: 1,
+    backend: 'cpu',
+    plugins: [],
+    model,
+    dataset: { name: 'random' },
+    train: trainSchema.parse(train ?? { steps: 2, batchSize: 8, logEvery: 1 }),
+    callbacks: {},
+    tracking: { uri: 'memory:', tags: {} },
+    output: { dir: './outputs' },
+    ...rest,
+  };
+}

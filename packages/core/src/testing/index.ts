@@ -8,38 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { DataInfo, DatasetContext, DatasetPlugin, GenerativeModel, ImageDataset, ModelPlugin, RunStatus, Tracker } from '../contracts.js';
 import type { z } from 'zod';
-import { type ResolvedConfig, trainSchema } from '../config/schema.js';
+import { minimalConfig, type ResolvedConfig, type trainSchema } from '../config/schema.js';
+import { MemoryTracker } from '../memory-tracker.js';
+
+export { MemoryTracker };
+/** `minimalConfig`, under the name the tests have always used. */
+export const testConfig = minimalConfig;
 import { ArrayDataset } from '../data.js';
 import { mulberry32 } from '../rng.js';
 import { Trainer, type TrainerOptions } from '../trainer.js';
-
-/** A tracker that keeps everything in memory (for tests). */
-export class MemoryTracker implements Tracker {
-  params: Record<string, string> = {};
-  tags: Record<string, string> = {};
-  metrics: { step: number; values: Record<string, number> }[] = [];
-  artifacts: { localPath: string; artifactPath?: string }[] = [];
-  status: RunStatus | 'RUNNING' | undefined;
-  async startRun() {
-    this.status = 'RUNNING';
-    return { runId: 'memory', experimentId: '0' };
-  }
-  async logParams(p: Record<string, string>) {
-    Object.assign(this.params, p);
-  }
-  async logMetrics(step: number, values: Record<string, number>) {
-    this.metrics.push({ step, values });
-  }
-  async setTags(t: Record<string, string>) {
-    Object.assign(this.tags, t);
-  }
-  async logArtifact(localPath: string, artifactPath?: string) {
-    this.artifacts.push({ localPath, ...(artifactPath !== undefined ? { artifactPath } : {}) });
-  }
-  async endRun(status: RunStatus) {
-    this.status = status;
-  }
-}
 
 /**
  * A dataset of `n` uniform random examples of `info.shape` in `info.range`, with labels.
@@ -56,30 +33,6 @@ export function randomDataset(info: Omit<DataInfo, 'size'>, n: number, seed = 1)
 }
 
 /**
- * A minimal resolved config around a model section (for tests that build a Trainer). `train`
- * takes what a config file may say; its defaults are filled in by the schema.
- */
-export function testConfig(
-  model: ResolvedConfig['model'],
-  overrides: Partial<Omit<ResolvedConfig, 'train'>> & { train?: z.input<typeof trainSchema> } = {},
-): ResolvedConfig {
-  const { train, ...rest } = overrides;
-  return {
-    name: 'test',
-    seed: 1,
-    backend: 'cpu',
-    plugins: [],
-    model,
-    dataset: { name: 'random' },
-    train: trainSchema.parse(train ?? { steps: 2, batchSize: 8, logEvery: 1 }),
-    callbacks: {},
-    tracking: { uri: 'memory:', tags: {} },
-    output: { dir: './outputs' },
-    ...rest,
-  };
-}
-
-/**
  * A Trainer for tests around `model` and `dataset`: a memory tracker, no callbacks, no run
  * folder, the current backend; `opts.model` is the config's model section (default
  * `{ name: 'test' }`), `opts.train` its train section as a file would write it, and any other
@@ -92,7 +45,7 @@ export function testTrainer(
 ): Trainer {
   const { model: section = { name: 'test' }, train, config, ...rest } = opts;
   return new Trainer({
-    config: testConfig(section, { ...config, ...(train ? { train } : {}) }),
+    config: minimalConfig(section, { ...config, ...(train ? { train } : {}) }),
     model,
     dataset,
     tracker: new MemoryTracker(),
