@@ -85,4 +85,4 @@ describe('cifar10', () => {
 
 const fixtures = tmpDir();
 writeCifar(fixtures, 4);
-describeDatasetContract(cifar10, { config: { dir: '.', flip: true }, context: context(fixtures), expect: { shape: [32, 32, 3], size: 20 } });
+describeDatasetContract(cifar10, { config: { dir: '.', flip: true }, context: context(fixtures), expect: { shape: [32, 32, 3], size: 20 }, describeAlso: [{ dir: '.', split: 'test' }, { dir: '.', split: 'all', classes: [1, 2, 3], range: [0, 1] }] });

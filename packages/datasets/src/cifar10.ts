@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import * as tar from 'tar';
 import { z } from 'zod';
 import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
-import { allIndices, commonOptions, imageDataset } from './common.js';
+import { allIndices, commonOptions, imageDataset, imageInfo } from './common.js';
 import { download, fileOptions, type FileOptions, type FileSpec, locateFiles, placementHelp, readFile, sha256File } from './files.js';
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
@@ -41,19 +41,11 @@ type Options = z.infer<typeof schema>;
  * Errors name the file and the byte offset of the bad record.
  */
 export function decodeCifarRecords(buf: Uint8Array, file: string, pixels: Uint8Array, labels: Int32Array, at: number): number {
-  if (buf.length % RECORD !== 0) {
-    const whole = Math.floor(buf.length / RECORD);
-    throw new UserError(
-      `${file}: ${buf.length} bytes is not a whole number of ${RECORD}-byte CIFAR-10 records: ${whole} records, then ${buf.length - whole * RECORD} stray bytes from byte offset ${whole * RECORD}`,
-    );
-  }
-  const n = buf.length / RECORD;
+  const n = checkRecords(buf, file);
   if (at + n > labels.length) throw new UserError(`${file}: ${n} records do not fit: expected at most ${labels.length - at}`);
   for (let r = 0; r < n; r++) {
     const off = r * RECORD;
-    const y = buf[off]!;
-    if (y > 9) throw new UserError(`${file}: record ${r} at byte offset ${off} has label ${y}; CIFAR-10 labels are 0..9`);
-    labels[at + r] = y;
+    labels[at + r] = checkLabel(buf[off]!, file, r);
     const out = (at + r) * PLANE * 3;
     for (let p = 0; p < PLANE; p++) {
       pixels[out + 3 * p] = buf[off + 1 + p]!;
@@ -62,6 +54,22 @@ export function decodeCifarRecords(buf: Uint8Array, file: string, pixels: Uint8A
     }
   }
   return n;
+}
+
+/** The number of whole records in `buf`; a stray partial record is an error naming its offset. */
+function checkRecords(buf: Uint8Array, file: string): number {
+  if (buf.length % RECORD !== 0) {
+    const whole = Math.floor(buf.length / RECORD);
+    throw new UserError(
+      `${file}: ${buf.length} bytes is not a whole number of ${RECORD}-byte CIFAR-10 records: ${whole} records, then ${buf.length - whole * RECORD} stray bytes from byte offset ${whole * RECORD}`,
+    );
+  }
+  return buf.length / RECORD;
+}
+
+function checkLabel(y: number, file: string, r: number): number {
+  if (y > 9) throw new UserError(`${file}: record ${r} at byte offset ${r * RECORD} has label ${y}; CIFAR-10 labels are 0..9`);
+  return y;
 }
 
 /** The folder holding the `.bin` files, from `dir` or the downloaded archive. */
@@ -97,23 +105,44 @@ export const cifar10: DatasetPlugin<Options> = {
   description: 'CIFAR-10 (32x32x3, 10 classes, 50,000/10,000) from the binary-format files in dataset.dir or dataset.url',
   configSchema: schema,
   async load(cfg, ctx) {
-    const names = cfg.split === 'train' ? TRAIN_FILES : cfg.split === 'test' ? TEST_FILES : [...TRAIN_FILES, ...TEST_FILES];
-    const files = await binFolder(cfg, ctx, names);
+    const files = await binFolder(cfg, ctx, splitFiles(cfg));
     const sizes = files.map((f) => fs.statSync(f).size);
     const total = sizes.reduce((a, b) => a + Math.floor(b / RECORD), 0);
     const pixels = new Uint8Array(total * PLANE * 3);
     const labels = new Int32Array(total);
     let at = 0;
     for (const file of files) at += decodeCifarRecords(readFile(file), file, pixels, labels, at);
-    const meta = path.join(path.dirname(files[0]!), 'batches.meta.txt');
-    const classNames = fs.existsSync(meta)
-      ? fs
-          .readFileSync(meta, 'utf8')
-          .split('\n')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : CIFAR10_CLASSES;
-    if (classNames.length !== 10) throw new UserError(`${meta}: expected 10 class names, found ${classNames.length}`);
-    return imageDataset({ pixels, labels }, { shape: [32, 32, 3], numClasses: 10, classNames }, allIndices(total), cfg, 'cifar10');
+    return imageDataset({ pixels, labels }, { shape: [32, 32, 3], numClasses: 10, classNames: classNames(files) }, allIndices(total), cfg, 'cifar10');
+  },
+  async describe(cfg, ctx) {
+    // The label byte of every record (each file checked as load checks it), no pixels decoded.
+    const files = await binFolder(cfg, ctx, splitFiles(cfg));
+    const parts = files.map((file) => {
+      const buf = readFile(file);
+      const n = checkRecords(buf, file);
+      const labels = new Int32Array(n);
+      for (let r = 0; r < n; r++) labels[r] = checkLabel(buf[r * RECORD]!, file, r);
+      return labels;
+    });
+    const labels = Int32Array.from(parts.flatMap((p) => Array.from(p)));
+    return imageInfo(labels, { shape: [32, 32, 3], numClasses: 10, classNames: classNames(files) }, allIndices(labels.length), cfg, 'cifar10');
   },
 };
+
+function splitFiles(cfg: Options): string[] {
+  return cfg.split === 'train' ? TRAIN_FILES : cfg.split === 'test' ? TEST_FILES : [...TRAIN_FILES, ...TEST_FILES];
+}
+
+/** The class names from `batches.meta.txt` beside the files, or the standard ones. */
+function classNames(files: string[]): string[] {
+  const meta = path.join(path.dirname(files[0]!), 'batches.meta.txt');
+  const names = fs.existsSync(meta)
+    ? fs
+        .readFileSync(meta, 'utf8')
+        .split('\n')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : CIFAR10_CLASSES;
+  if (names.length !== 10) throw new UserError(`${meta}: expected 10 class names, found ${names.length}`);
+  return names;
+}

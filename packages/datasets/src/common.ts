@@ -98,9 +98,34 @@ export function stratifiedSplit(labels: Int32Array, testFraction: number, split:
  * `Uint8Array`, or [0, 1] as `Float32Array`), `splitIndices` the chosen split.
  */
 export function imageDataset(source: ArraySource, info: Omit<DataInfo, 'size' | 'range'>, splitIndices: Uint32Array, cfg: CommonOptions, what: string): ArrayDataset {
-  const indices = selectIndices(splitIndices, source.labels, cfg, info, what);
-  if (cfg.flip && info.shape.length !== 3) throw new UserError(`${what}: dataset.flip needs images`);
+  const indices = selectImages(source.labels, info, splitIndices, cfg, what);
   return new ArrayDataset(source, { ...info, range: cfg.range }, indices, { range: cfg.range, binarize: cfg.binarize, flip: cfg.flip });
+}
+
+/**
+ * The `info` `imageDataset` gives for these labels and options, without any pixels: what a
+ * dataset plugin's `describe` returns (the same checks, the same errors).
+ */
+export function imageInfo(labels: Int32Array, info: Omit<DataInfo, 'size' | 'range'>, splitIndices: Uint32Array, cfg: CommonOptions, what: string): DataInfo {
+  const indices = selectImages(labels, info, splitIndices, cfg, what);
+  return { ...info, range: cfg.range, size: indices.length, ...(cfg.binarize !== 'none' ? { binary: true } : {}) };
+}
+
+function selectImages(labels: Int32Array, info: Omit<DataInfo, 'size' | 'range'>, splitIndices: Uint32Array, cfg: CommonOptions, what: string): Uint32Array {
+  const indices = selectIndices(splitIndices, labels, cfg, info, what);
+  if (cfg.flip && info.shape.length !== 3) throw new UserError(`${what}: dataset.flip needs images`);
+  return indices;
+}
+
+/** Labels of a set stored class by class: `counts[k]` examples of class k, in class order. */
+export function labelsByCount(counts: readonly number[]): Int32Array {
+  const labels = new Int32Array(counts.reduce((a, b) => a + b, 0));
+  let at = 0;
+  counts.forEach((n, k) => {
+    labels.fill(k, at, at + n);
+    at += n;
+  });
+  return labels;
 }
 
 /** 0..n-1. */

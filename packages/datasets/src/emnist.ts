@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { DatasetPlugin } from '@genlab/core';
 import { commonOptions } from './common.js';
 import { fileOptions } from './files.js';
-import { idxDataset, type IdxLayout } from './idx.js';
+import { idxDataset, idxInfo, type IdxLayout } from './idx.js';
 
 const DIGITS = '0123456789'.split('');
 const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('');
@@ -51,4 +51,5 @@ export const emnist: DatasetPlugin<z.output<typeof schema>> = {
   description: 'EMNIST digits and letters (28x28x1, 10-62 classes by variant) from IDX files in dataset.dir or dataset.url',
   configSchema: schema,
   load: (cfg, ctx) => idxDataset(emnistLayout(cfg.variant), cfg, ctx, `emnist (${cfg.variant})`),
+  describe: (cfg, ctx) => idxInfo(emnistLayout(cfg.variant), cfg, ctx, `emnist (${cfg.variant})`),
 };

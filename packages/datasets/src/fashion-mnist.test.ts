@@ -64,4 +64,4 @@ describe('the class-file scanner', () => {
   });
 });
 
-describeDatasetContract(fashionMnist, { config: { subset: 64, flip: false }, context: ctx, expect: { size: 64, numClasses: 10 } });
+describeDatasetContract(fashionMnist, { config: { subset: 64, flip: false }, context: ctx, expect: { size: 64, numClasses: 10 }, describeAlso: [{ split: 'test' }, { split: 'all', classes: ['Sneaker', 2], binarize: 'threshold' }] });

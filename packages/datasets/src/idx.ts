@@ -9,9 +9,11 @@
  * This file also holds `idxDataset`, the loader behind every IDX-based plugin (`mnist`
  * and `fashion-mnist` with `source: idx`, `kmnist`, `emnist`, and the generic `idx`).
  */
+import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { z } from 'zod';
-import { type ArrayDataset, type DatasetContext, type DatasetPlugin, UserError, writeFileAtomic } from '@genlab/core';
-import { allIndices, type CommonOptions, commonOptions, imageDataset } from './common.js';
+import { type ArrayDataset, type DataInfo, type DatasetContext, type DatasetPlugin, UserError, writeFileAtomic } from '@genlab/core';
+import { allIndices, type CommonOptions, commonOptions, imageDataset, imageInfo } from './common.js';
 import { fileOptions, type FileOptions, type FileSpec, locateFiles, readMaybeGzip } from './files.js';
 
 export interface IdxArray {
@@ -22,8 +24,8 @@ export interface IdxArray {
 const TYPE_UBYTE = 0x08;
 const TYPE_NAMES: Record<number, string> = { 0x08: 'ubyte', 0x09: 'byte', 0x0b: 'short', 0x0c: 'int', 0x0d: 'float', 0x0e: 'double' };
 
-/** Parse an IDX buffer of unsigned bytes; errors name `file` and the byte offset. */
-export function parseIdx(buf: Uint8Array, file: string): IdxArray {
+/** The header of an IDX buffer of unsigned bytes: its dimensions and where the data starts; errors name `file` and the byte offset. */
+function parseIdxHeader(buf: Uint8Array, file: string): { dims: number[]; header: number } {
   if (buf.length < 4) throw new UserError(`${file}: not an IDX file: only ${buf.length} bytes (an IDX header has at least 4)`);
   if (buf[0] !== 0 || buf[1] !== 0 || !(buf[2]! in TYPE_NAMES) || buf[3] === 0) {
     const hex = Array.from(buf.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -34,16 +36,59 @@ export function parseIdx(buf: Uint8Array, file: string): IdxArray {
   const header = 4 + 4 * ndims;
   if (buf.length < header) throw new UserError(`${file}: truncated IDX header: ${ndims} dimensions need ${header} bytes, the file has ${buf.length}`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
+  return { dims: Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false)), header };
+}
+
+/** Check that `length` bytes hold exactly the data the header promises. */
+function checkIdxLength(dims: number[], header: number, length: number, file: string): number {
   const size = dims.reduce((a, b) => a * b, 1);
-  if (buf.length < header + size) {
+  if (length < header + size) {
     throw new UserError(
       `${file}: truncated: the header (dimensions ${dims.join('×')}) promises ${size} bytes of data from byte offset ${header}, ` +
-        `but the file ends at byte offset ${buf.length} (${header + size - buf.length} bytes missing)`,
+        `but the file ends at byte offset ${length} (${header + size - length} bytes missing)`,
     );
   }
-  if (buf.length > header + size) throw new UserError(`${file}: ${buf.length - header - size} unexpected bytes after the data, from byte offset ${header + size}`);
+  if (length > header + size) throw new UserError(`${file}: ${length - header - size} unexpected bytes after the data, from byte offset ${header + size}`);
+  return size;
+}
+
+/** Parse an IDX buffer of unsigned bytes; errors name `file` and the byte offset. */
+export function parseIdx(buf: Uint8Array, file: string): IdxArray {
+  const { dims, header } = parseIdxHeader(buf, file);
+  const size = checkIdxLength(dims, header, buf.length, file);
   return { dims, data: buf.subarray(header, header + size) };
+}
+
+/**
+ * The dimensions of an IDX file from its header alone: a gzip file has only its first bytes
+ * inflated; an uncompressed one also has its length checked against the header.
+ */
+export function readIdxDims(file: string): number[] {
+  let head: Buffer;
+  let length: number | undefined;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const raw = Buffer.alloc(64 * 1024);
+      const n = fs.readSync(fd, raw, 0, raw.length, 0);
+      head = raw.subarray(0, n);
+      if (!(n >= 2 && head[0] === 0x1f && head[1] === 0x8b)) length = fs.fstatSync(fd).size;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (error) {
+    throw new UserError(`Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (length === undefined) {
+    try {
+      head = zlib.gunzipSync(head, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    } catch (error) {
+      throw new UserError(`${file} is not a valid gzip file: ${(error as Error).message}`);
+    }
+  }
+  const { dims, header } = parseIdxHeader(head, file);
+  if (length !== undefined) checkIdxLength(dims, header, length, file);
+  return dims;
 }
 
 /** Encode an IDX file of unsigned bytes (used for the decoded caches). */
@@ -67,16 +112,22 @@ export interface IdxSet {
 /** Read an images file ([N, H, W] or [N, H, W, C]) and its labels file ([N]). */
 export function readIdxPair(imagesFile: string, labelsFile: string): IdxSet {
   const images = parseIdx(readMaybeGzip(imagesFile), imagesFile);
-  if (images.dims.length !== 3 && images.dims.length !== 4) {
-    throw new UserError(`${imagesFile}: expected images with 3 or 4 dimensions (N×H×W[×C]), found ${images.dims.length} (${images.dims.join('×')})`);
+  const { labels, shape } = checkPair(images.dims, imagesFile, labelsFile);
+  return { pixels: images.data, labels, shape };
+}
+
+/** The labels of a pair and the images' [H, W, C], checked against the images' dimensions. */
+function checkPair(dims: number[], imagesFile: string, labelsFile: string): { labels: Int32Array; shape: [number, number, number] } {
+  if (dims.length !== 3 && dims.length !== 4) {
+    throw new UserError(`${imagesFile}: expected images with 3 or 4 dimensions (N×H×W[×C]), found ${dims.length} (${dims.join('×')})`);
   }
   const labels = parseIdx(readMaybeGzip(labelsFile), labelsFile);
   if (labels.dims.length !== 1) throw new UserError(`${labelsFile}: expected labels with 1 dimension, found ${labels.dims.length} (${labels.dims.join('×')})`);
-  if (labels.dims[0] !== images.dims[0]) {
-    throw new UserError(`${imagesFile} has ${images.dims[0]} images but ${labelsFile} has ${labels.dims[0]} labels: the files do not belong together`);
+  if (labels.dims[0] !== dims[0]) {
+    throw new UserError(`${imagesFile} has ${dims[0]} images but ${labelsFile} has ${labels.dims[0]} labels: the files do not belong together`);
   }
-  const [, h, w, c = 1] = images.dims as [number, number, number, number?];
-  return { pixels: images.data, labels: Int32Array.from(labels.data), shape: [h, w, c] };
+  const [, h, w, c = 1] = dims as [number, number, number, number?];
+  return { labels: Int32Array.from(labels.data), shape: [h, w, c] };
 }
 
 /**
@@ -124,21 +175,45 @@ const specOf = (name: string): FileSpec => ({ names: [`${name}.gz`, name] });
 
 /** Load the chosen split(s) of an IDX set and apply the common options. */
 export async function idxDataset(layout: IdxLayout, cfg: CommonOptions & FileOptions, ctx: DatasetContext, what: string): Promise<ArrayDataset> {
+  const paths = await idxFiles(layout, cfg, ctx, what);
+  const sets = paths.map(([images, labels]) => readIdxPair(images, labels));
+  for (const set of sets) if (layout.transpose) transposeAll(set);
+  // One copy of the pixels: a single split keeps the decoded buffer; `all` joins the two.
+  const pixels = sets.length === 1 ? sets[0]!.pixels : concatBytes(sets.map((s) => s.pixels));
+  const { labels, info } = idxLabels(sets, layout, what);
+  return imageDataset({ pixels, labels }, info, allIndices(labels.length), cfg, what);
+}
+
+/** What `idxDataset` would give as `info`, from the label files and the images' headers. */
+export async function idxInfo(layout: IdxLayout, cfg: CommonOptions & FileOptions, ctx: DatasetContext, what: string): Promise<DataInfo> {
+  const paths = await idxFiles(layout, cfg, ctx, what);
+  const sets = paths.map(([images, labels]) => checkPair(readIdxDims(images), images, labels));
+  const [h, w, c] = sets[0]!.shape;
+  if (layout.transpose && (h !== w || c !== 1)) throw new UserError(`transpose needs square single-channel images, these are ${h}×${w}×${c}`);
+  const { labels, info } = idxLabels(sets, layout, what);
+  return imageInfo(labels, info, allIndices(labels.length), cfg, what);
+}
+
+/** The [images, labels] files of the chosen split(s), found in `dir` or downloaded. */
+async function idxFiles(layout: IdxLayout, cfg: CommonOptions & FileOptions, ctx: DatasetContext, what: string): Promise<[string, string][]> {
   const splits = cfg.split === 'all' ? (['train', 'test'] as const) : ([cfg.split] as const);
-  const specs = splits.flatMap((s) => [specOf(layout[s].images), specOf(layout[s].labels)]);
-  const paths = await locateFiles(specs, cfg, ctx, what);
-  const sets = splits.map((_, i) => readIdxPair(paths[2 * i]!, paths[2 * i + 1]!));
+  const paths = await locateFiles(
+    splits.flatMap((s) => [specOf(layout[s].images), specOf(layout[s].labels)]),
+    cfg,
+    ctx,
+    what,
+  );
+  return splits.map((_, i) => [paths[2 * i]!, paths[2 * i + 1]!]);
+}
+
+/** The joined labels of the split(s) (offset applied, checked) and the set's info; the splits' shapes must agree. */
+function idxLabels(sets: { labels: Int32Array; shape: [number, number, number] }[], layout: IdxLayout, what: string): { labels: Int32Array; info: Omit<DataInfo, 'size' | 'range'> } {
   const first = sets[0]!;
   if (sets.length === 2 && sets[1]!.shape.join() !== first.shape.join()) {
     throw new UserError(`${what}: train images are ${first.shape.join('×')} but test images are ${sets[1]!.shape.join('×')}`);
   }
-  for (const set of sets) {
-    if (layout.transpose) transposeAll(set);
-    if (layout.labelOffset) for (let i = 0; i < set.labels.length; i++) set.labels[i]! -= layout.labelOffset;
-  }
-  // One copy of the pixels: a single split keeps the decoded buffer; `all` joins the two.
-  const pixels = sets.length === 1 ? first.pixels : concatBytes(sets.map((s) => s.pixels));
-  const labels = sets.length === 1 ? first.labels : Int32Array.from([...first.labels, ...sets[1]!.labels]);
+  const labels = sets.length === 1 ? Int32Array.from(first.labels) : Int32Array.from([...first.labels, ...sets[1]!.labels]);
+  if (layout.labelOffset) for (let i = 0; i < labels.length; i++) labels[i]! -= layout.labelOffset;
   let maxLabel = 0;
   labels.forEach((y, i) => {
     if (y < 0) throw new UserError(`${what}: label ${y + (layout.labelOffset ?? 0)} of example ${i} is below the first class`);
@@ -146,7 +221,7 @@ export async function idxDataset(layout: IdxLayout, cfg: CommonOptions & FileOpt
   });
   const numClasses = layout.classNames?.length ?? maxLabel + 1;
   if (maxLabel >= numClasses) throw new UserError(`${what}: label ${maxLabel} is out of range: this set has ${numClasses} classes`);
-  return imageDataset({ pixels, labels }, { shape: first.shape, numClasses, classNames: layout.classNames }, allIndices(labels.length), cfg, what);
+  return { labels, info: { shape: first.shape, numClasses, classNames: layout.classNames } };
 }
 
 export function concatBytes(parts: Uint8Array[]): Uint8Array {
@@ -191,4 +266,5 @@ export const idx: DatasetPlugin<IdxOptions> = {
   description: 'Any MNIST-style IDX image set from a folder or URL (file names configurable)',
   configSchema: idxSchema,
   load: (cfg, ctx) => idxDataset({ ...cfg.files, classNames: cfg.classNames, transpose: cfg.transpose }, cfg, ctx, 'idx'),
+  describe: (cfg, ctx) => idxInfo({ ...cfg.files, classNames: cfg.classNames, transpose: cfg.transpose }, cfg, ctx, 'idx'),
 };

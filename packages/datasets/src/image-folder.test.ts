@@ -124,4 +124,10 @@ describe('image-folder', () => {
 
 const fixtures = tmpDir();
 await classFolder(fixtures);
-describeDatasetContract(imageFolder, { config: { dir: '.', size: 8, split: 'all', flip: true }, context: context(fixtures), expect: { shape: [8, 8, 3], size: 10, numClasses: 2 }, batchSize: 2 });
+describeDatasetContract(imageFolder, {
+  config: { dir: '.', size: 8, split: 'all', flip: true },
+  context: context(fixtures),
+  expect: { shape: [8, 8, 3], size: 10, numClasses: 2 },
+  batchSize: 2,
+  describeAlso: [{ dir: '.', size: [6, 4], channels: 1, testFraction: 0.5, split: 'test' }],
+});

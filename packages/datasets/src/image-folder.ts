@@ -15,7 +15,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { type DatasetContext, type DatasetPlugin, UserError, writeFileAtomic } from '@genlab/core';
-import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
+import { commonOptions, imageDataset, imageInfo, stratifiedSplit } from './common.js';
 import { readIdxPair, writeIdxCache } from './idx.js';
 
 const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
@@ -189,8 +189,39 @@ export const imageFolder: DatasetPlugin<Options> = {
     const root = path.resolve(ctx.baseDir, cfg.dir);
     const set = await decodedSet(root, cfg, ctx);
     const numClasses = set.classNames?.length ?? 0;
-    if (cfg.split === 'test' && cfg.testFraction === 0) throw new UserError('image-folder: dataset.split is test but dataset.testFraction is 0');
-    const split = stratifiedSplit(set.labels, cfg.testFraction, cfg.testFraction === 0 ? 'all' : cfg.split);
-    return imageDataset({ pixels: set.pixels, labels: set.labels }, { shape: set.shape, numClasses, classNames: set.classNames }, split, cfg, 'image-folder');
+    return imageDataset({ pixels: set.pixels, labels: set.labels }, { shape: set.shape, numClasses, classNames: set.classNames }, splitOf(set.labels, cfg), cfg, 'image-folder');
+  },
+  async describe(cfg, ctx) {
+    // The file listing gives the labels; the size option, or the first image's header, the shape.
+    // (With onError: skip, files that would not decode are counted until a load has decoded them.)
+    const root = path.resolve(ctx.baseDir, cfg.dir);
+    const listing = listImages(root, cfg.labels);
+    const labels = Int32Array.from(listing.labels);
+    const numClasses = listing.classNames?.length ?? 0;
+    return imageInfo(labels, { shape: await imageShape(listing.files[0]!, cfg), numClasses, classNames: listing.classNames }, splitOf(labels, cfg), cfg, 'image-folder');
   },
 };
+
+function splitOf(labels: Int32Array, cfg: Options): Uint32Array {
+  if (cfg.split === 'test' && cfg.testFraction === 0) throw new UserError('image-folder: dataset.split is test but dataset.testFraction is 0');
+  return stratifiedSplit(labels, cfg.testFraction, cfg.testFraction === 0 ? 'all' : cfg.split);
+}
+
+/** [H, W, C] of the decoded images: the `size` option, or the first file's (upright) size. */
+async function imageShape(file: string, cfg: Options): Promise<[number, number, number]> {
+  if (cfg.size !== undefined) {
+    const [h, w] = typeof cfg.size === 'number' ? [cfg.size, cfg.size] : cfg.size;
+    return [h, w, cfg.channels];
+  }
+  let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
+  try {
+    meta = await sharp(file).metadata();
+  } catch (error) {
+    throw new UserError(`image-folder: cannot decode ${file}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  // EXIF orientations 5–8 are quarter turns: decoding (rotate()) swaps width and height.
+  const turned = (meta.orientation ?? 1) >= 5;
+  const [w, h] = turned ? [meta.height, meta.width] : [meta.width, meta.height];
+  if (!w || !h) throw new UserError(`image-folder: cannot read the size of ${file}`);
+  return [h, w, cfg.channels];
+}

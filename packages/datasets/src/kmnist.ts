@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { DatasetPlugin } from '@genlab/core';
 import { commonOptions } from './common.js';
 import { fileOptions } from './files.js';
-import { idxDataset, MNIST_FILES } from './idx.js';
+import { idxDataset, idxInfo, MNIST_FILES } from './idx.js';
 
 /** The romanised names of the ten characters, in label order. */
 export const KMNIST_CLASSES = ['o', 'ki', 'su', 'tsu', 'na', 'ha', 'ma', 'ya', 're', 'wo'];
@@ -19,4 +19,5 @@ export const kmnist: DatasetPlugin<z.output<typeof schema>> = {
   description: 'Kuzushiji-MNIST (10 Japanese characters, 28x28x1) from IDX files in dataset.dir or dataset.url',
   configSchema: schema,
   load: (cfg, ctx) => idxDataset({ ...MNIST_FILES, classNames: KMNIST_CLASSES }, cfg, ctx, 'kmnist'),
+  describe: (cfg, ctx) => idxInfo({ ...MNIST_FILES, classNames: KMNIST_CLASSES }, cfg, ctx, 'kmnist'),
 };

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import type { ArrayDataset } from '@genlab/core';
 import { stratifiedSplit } from './common.js';
+import { describeDatasetContract } from '@genlab/core/testing';
 import { mnist, readBundledMnist } from './mnist.js';
 
 const ctx = { baseDir: '.', cacheDir: '/tmp', log: () => {} };
@@ -77,4 +78,12 @@ describe('mnist (bundled)', () => {
     expect(mnist.configSchema.safeParse({ range: [0, 255] }).success).toBe(false);
     expect(mnist.configSchema.safeParse({ testFraction: 1 }).success).toBe(false);
   });
+});
+
+describeDatasetContract(mnist, {
+  config: { subset: 256 },
+  context: ctx,
+  expect: { shape: [28, 28, 1], numClasses: 10, size: 256 },
+  // `describe` counts the bundled digits without reading them: every selection must agree.
+  describeAlso: [{}, { split: 'test' }, { split: 'all', classes: [1, '7'] }, { classes: [3], testFraction: 0.25, range: [0, 1], binarize: 'static' }],
 });

@@ -16,9 +16,9 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { type DatasetPlugin, UserError } from '@genlab/core';
-import { commonOptions, imageDataset, stratifiedSplit } from './common.js';
+import { commonOptions, imageDataset, imageInfo, labelsByCount, stratifiedSplit } from './common.js';
 import { fileOptions } from './files.js';
-import { idxDataset, MNIST_FILES } from './idx.js';
+import { idxDataset, idxInfo, MNIST_FILES } from './idx.js';
 
 const require = createRequire(import.meta.url);
 
@@ -84,6 +84,10 @@ export function readBundledMnist(): { pixels: Float32Array; labels: Int32Array }
   return { pixels, labels: Int32Array.from(labels) };
 }
 
+/** Images per digit in the bundled copy (what `readBundledMnist` reads; the contract test checks it). */
+export const BUNDLED_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978] as const;
+const BUNDLED_INFO = { shape: [28, 28, 1], numClasses: 10, classNames: DIGITS };
+
 /** The `mnist` dataset plugin. */
 export const mnist: DatasetPlugin<Options> = {
   name: 'mnist',
@@ -92,6 +96,12 @@ export const mnist: DatasetPlugin<Options> = {
   async load(cfg, ctx) {
     if (cfg.source === 'idx') return idxDataset({ ...MNIST_FILES, classNames: DIGITS }, cfg, ctx, 'mnist');
     const source = readBundledMnist();
-    return imageDataset(source, { shape: [28, 28, 1], numClasses: 10, classNames: DIGITS }, stratifiedSplit(source.labels, cfg.testFraction, cfg.split), cfg, 'mnist');
+    return imageDataset(source, BUNDLED_INFO, stratifiedSplit(source.labels, cfg.testFraction, cfg.split), cfg, 'mnist');
+  },
+  async describe(cfg, ctx) {
+    if (cfg.source === 'idx') return idxInfo({ ...MNIST_FILES, classNames: DIGITS }, cfg, ctx, 'mnist');
+    digitsFolder(); // the package must be there, as for load
+    const labels = labelsByCount(BUNDLED_COUNTS);
+    return imageInfo(labels, BUNDLED_INFO, stratifiedSplit(labels, cfg.testFraction, cfg.split), cfg, 'mnist');
   },
 };

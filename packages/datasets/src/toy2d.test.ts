@@ -43,4 +43,4 @@ describe('toy2d', () => {
   });
 });
 
-describeDatasetContract(toy2d, { config: { size: 64 }, context: ctx, expect: { shape: [2], numClasses: 8, size: 64 } });
+describeDatasetContract(toy2d, { config: { size: 64 }, context: ctx, expect: { shape: [2], numClasses: 8, size: 64 }, describeAlso: [{ size: 32, split: 'all', mixture: 'grid25', scale: 0.5 }] });

@@ -11,7 +11,7 @@
  * `info.mixture`, so metrics can count covered modes and high-quality samples exactly.
  */
 import { z } from 'zod';
-import { ArrayDataset, type DatasetPlugin, deriveSeed, mulberry32 } from '@genlab/core';
+import { ArrayDataset, type DataInfo, type DatasetPlugin, deriveSeed, mulberry32 } from '@genlab/core';
 
 const schema = z
   .object({
@@ -79,16 +79,21 @@ export const toy2d: DatasetPlugin<Options> = {
       pixels.set(p.pixels, i * p.pixels.length);
       labels.set(p.labels, i * p.labels.length);
     });
-    const reach = Math.max(...mixture.means.flat().map(Math.abs)) + 4 * mixture.std;
-    return new ArrayDataset(
-      { pixels, labels },
-      {
-        shape: [2],
-        numClasses: mixture.means.length,
-        classNames: mixture.means.map((m) => `(${m.map((v) => +v.toFixed(3)).join(', ')})`),
-        range: [-reach, reach],
-        mixture,
-      },
-    );
+    return new ArrayDataset({ pixels, labels }, infoOf(cfg));
+  },
+  async describe(cfg) {
+    return { ...infoOf(cfg), size: cfg.size * (cfg.split === 'all' ? 2 : 1) };
   },
 };
+
+function infoOf(cfg: Options): Omit<DataInfo, 'size'> {
+  const mixture = mixtureModes(cfg.mixture, cfg.scale, cfg.std);
+  const reach = Math.max(...mixture.means.flat().map(Math.abs)) + 4 * mixture.std;
+  return {
+    shape: [2],
+    numClasses: mixture.means.length,
+    classNames: mixture.means.map((m) => `(${m.map((v) => +v.toFixed(3)).join(', ')})`),
+    range: [-reach, reach],
+    mixture,
+  };
+}

@@ -211,6 +211,11 @@ export interface DatasetContractOptions {
   /** What `info` must contain (shape, classes, size, …). */
   expect?: Partial<DataInfo>;
   batchSize?: number;
+  /**
+   * More option sets (without `name`) whose `describe` must agree with `load` (splits, class
+   * filters, subsets, binarisation: whatever changes the info). `config` is always checked.
+   */
+  describeAlso?: Record<string, unknown>[];
 }
 
 /**
@@ -262,6 +267,20 @@ export function describeDatasetContract<C>(plugin: DatasetPlugin<C>, opts: Datas
         }
       } finally {
         ds.dispose?.();
+      }
+    });
+
+    it('describes the data it loads (when it has describe): the same info, without decoding', async () => {
+      if (!plugin.describe) return;
+      for (const config of [opts.config, ...(opts.describeAlso ?? [])]) {
+        const cfg = plugin.configSchema.parse(config);
+        const described = await plugin.describe(cfg, opts.context);
+        const ds = await plugin.load(cfg, opts.context);
+        try {
+          expect(described, JSON.stringify(config)).toEqual(ds.info);
+        } finally {
+          ds.dispose?.();
+        }
       }
     });
 
