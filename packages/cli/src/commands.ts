@@ -20,6 +20,9 @@ import {
   type ResolvedConfig,
   type RunRecord,
   configHasSweep,
+  checkRunnable,
+  describeData,
+  describeInfo,
   loadSweep,
   type ExperimentResult,
 } from '@genlab/core';
@@ -58,7 +61,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     if (!args.config) throw new UserError('--sweep-child needs the variant config');
     return runSweepChild(registry, args.config, overrides, JSON.parse(args.sweepChild) as SweepChildSpec);
   }
-  const isSweep = sweeps.length > 0 || (args.config !== undefined && configHasSweep(args.config));
+  const isSweep = sweeps.length > 0 || (args.config !== undefined && configHasSweep(args.config, overrides));
   if (args.resume && isSweep) {
     throw new UserError(
       `exp run --resume continues one run; resuming a whole sweep is not supported. Resume its unfinished variants one by one ` +
@@ -153,6 +156,7 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
       log,
       ...(extras.tags ? { tags: extras.tags } : {}),
       ...(extras.onRunStart ? { onRunStart: extras.onRunStart } : {}),
+      source: loaded,
     });
     await extras.onResult?.(result);
     const summary = [
@@ -181,8 +185,8 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
 
 /** `exp validate`: load and check a config, print the resolved YAML; for a sweep, every variant's. */
 export async function validateCommand(args: { config: string; set: string[]; sweep?: string[]; quiet?: boolean }): Promise<number> {
-  if (args.sweep?.length || configHasSweep(args.config)) {
-    const plan = await loadSweep(args.config, builtinRegistry(), { overrides: args.set, sweeps: args.sweep ?? [] });
+  if (args.sweep?.length || configHasSweep(args.config, args.set)) {
+    const plan = await loadSweep(args.config, builtinRegistry(), { overrides: args.set, sweeps: args.sweep ?? [], checkData: { log } });
     const n = plan.variants.length;
     if (!args.quiet) {
       process.stdout.write(plan.variants.map((v) => `# variant ${v.index + 1}/${n}: ${v.label}\n${toYaml(v.config)}`).join('---\n'));
@@ -193,9 +197,13 @@ export async function validateCommand(args: { config: string; set: string[]; swe
     for (const v of plan.variants) log(`  ${String(v.index + 1).padStart(String(n).length)}  ${v.label}  (model ${v.config.model.name}, data ${v.config.dataset.name})`);
     return 0;
   }
-  const loaded = await loadConfig(args.config, builtinRegistry(), { overrides: args.set });
+  const registry = builtinRegistry();
+  const loaded = await loadConfig(args.config, registry, { overrides: args.set });
+  // The schema says the config is well-formed; the data says whether it can run.
+  const data = await describeData(loaded.config, registry, { baseDir: loaded.baseDir, cacheDir: defaultCacheDir(), log });
+  checkRunnable(loaded.config, data, registry, loaded);
   if (!args.quiet) process.stdout.write(toYaml(loaded.config));
-  log(`${args.config}: OK (model ${loaded.config.model.name}, data ${loaded.config.dataset.name})`);
+  log(`${args.config}: OK (model ${loaded.config.model.name}, data ${loaded.config.dataset.name} ${describeInfo(data)}), checked against the data`);
   return 0;
 }
 
@@ -230,13 +238,13 @@ export interface OpenRun {
 }
 
 /** Reopen a run for `exp sample` and `exp eval`; the caller disposes `model` and `dataset`. */
-export async function openRun(run: string, outputDir: string, backendChoice?: BackendName, beforeLoad?: (config: ResolvedConfig) => void): Promise<OpenRun> {
+export async function openRun(run: string, outputDir: string, backendChoice?: BackendName, beforeLoad?: (config: ResolvedConfig, registry: Registry) => void): Promise<OpenRun> {
   const runDir = findRunDir(run, outputDir);
   const record = readRunRecord(runDir);
   const registry = builtinRegistry();
   const { config } = await loadConfig(path.join(runDir, 'config.yaml'), registry);
   const { state } = readCheckpoint(path.join(runDir, 'checkpoints', 'last'));
-  beforeLoad?.(config);
+  beforeLoad?.(config, registry);
   const backend = await chooseBackend(backendChoice ?? config.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
   const plugin = registry.dataset(config.dataset.name);

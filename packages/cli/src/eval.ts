@@ -4,8 +4,8 @@
  * the run in its tracker, at the run's last step.
  */
 import path from 'node:path';
-import { defaultCacheDir, type ResolvedConfig, UserError } from '@genlab/core';
-import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, METRICS, type MetricName } from '@genlab/metrics';
+import { defaultCacheDir, type Registry, type ResolvedConfig, unknownNameMessage, UserError } from '@genlab/core';
+import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, type MetricName } from '@genlab/metrics';
 import { z } from 'zod';
 import type { BackendName } from './backend.js';
 import { openRun } from './commands.js';
@@ -27,13 +27,12 @@ export interface EvalArgs {
 
 export async function evalCommand(args: EvalArgs): Promise<number> {
   // Flags are checked before anything is loaded.
+  // Names are checked against the run's registry (built-in and plugin metrics) once it is open.
   const metrics = args.metrics?.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean);
-  for (const m of metrics ?? []) {
-    if (!(METRICS as readonly string[]).includes(m)) throw new UserError(`unknown metric '${m}'; the metrics are ${METRICS.join(', ')}`);
-  }
   // The run's own eval options are the defaults; flags override them.
   let opts!: EvalOptions;
-  const evalOptions = (config: ResolvedConfig) => {
+  const evalOptions = (config: ResolvedConfig, registry: Registry) => {
+    for (const m of metrics ?? []) if (m !== 'nll' && !registry.metrics.has(m)) throw new UserError(unknownNameMessage('metric', m, [...registry.metrics.keys(), 'nll']));
     const { every: _every, ...configEval } = (config.callbacks.eval ?? {}) as Record<string, unknown>;
     opts = z.object(evalOptionsShape).parse({
       ...configEval,
@@ -56,6 +55,7 @@ export async function evalCommand(args: EvalArgs): Promise<number> {
         cacheDir: defaultCacheDir(),
         baseDir: process.cwd(),
         log,
+        metricPlugins: registry.metrics,
       },
       opts,
     );

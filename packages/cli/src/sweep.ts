@@ -131,7 +131,7 @@ export function outcomeTable(outcomes: VariantOutcome[]): string {
 /** Run a sweep; the exit code (0 all finished, 1 any failed, 130/143 interrupted). */
 export async function runSweep(registry: Registry, args: SweepArgs): Promise<number> {
   if (!Number.isInteger(args.parallel) || args.parallel < 1) throw new UserError(`--parallel must be a whole number ≥ 1, got ${args.parallel}`);
-  const plan = await loadSweep(args.config, registry, { overrides: args.overrides, sweeps: args.sweeps });
+  const plan = await loadSweep(args.config, registry, { overrides: args.overrides, sweeps: args.sweeps, checkData: { log } });
   for (const note of plan.notes) log(`note: ${note}`);
   const first = plan.variants[0]!.config;
   const uri = first.tracking.uri;

@@ -116,6 +116,8 @@ export interface CheckContext {
   data: DataInfo;
   /** The run's resolved config (batch size, the model section for a callback, …). */
   config: ResolvedConfig;
+  /** The run's plugins (e.g. the metric plugins an evaluation names). */
+  registry: Registry;
 }
 
 // ---------------------------------------------------------------- models

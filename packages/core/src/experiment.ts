@@ -12,7 +12,8 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { defaultCacheDir } from './cache.js';
 import { writeFileAtomic } from './fs.js';
-import type { Callback, DatasetContext, DatasetPlugin, ImageDataset, RunStatus, Tracker } from './contracts.js';
+import type { Callback, DatasetContext, DatasetPlugin, GenerativeModel, ImageDataset, RunStatus, Tracker } from './contracts.js';
+import { type CheckSource, checkRunnable } from './config/runnable.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { toYaml } from './config/load.js';
 import { UserError } from './errors.js';
@@ -59,6 +60,8 @@ export interface ExperimentOptions {
   tags?: Record<string, string>;
   /** Called once the tracker run exists, before training (a sweep records which run a variant made). */
   onRunStart?(run: { runId: string; runName: string; experimentId: string }): void;
+  /** Where the config came from, so that a check that fails on the data names the `file:line`. */
+  source?: CheckSource;
 }
 
 /** What `runExperiment` reports. */
@@ -151,9 +154,17 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const { name: _d, ...dataCfg } = config.dataset;
   const dataContext = { baseDir: opts.baseDir, cacheDir: defaultCacheDir(), log };
   const dataset = await datasetPlugin.load(dataCfg, dataContext);
+  let model: GenerativeModel;
+  try {
+    // The plugins' checks against the data as loaded (exp validate ran them on its description).
+    checkRunnable(config, dataset.info, registry, opts.source ?? { file: config.name });
+    const { name: _m, ...modelCfg } = config.model;
+    model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
+  } catch (error) {
+    dataset.dispose?.();
+    throw error;
+  }
   const loadDataset = datasetReloader(config.dataset, datasetPlugin, dataContext);
-  const { name: _m, ...modelCfg } = config.model;
-  const model = modelPlugin.create(modelCfg, { data: dataset.info, seed: deriveSeed(config.seed, SeedStream.init) });
 
   // 2. Resume: the checkpoint must belong to this model config and data shape.
   let resume: TrainerOptions['resume'];
@@ -230,7 +241,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     const callbacks: Callback[] = [];
     for (const [name, plugin] of registry.callbacks) {
       const cbCfg = config.callbacks[name];
-      if (cbCfg) callbacks.push(plugin.create(cbCfg));
+      if (cbCfg) callbacks.push(plugin.create(cbCfg, { registry }));
     }
     trainer = new Trainer({
       config,

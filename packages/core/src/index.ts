@@ -45,3 +45,4 @@ export {
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { stateDictOf, loadStateDict, entryOf, type Assignable } from './state-dict.js';
 export { MemoryTracker } from './memory-tracker.js';
+export { checkRunnable, describeData, describeInfo, type CheckSource } from './config/runnable.js';

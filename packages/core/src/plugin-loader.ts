@@ -139,7 +139,7 @@ export async function resolve(specifier, context, next) {
 // TypeScript outside node_modules is an ES module whatever its package says ("type": "commonjs"
 // is npm init's default): tsx, registered after this, compiles it as ESM when asked so.
 export async function load(url, context, next) {
-  if ((context.format === 'commonjs' || context.format === 'commonjs-typescript') && /^file:[^?#]*\.tsx?$/.test(url) && !url.includes('/node_modules/')) {
+  if ((context.format === 'commonjs' || context.format === 'commonjs-typescript') && /^file:[^?#]*\\.tsx?$/.test(url) && !url.includes('/node_modules/')) {
     return next(url, { ...context, format: 'module' });
   }
   return next(url, context);

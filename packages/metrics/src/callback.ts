@@ -6,8 +6,9 @@
  * progress line shows them. The protocol goes to the run's tags.
  */
 import { z } from 'zod';
-import { type Callback, type CallbackPlugin, defaultCacheDir, type RunInfo } from '@genlab/core';
-import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, planMetrics } from './evaluate.js';
+import { type Callback, type CallbackPlugin, defaultCacheDir, type MetricPlugin, type RunInfo } from '@genlab/core';
+import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, metricPlan, planMetrics } from './evaluate.js';
+import { featureNetIssue } from './features.js';
 
 const schema = z
   .object({
@@ -21,7 +22,10 @@ type Options = z.output<typeof schema>;
 class Evaluator implements Callback {
   readonly name = 'eval';
   private floorLogged = false;
-  constructor(private readonly opts: Options) {}
+  constructor(
+    private readonly opts: Options,
+    private readonly metricPlugins?: ReadonlyMap<string, MetricPlugin>,
+  ) {}
 
   private async evaluate(run: RunInfo, step: number): Promise<void> {
     const { every: _every, ...evalOpts } = this.opts;
@@ -34,6 +38,7 @@ class Evaluator implements Callback {
         cacheDir: defaultCacheDir(),
         baseDir: process.cwd(),
         log: (m) => run.log(m),
+        ...(this.metricPlugins ? { metricPlugins: this.metricPlugins } : {}),
       },
       { ...(evalOpts as EvalOptions), floor: evalOpts.floor && !this.floorLogged },
     );
@@ -45,7 +50,10 @@ class Evaluator implements Callback {
 
   /** Fail before training when the evaluation cannot run (no feature network, wrong metric). */
   onRunStart(run: RunInfo): void {
-    const { fnet } = planMetrics({ model: run.model, info: run.dataset.info, dataset: run.config.dataset, baseDir: process.cwd() }, this.opts);
+    const { fnet } = planMetrics(
+      { model: run.model, info: run.dataset.info, dataset: run.config.dataset, baseDir: process.cwd(), ...(this.metricPlugins ? { metricPlugins: this.metricPlugins } : {}) },
+      this.opts,
+    );
     fnet?.dispose();
   }
 
@@ -65,5 +73,15 @@ export const evalCallback: CallbackPlugin<Options> = {
   configSchema: schema,
   enabledByDefault: false,
   configKey: 'eval',
-  create: (cfg) => new Evaluator(cfg),
+  // What the data decides (the model's own abilities, `nll` and `cas`, are checked when the run starts).
+  check(cfg, { data, config, registry }) {
+    const plan = metricPlan({ info: data }, cfg.metrics, registry.metrics.size ? registry.metrics : undefined);
+    const issues = plan.problems.map((message) => ({ path: 'metrics', message }));
+    if (!issues.length && plan.features) {
+      const why = featureNetIssue({ info: data, dataset: config.dataset, baseDir: process.cwd() }, cfg.featureNet, 'eval.featureNet');
+      if (why) issues.push({ path: cfg.featureNet ? 'featureNet' : 'metrics', message: why });
+    }
+    return issues;
+  },
+  create: (cfg, ctx) => new Evaluator(cfg, ctx?.registry.metrics.size ? ctx.registry.metrics : undefined),
 };

@@ -11,20 +11,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { ArrayDataset, type Batch, type DataInfo, deriveSeed, type GenerativeModel, type ImageDataset, permutation, stableHash, type StepResult, UserError, writeFileAtomic } from '@genlab/core';
-import { FeatureNet } from './features.js';
-import type { Features } from './linalg.js';
-import { classAccuracy, densityCoverage, fid, inceptionScore, kid, mixtureModes, precisionRecall } from './scores.js';
+import { ArrayDataset, type Batch, type DataInfo, deriveSeed, type Features, type GenerativeModel, type ImageDataset, type MetricPlugin, type MetricSet, permutation, stableHash, type StepResult, UserError, unknownNameMessage, writeFileAtomic } from '@genlab/core';
+import { FeatureNet, featureNetIssue } from './features.js';
+import { metricPlugins } from './metric-plugins.js';
 
-export const METRICS = ['fid', 'kid', 'is', 'pr', 'dc', 'cas', 'modes', 'nll'] as const;
-export type MetricName = (typeof METRICS)[number];
-/** Metrics that need the dataset's feature network. */
-const FEATURE_METRICS: readonly MetricName[] = ['fid', 'kid', 'is', 'pr', 'dc', 'cas'];
+/** The built-in metric names: the metric plugins of this package, and `nll` (the model's own likelihood). */
+export const METRICS = [...metricPlugins.map((m) => m.name), 'nll'] as readonly string[];
+/** A metric's name: a built-in one or a registered metric plugin's. */
+export type MetricName = string;
+/** The built-in metric plugins by name (what an evaluation uses when it is given no registry). */
+const BUILTIN = new Map(metricPlugins.map((m) => [m.name, m]));
 
 /** Options of an evaluation (the `eval:` section of a config, and `exp eval`). */
 export const evalOptionsShape = {
-  /** Metrics to compute; `auto`: FID, KID, IS, precision/recall, density/coverage for images (plus class accuracy for conditional models and NLL for likelihood models); mode counts for toy 2-D mixtures. */
-  metrics: z.union([z.literal('auto'), z.array(z.enum(METRICS)).min(1)], { error: `expected 'auto' or a list of: ${METRICS.join(', ')}` }).default('auto'),
+  /**
+   * Metrics to compute, by name: the built-in ones (fid, kid, is, pr, dc, cas, modes, nll) or
+   * registered metric plugins'; `auto`: FID, KID, IS, precision/recall, density/coverage for
+   * images (plus class accuracy for conditional models and NLL for likelihood models); mode
+   * counts for toy 2-D mixtures.
+   */
+  metrics: z.union([z.literal('auto'), z.array(z.string().min(1)).min(1)], { error: `expected 'auto' or a list of metric names, e.g. [fid, kid]` }).default('auto'),
   /** Generated samples (and at most as many real images) per evaluation. */
   samples: z.number().int().min(10).default(5000),
   /** The real reference: the `train` split (as StudioGAN does) or `test`. */
@@ -54,6 +60,8 @@ export interface EvalTarget {
   /** Folder for resolving `featureNet` paths. */
   baseDir: string;
   log(message: string): void;
+  /** The metric plugins by name (the run's registry); default: the built-in ones. */
+  metricPlugins?: ReadonlyMap<string, MetricPlugin>;
 }
 
 export interface EvalReport {
@@ -67,15 +75,6 @@ export interface EvalReport {
   /** Tags recording the protocol of every metric. */
   tags: Record<string, string>;
   seconds: number;
-}
-
-/** The metrics `auto` picks for a model and dataset. */
-export function autoMetrics(target: Pick<EvalTarget, 'model' | 'info' | 'dataset'>): MetricName[] {
-  if (target.info.mixture) return ['modes', ...(target.model.evaluate ? (['nll'] as const) : [])];
-  const out: MetricName[] = ['fid', 'kid', 'is', 'pr', 'dc'];
-  if (target.model.conditional) out.push('cas');
-  if (target.model.evaluate) out.push('nll');
-  return out;
 }
 
 /** Images [n, H, W, C] in the data range → [0, 1] for the feature network. */
@@ -109,11 +108,8 @@ function realRows(ds: ImageDataset, n: number, seed: number): { take(start: numb
   };
 }
 
-interface Embedded {
-  features: Features;
-  probs: Features;
-  raw?: Features;
-}
+/** One side of an evaluation as the metrics read it. */
+type Embedded = MetricSet;
 
 /** Cached real features for a protocol key. */
 function cached(dir: string, key: string, compute: () => Embedded): Embedded {
@@ -146,48 +142,76 @@ function cached(dir: string, key: string, compute: () => Embedded): Embedded {
   return value;
 }
 
-/** Scores of `fake` against `real` for the chosen metrics. */
-function score(metrics: MetricName[], real: Embedded, fake: Embedded, labels: Int32Array | undefined, info: DataInfo, seed: number): Record<string, number> {
+/** Scores of `fake` against `real` for the chosen metric plugins, in their order. */
+function score(plugins: MetricPlugin[], real: Embedded, fake: Embedded, labels: Int32Array | undefined, info: DataInfo, seed: number): Record<string, number> {
   const v: Record<string, number> = {};
-  if (metrics.includes('fid')) v.fid = fid(real.features, fake.features);
-  if (metrics.includes('kid')) {
-    const k = kid(real.features, fake.features, { seed });
-    v.kid = k.mean;
-    v.kid_std = k.std;
-  }
-  if (metrics.includes('is')) {
-    const s = inceptionScore(fake.probs);
-    v.is = s.mean;
-    v.is_std = s.std;
-  }
-  if (metrics.includes('pr')) Object.assign(v, precisionRecall(real.features, fake.features));
-  if (metrics.includes('dc')) Object.assign(v, densityCoverage(real.features, fake.features));
-  if (metrics.includes('cas') && labels) v.cas = classAccuracy(fake.probs, labels);
-  if (metrics.includes('modes') && info.mixture && fake.raw) {
-    const m = mixtureModes(fake.raw, info.mixture);
-    v.modes_covered = m.modesCovered;
-    v.high_quality = m.highQuality;
+  for (const m of plugins) {
+    const out = m.compute({ real, fake, ...(labels ? { labels } : {}), info, seed });
+    for (const [k, x] of Object.entries(out)) {
+      if (typeof x !== 'number') throw new Error(`metric '${m.name}' returned ${typeof x} for '${k}', not a number`);
+      v[k] = x;
+    }
   }
   return v;
+}
+
+/** The metrics an evaluation computes: plugins (in registry order) and whether `nll` is asked for; problems when a metric cannot be computed. */
+export interface MetricPlan {
+  metrics: MetricName[];
+  plugins: MetricPlugin[];
+  nll: boolean;
+  /** Whether a feature network is needed (a chosen metric reads features). */
+  features: boolean;
+  problems: string[];
+}
+
+/**
+ * Which metrics `metricsOption` selects for this data (and, at run time, this model), and
+ * what is wrong with the selection: an unknown name, a metric the data or model cannot
+ * support, feature metrics on data that are not images. Shared by evaluations and by the
+ * `eval` callback's validation, so a config that validates evaluates.
+ */
+export function metricPlan(
+  target: { info: DataInfo; model?: GenerativeModel },
+  metricsOption: EvalOptions['metrics'],
+  registered: ReadonlyMap<string, MetricPlugin> = BUILTIN,
+): MetricPlan {
+  const { info, model } = target;
+  const names = metricsOption === 'auto' ? autoMetrics(target) : metricsOption;
+  const problems: string[] = [];
+  for (const n of names) if (n !== 'nll' && !registered.has(n)) problems.push(unknownNameMessage('metric', n, [...registered.keys(), 'nll']));
+  const plugins = [...registered.values()].filter((m) => names.includes(m.name));
+  for (const m of plugins) {
+    const why = m.check?.({ data: info, ...(model ? { model } : {}) });
+    if (why) problems.push(why);
+  }
+  const nll = names.includes('nll');
+  if (nll && model && !model.evaluate) problems.push(`metric 'nll' needs a likelihood model; this model has no evaluate()`);
+  const features = plugins.some((m) => m.input === 'features');
+  if (features && info.shape.length !== 3) {
+    problems.push(`metrics ${plugins.filter((m) => m.input === 'features').map((m) => m.name).join(', ')} read image features; the data has shape [${info.shape.join(', ')}]`);
+  }
+  return { metrics: names, plugins, nll, features, problems };
+}
+
+/** The metrics `auto` picks for a model and dataset (without a model: the data's part of the choice). */
+export function autoMetrics(target: { info: DataInfo; model?: GenerativeModel }): MetricName[] {
+  if (target.info.mixture) return ['modes', ...(target.model?.evaluate ? ['nll'] : [])];
+  const out: MetricName[] = ['fid', 'kid', 'is', 'pr', 'dc'];
+  if (target.model?.conditional) out.push('cas');
+  if (target.model?.evaluate) out.push('nll');
+  return out;
 }
 
 /**
  * The metrics to compute and the feature network they need, checked against the model and
  * data (a missing feature network or an impossible metric is an error before any work).
  */
-export function planMetrics(target: Pick<EvalTarget, 'model' | 'info' | 'dataset' | 'baseDir'>, opts: Pick<EvalOptions, 'metrics' | 'featureNet'>): { metrics: MetricName[]; fnet?: FeatureNet } {
-  const { model, info } = target;
-  const metrics = opts.metrics === 'auto' ? autoMetrics(target) : opts.metrics;
-  const needFeatures = metrics.some((m) => FEATURE_METRICS.includes(m));
-  if (metrics.includes('modes') && !info.mixture) throw new UserError(`metric 'modes' needs a Gaussian-mixture dataset (toy2d), not ${target.dataset.name}`);
-  if (metrics.includes('nll') && !model.evaluate) throw new UserError(`metric 'nll' needs a likelihood model; this model has no evaluate()`);
-  if (metrics.includes('cas') && !model.conditional) throw new UserError(`metric 'cas' (accuracy of class-conditional samples) needs a conditional model`);
-  let fnet: FeatureNet | undefined;
-  if (needFeatures) {
-    if (info.shape.length !== 3) throw new UserError(`metrics ${metrics.join(', ')} need images; the data has shape [${info.shape.join(', ')}]`);
-    fnet = featureNetFor(target, opts.featureNet, 'eval.featureNet');
-  }
-  return { metrics, ...(fnet ? { fnet } : {}) };
+export function planMetrics(target: Pick<EvalTarget, 'model' | 'info' | 'dataset' | 'baseDir' | 'metricPlugins'>, opts: Pick<EvalOptions, 'metrics' | 'featureNet'>): MetricPlan & { fnet?: FeatureNet } {
+  const plan = metricPlan(target, opts.metrics, target.metricPlugins);
+  if (plan.problems.length) throw new UserError(plan.problems.join('; '));
+  const fnet = plan.features ? featureNetFor(target, opts.featureNet, 'eval.featureNet') : undefined;
+  return { ...plan, ...(fnet ? { fnet } : {}) };
 }
 
 /**
@@ -196,36 +220,30 @@ export function planMetrics(target: Pick<EvalTarget, 'model' | 'info' | 'dataset
  * image shapes is a `UserError` that says how to get one and names the option (`optionKey`).
  */
 export function featureNetFor(target: Pick<EvalTarget, 'info' | 'dataset' | 'baseDir'>, featureNet: string | undefined, optionKey: string): FeatureNet {
-  const { info } = target;
-  const fnet = featureNet ? FeatureNet.load(path.resolve(target.baseDir, featureNet)) : FeatureNet.builtin(target.dataset.name);
-  if (!fnet) {
-    throw new UserError(
-      `no feature network for dataset '${target.dataset.name}': train one with 'pnpm exp features train --dataset ${target.dataset.name}' (a config in configs/features/) or set ${optionKey}`,
-    );
-  }
-  if (fnet.spec.inputShape.join() !== info.shape.join()) {
-    fnet.dispose();
-    throw new UserError(`the feature network takes [${fnet.spec.inputShape.join(', ')}] images but the data is [${info.shape.join(', ')}]`);
-  }
-  return fnet;
+  const why = featureNetIssue(target, featureNet, optionKey);
+  if (why) throw new UserError(why);
+  return featureNet ? FeatureNet.load(path.resolve(target.baseDir, featureNet)) : FeatureNet.builtin(target.dataset.name)!;
 }
 
 /** Run one evaluation. */
 export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Promise<EvalReport> {
   const t0 = performance.now();
-  const { metrics, fnet } = planMetrics(target, opts);
+  const { fnet, ...plan } = planMetrics(target, opts);
   try {
-    return await runEvaluation(target, opts, metrics, fnet, t0);
+    return await runEvaluation(target, opts, plan, fnet, t0);
   } finally {
     fnet?.dispose();
   }
 }
 
-async function runEvaluation(target: EvalTarget, opts: EvalOptions, metrics: MetricName[], fnet: FeatureNet | undefined, t0: number): Promise<EvalReport> {
+async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: MetricPlan, fnet: FeatureNet | undefined, t0: number): Promise<EvalReport> {
+  const { metrics, plugins } = plan;
+  // Raw values for metrics that read them (and for data without a feature network: toy 2-D points).
+  const pixels = plugins.some((m) => m.input === 'pixels') || !fnet;
   const { model, info } = target;
   const netId = fnet ? `${target.dataset.name}-cnn@${fnet.hash()}` : 'none';
   const { name: dsName, split: _split, flip: _flip, ...dsOptions } = target.dataset;
-  const realKey = (split: string, n: number, data: string) => stableHash({ v: 2, netId, dsName, dsOptions, split, n, seed: opts.seed, data }).slice(0, 24);
+  const realKey = (split: string, n: number, data: string) => stableHash({ v: 3, netId, pixels, dsName, dsOptions, split, n, seed: opts.seed, data }).slice(0, 24);
 
   // The reference is never flipped (for datasets that have the option).
   const noFlip = 'flip' in target.dataset ? { flip: false } : {};
@@ -239,22 +257,22 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, metrics: Met
       ds.dispose?.();
     }
   };
+  const empty = { data: new Float32Array(0), n: 0, d: 0 };
   const embed = (n: number, take: (start: number, count: number) => tf.Tensor): Embedded => {
-    if (fnet) {
-      const { features, probs } = fnet.extract(n, (s, c) => tf.tidy(() => toUnit(take(s, c), info.range)), opts.batchSize);
-      return { features, probs };
+    const out: Embedded = { features: empty, probs: empty };
+    if (fnet) Object.assign(out, fnet.extract(n, (s, c) => tf.tidy(() => toUnit(take(s, c), info.range)), opts.batchSize));
+    if (pixels) {
+      const d = info.shape.reduce((a, b) => a * b, 1);
+      const raw = new Float32Array(n * d);
+      for (let s = 0; s < n; s += opts.batchSize) {
+        const c = Math.min(opts.batchSize, n - s);
+        const t = take(s, c);
+        raw.set(t.dataSync() as Float32Array, s * d);
+        t.dispose();
+      }
+      out.pixels = { data: raw, n, d };
     }
-    // No feature network (toy 2-D data): keep the raw points.
-    const d = info.shape.reduce((a, b) => a * b, 1);
-    const raw = new Float32Array(n * d);
-    for (let s = 0; s < n; s += opts.batchSize) {
-      const c = Math.min(opts.batchSize, n - s);
-      const t = take(s, c);
-      raw.set(t.dataSync() as Float32Array, s * d);
-      t.dispose();
-    }
-    const empty = { data: new Float32Array(0), n: 0, d: 0 };
-    return { features: empty, probs: empty, raw: { data: raw, n, d } };
+    return out;
   };
 
   target.log(`eval: ${metrics.join(', ')} on ${opts.samples} samples against ${target.dataset.name}/${opts.real}${fnet ? ` (features ${netId})` : ''}`);
@@ -267,10 +285,10 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, metrics: Met
       return model.sample(count, { seed: deriveSeed(opts.seed, 0xfa6e, start), ...(y ? { labels: y } : {}) });
     }),
   );
-  const values = score(metrics, real, fake, labels, info, opts.seed);
+  const values = score(plugins, real, fake, labels, info, opts.seed);
 
   let nllProtocol: string | undefined;
-  if (metrics.includes('nll')) {
+  if (plan.nll) {
     const nll = await likelihood(model, await target.loadDataset({ split: 'test', ...noFlip }), info, opts.batchSize);
     Object.assign(values, nll.values);
     // The NLL depends on the test examples and on how the model estimates it, not on samples or features.
@@ -280,17 +298,10 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, metrics: Met
   const floor: Record<string, number> = {};
   if (opts.floor) {
     const other = await embedReal(opts.real === 'train' ? 'test' : 'train');
-    const f = score(
-      metrics.filter((m) => m !== 'nll'),
-      real,
-      other,
-      metrics.includes('cas') ? other.labels : undefined,
-      info,
-      opts.seed,
-    );
+    const f = score(plugins, real, other, other.labels, info, opts.seed);
     for (const [k, v] of Object.entries(f)) floor[`floor/${k}`] = v;
   }
-  const protocol = `features=${netId}; real=${target.dataset.name}/${opts.real}[${real.features.n || real.raw?.n}]; fake=${opts.samples}; seed=${opts.seed}; floor=${opts.floor ? (opts.real === 'train' ? 'test' : 'train') : 'none'}`;
+  const protocol = `features=${netId}; real=${target.dataset.name}/${opts.real}[${real.features.n || real.pixels?.n}]; fake=${opts.samples}; seed=${opts.seed}; floor=${opts.floor ? (opts.real === 'train' ? 'test' : 'train') : 'none'}`;
   const tags: Record<string, string> = { 'genlab.eval.protocol': protocol };
   for (const m of metrics) tags[`genlab.eval.protocol.${m}`] = m === 'nll' && nllProtocol ? nllProtocol : protocol;
   return { metrics, values, floor, protocol, tags, seconds: (performance.now() - t0) / 1000 };

@@ -79,6 +79,18 @@ export class FeatureNet {
     return fnet;
   }
 
+  /** The spec and card of the network in `dir`, from its manifest alone (no weights read, no backend needed). */
+  static cardOf(dir: string): FeatureCard | undefined {
+    const file = path.join(dir, 'manifest.json');
+    if (!fs.existsSync(file)) return undefined;
+    try {
+      const card = (JSON.parse(fs.readFileSync(file, 'utf8')) as { meta?: { card?: FeatureCard } }).meta?.card;
+      return card?.spec ? card : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The trained weights shipped for a dataset, or undefined when there are none. */
   static builtin(dataset: string): FeatureNet | undefined {
     const dir = builtinWeightsDir(dataset);
@@ -241,4 +253,23 @@ function trainStep(fnet: FeatureNet, optimizer: tf.Optimizer, vars: tf.Variable[
     );
     return loss!.dataSync()[0]!;
   });
+}
+
+/**
+ * Why there is no usable feature network for a run's images: none given and none shipped for
+ * the dataset, or one for other image shapes; undefined when there is one. Reads only the
+ * network's manifest, so validation can ask it before any backend exists. `optionKey` names
+ * the option that would set one.
+ */
+export function featureNetIssue(target: { info: { shape: number[] }; dataset: { name: string }; baseDir: string }, featureNet: string | undefined, optionKey: string): string | undefined {
+  const { info } = target;
+  const dir = featureNet ? path.resolve(target.baseDir, featureNet) : builtinWeightsDir(target.dataset.name);
+  const card = FeatureNet.cardOf(dir);
+  if (!card) {
+    return featureNet
+      ? `no feature network in ${dir} (${optionKey})`
+      : `no feature network for dataset '${target.dataset.name}': train one with 'pnpm exp features train --dataset ${target.dataset.name}' (a config in configs/features/) or set ${optionKey}`;
+  }
+  if (card.spec.inputShape.join() !== info.shape.join()) return `the feature network takes [${card.spec.inputShape.join(', ')}] images but the data is [${info.shape.join(', ')}]`;
+  return undefined;
 }

@@ -33,6 +33,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { type Batch, type Callback, type CallbackPlugin, deriveSeed, type ImageDataset, type RunInfo, type StepEnd, UserError } from '@genlab/core';
 import { featureNetFor, toUnit } from './evaluate.js';
+import { featureNetIssue } from './features.js';
 import type { FeatureNet } from './features.js';
 import { mixtureModes } from './scores.js';
 
@@ -303,5 +304,12 @@ export const healthCallback: CallbackPlugin<Options> = {
   description: 'mode-collapse signals (class histogram of samples under the domain classifier; modes on toy mixtures) and over-fitting signals (model diagnose() on training vs held-out data) every N steps',
   configSchema: schema,
   enabledByDefault: false,
+  // The class histogram needs a classifier: a toy mixture's modes, or a feature network for the images.
+  check(cfg, { data, config }) {
+    if (!cfg.classes || data.mixture) return [];
+    if (data.shape.length !== 3) return [{ path: 'classes', message: `needs images or a toy 2-D mixture; the data has shape [${data.shape.join(', ')}] (set callbacks.health.classes: false)` }];
+    const why = featureNetIssue({ info: data, dataset: config.dataset, baseDir: process.cwd() }, cfg.classes.featureNet, 'callbacks.health.classes.featureNet (or callbacks.health.classes: false)');
+    return why ? [{ path: cfg.classes.featureNet ? 'classes.featureNet' : 'classes', message: why }] : [];
+  },
   create: (cfg) => new Health(cfg),
 };

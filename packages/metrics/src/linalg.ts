@@ -9,12 +9,10 @@
  */
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 
-/** Row-major [n, d] values and their shape. */
-export interface Features {
-  data: Float32Array;
-  n: number;
-  d: number;
-}
+import type { Features } from '@genlab/core';
+
+/** Row-major [n, d] values and their shape (core's contract type). */
+export type { Features };
 
 /** Mean (length d) and unbiased covariance (d × d, row-major) of the rows of `x`. */
 export function meanCov(x: Features): { mean: Float64Array; cov: Float64Array } {

@@ -10,8 +10,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { deriveSeed, type ModelPlugin } from '@genlab/core';
-import { requireClasses } from './cgan.js';
-import { dcganDiscriminatorSchema, dcganFeatures, dcganGenerator, dcganGeneratorSchema, requireImages } from './dcgan.js';
+import { dcganDiscriminatorSchema, dcganFeatures, dcganGenerator, dcganGeneratorSchema } from './dcgan.js';
+import { ganIssues, requireImages, requireClasses } from './checks.js';
 import { Gan } from './gan.js';
 import { Net } from './nn.js';
 import { checkGanOptions, ganTrainingOptions } from './options.js';
@@ -35,6 +35,7 @@ export const acgan: ModelPlugin<AcganConfig> = {
   family: 'gan',
   description: 'auxiliary-classifier GAN: z ⊙ embed(y) into a DCGAN generator; D with real/fake and class heads',
   configSchema: schema,
+  check: (cfg, { data }) => ganIssues('gan/acgan', cfg, data, { images: 4, classes: true }),
   create(cfg, { data, seed }) {
     const shape = requireImages('gan/acgan', data.shape, 4);
     const K = requireClasses('gan/acgan', data.numClasses);

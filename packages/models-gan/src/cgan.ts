@@ -13,7 +13,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { deriveSeed, type ModelPlugin } from '@genlab/core';
-import { dcganDiscriminatorSchema, dcganFeatures, dcganGenerator, dcganGeneratorSchema, requireImages } from './dcgan.js';
+import { dcganDiscriminatorSchema, dcganFeatures, dcganGenerator, dcganGeneratorSchema } from './dcgan.js';
+import { ganIssues, requireImages, requireClasses } from './checks.js';
 import { Gan } from './gan.js';
 import { Net } from './nn.js';
 import { checkGanOptions, ganTrainingOptions } from './options.js';
@@ -33,18 +34,13 @@ const schema = z
   .superRefine(checkGanOptions);
 export type CganConfig = z.infer<typeof schema>;
 
-/** Throw unless the data have class labels. */
-export function requireClasses(name: string, numClasses: number): number {
-  if (numClasses < 2) throw new Error(`${name} is class-conditional and needs labelled data (the dataset has ${numClasses} classes)`);
-  return numClasses;
-}
-
 /** The `gan/cgan` model plugin. */
 export const cgan: ModelPlugin<CganConfig> = {
   name: 'gan/cgan',
   family: 'gan',
   description: 'class-conditional DCGAN: conditional batch norm (or embedding) in G, projection discriminator',
   configSchema: schema,
+  check: (cfg, { data }) => ganIssues('gan/cgan', cfg, data, { images: 4, classes: true }),
   create(cfg, { data, seed }) {
     const shape = requireImages('gan/cgan', data.shape, 4);
     const K = requireClasses('gan/cgan', data.numClasses);

@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { deriveSeed, type ModelPlugin } from '@genlab/core';
+import { ganIssues, requireImages } from './checks.js';
 import { Gan } from './gan.js';
 import { Net, type Fwd } from './nn.js';
 import { checkGanOptions, ganTrainingOptions } from './options.js';
@@ -56,14 +57,6 @@ const schema = z
   .strict()
   .superRefine(checkGanOptions);
 export type DcganConfig = z.infer<typeof schema>;
-
-/** Throw unless the data are images whose sides divide by `k`. */
-export function requireImages(name: string, shape: number[], k: number): [number, number, number] {
-  if (shape.length !== 3 || shape[0]! % k !== 0 || shape[1]! % k !== 0) {
-    throw new Error(`${name} needs images [H, W, C] with H and W divisible by ${k}, the data has shape [${shape.join(', ')}]`);
-  }
-  return shape as [number, number, number];
-}
 
 /** Options of the DCGAN generator and discriminator blocks (shared by gan/cgan and gan/acgan). */
 type GeneratorOptions = z.output<typeof dcganGeneratorSchema>;
@@ -113,6 +106,7 @@ export const dcgan: ModelPlugin<DcganConfig> = {
   family: 'gan',
   description: 'DCGAN: G dense 7x7x128, BN, convT 64, BN, convT C; D conv 64 s2, conv 128 s2, dense',
   configSchema: schema,
+  check: (cfg, { data }) => ganIssues('gan/dcgan', cfg, data, { images: 4 }),
   create(cfg, { data, seed }) {
     const shape = requireImages('gan/dcgan', data.shape, 4);
     const G = new Net('generator', deriveSeed(seed, 1));

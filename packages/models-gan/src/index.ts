@@ -14,6 +14,7 @@ export { sngan, type SnganConfig } from './sngan.js';
 export { Gan, type GanNetworks, type DOutput } from './gan.js';
 export { Net, SpectralNorm, Dense, Conv2d, ConvTranspose2d, BatchNorm, Embedding, live, activate, upsample2x, downsample2x, type Fwd, type BnStats } from './nn.js';
 export { ganTrainingOptions, checkGanOptions, type GanOptions } from './options.js';
+export { ganIssues, requireImages, requireClasses, type GanNeeds } from './checks.js';
 export { outputActivation } from './output.js';
 export { discriminatorLoss, generatorLoss, classLoss, lossSchema, type GanLoss } from './losses.js';
 export { gradientPenalty, r1Penalty, penaltySchema } from './penalties.js';

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { deriveSeed, type ModelPlugin } from '@genlab/core';
+import { ganIssues } from './checks.js';
 import { Gan } from './gan.js';
 import { activate, Net, type BatchNorm, type Dense, type Fwd } from './nn.js';
 import { checkGanOptions, ganTrainingOptions } from './options.js';
@@ -73,6 +74,7 @@ export const mlpGan: ModelPlugin<MlpGanConfig> = {
   family: 'gan',
   description: 'fully-connected GAN (the seed article: G 100-256-512-1024-784, D 784-512-256-1), non-saturating loss',
   configSchema: schema,
+  check: (cfg, { data }) => ganIssues('gan/mlp', cfg, data, {}),
   create(cfg, { data, seed }) {
     const dim = data.shape.reduce((a, b) => a * b, 1);
     const g = cfg.generator;

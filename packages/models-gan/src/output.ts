@@ -1,6 +1,7 @@
 /** The generator's output layer: an activation that maps into the data range. */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
+import { UserError } from '@genlab/core';
 
 /** Output activation: `auto` = tanh for data in [-1, 1], a sigmoid for [0, 1], linear otherwise. */
 export const outputSchema = z.enum(['auto', 'tanh', 'sigmoid', 'linear']).default('auto');
@@ -11,12 +12,21 @@ export const outputSchema = z.enum(['auto', 'tanh', 'sigmoid', 'linear']).defaul
  * reach the data range is an error.
  */
 export function outputActivation(choice: z.infer<typeof outputSchema>, range: [number, number]): (x: tf.Tensor) => tf.Tensor {
-  const [lo, hi] = range;
-  const output = choice === 'auto' ? (lo === -1 && hi === 1 ? 'tanh' : lo === 0 && hi === 1 ? 'sigmoid' : 'linear') : choice;
-  if (output === 'linear') return (x) => x;
+  const why = outputIssue(choice, range);
+  if (why) throw new UserError(`generator.output: ${why}`);
+  const output = resolveOutput(choice, range);
+  return output === 'linear' ? (x) => x : output === 'tanh' ? tf.tanh : tf.sigmoid;
+}
+
+function resolveOutput(choice: z.infer<typeof outputSchema>, [lo, hi]: [number, number]): 'tanh' | 'sigmoid' | 'linear' {
+  return choice === 'auto' ? (lo === -1 && hi === 1 ? 'tanh' : lo === 0 && hi === 1 ? 'sigmoid' : 'linear') : choice;
+}
+
+/** Why an output activation cannot produce data in `range` (its values must span exactly the range), or undefined. */
+export function outputIssue(choice: z.infer<typeof outputSchema>, range: [number, number]): string | undefined {
+  const output = resolveOutput(choice, range);
+  if (output === 'linear') return undefined;
   const [oLo, oHi] = output === 'tanh' ? [-1, 1] : [0, 1];
-  if (oLo !== lo || oHi !== hi) {
-    throw new Error(`generator output '${output}' gives values in [${oLo}, ${oHi}] but the data range is [${lo}, ${hi}]: use output 'auto'`);
-  }
-  return output === 'tanh' ? tf.tanh : tf.sigmoid;
+  if (oLo !== range[0] || oHi !== range[1]) return `'${output}' gives values in [${oLo}, ${oHi}] but the data range is [${range.join(', ')}]: use output 'auto' (or set dataset.range: [${oLo}, ${oHi}])`;
+  return undefined;
 }

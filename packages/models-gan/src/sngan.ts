@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { deriveSeed, type ModelPlugin } from '@genlab/core';
-import { requireImages } from './dcgan.js';
+import { ganIssues, requireImages } from './checks.js';
 import { Gan } from './gan.js';
 import { downsample2x, Net, upsample2x, type Fwd } from './nn.js';
 import { checkGanOptions, ganTrainingOptions } from './options.js';
@@ -60,6 +60,7 @@ export const sngan: ModelPlugin<SnganConfig> = {
   family: 'gan',
   description: 'SNGAN ResNet (Miyato et al. 2018) for 32x32 RGB (or 28x28): spectral norm on D, hinge loss',
   configSchema: schema,
+  check: (cfg, { data }) => ganIssues('gan/sngan', cfg, data, { images: 4 }),
   create(cfg, { data, seed }) {
     const [H, W, C] = requireImages('gan/sngan', data.shape, 4);
     const ups = H % 8 === 0 && W % 8 === 0 ? 3 : 2;

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { type Batch, type GenerativeModel, loadStateDict, type ModelPlugin, optimizerSchema, stateDictOf, type SampleOptions, type StateDict, type TrainContext, UserError } from '@genlab/core';
+import { type Batch, type CheckIssue, type DataInfo, type GenerativeModel, loadStateDict, type ModelPlugin, optimizerSchema, stateDictOf, type SampleOptions, type StateDict, type TrainContext, UserError } from '@genlab/core';
 import { RowLstmNet } from './net.js';
 import { ancestralSample } from './sample.js';
 
@@ -153,19 +153,22 @@ export const rowLstm: ModelPlugin<RowLstmConfig> = {
   family: 'rnn',
   description: 'autoregressive pixel RNN (PixelRNN Row LSTM, masked row convolutions) for binary images; exact NLL',
   configSchema: schema,
+  check: (cfg, { data }) => rowLstmIssues(cfg, data),
   create(cfg, { data, seed }) {
-    const shape = data.shape;
-    if (shape.length !== 3 || shape[2] !== 1) {
-      throw new UserError(`rnn/row-lstm models single-channel images [H, W, 1]; the data has shape [${shape.join(', ')}]`);
-    }
-    if (!data.binary || !(data.range[1] > data.range[0])) {
-      throw new UserError(
-        `rnn/row-lstm models binary pixels (a Bernoulli per pixel), but the data has grey levels: set 'dataset.binarize' (threshold, static or stochastic) and 'dataset.range: [0, 1]'`,
-      );
-    }
-    if (cfg.conditional && data.numClasses < 1) {
-      throw new UserError(`'model.conditional' is true but the data is unlabelled: set 'model.conditional: false' or use a labelled dataset`);
-    }
-    return new RowLstm(cfg, shape as [number, number, number], data.range, data.numClasses, seed);
+    const [first] = rowLstmIssues(cfg, data);
+    if (first) throw new UserError(first.path ? `'model.${first.path}' ${first.message}` : first.message);
+    return new RowLstm(cfg, data.shape as [number, number, number], data.range, data.numClasses, seed);
   },
 };
+
+/** What the Row LSTM needs of the data: single-channel binary images, and labels when conditional. */
+export function rowLstmIssues(cfg: Pick<RowLstmConfig, 'conditional'>, data: DataInfo): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const shape = data.shape;
+  if (shape.length !== 3 || shape[2] !== 1) issues.push({ message: `rnn/row-lstm models single-channel images [H, W, 1]; the data has shape [${shape.join(', ')}]` });
+  if (!data.binary || !(data.range[1] > data.range[0])) {
+    issues.push({ message: `rnn/row-lstm models binary pixels (a Bernoulli per pixel), but the data has grey levels: set 'dataset.binarize' (threshold, static or stochastic) and 'dataset.range: [0, 1]'` });
+  }
+  if (cfg.conditional && data.numClasses < 1) issues.push({ path: 'conditional', message: `is true but the data is unlabelled: set 'model.conditional: false' or use a labelled dataset` });
+  return issues;
+}

@@ -16,7 +16,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { deriveSeed, UserError, type DataInfo, type ModelPlugin } from '@genlab/core';
-import { activationLayer, likelihoodOptions, resolveOptions, Vae, vaeOptions, type VaeNets } from './vae.js';
+import { activationLayer, convShapeIssue, likelihoodOptions, resolveOptions, Vae, vaeIssues, vaeOptions, type VaeNets } from './vae.js';
 
 const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
 export const convVaeSchema = z
@@ -47,9 +47,8 @@ export type ConvVaeConfig = z.infer<typeof convVaeSchema>;
 
 /** The convolutional encoder and decoder; with `numClasses` > 0 each also takes a one-hot class (concatenated after the convolutions / to z). */
 export function convNets(cfg: Pick<ConvVaeConfig, 'latentDim' | 'activation' | 'encoder' | 'decoder'>, data: DataInfo, numClasses: number, seed: number, model = 'vae/conv'): VaeNets {
-  if (data.shape.length !== 3 || data.shape[0]! % 4 !== 0 || data.shape[1]! % 4 !== 0) {
-    throw new UserError(`${model} needs images [H, W, C] with H and W divisible by 4, the data has shape [${data.shape.join(', ')}]`);
-  }
+  const why = convShapeIssue(model, data);
+  if (why) throw new UserError(why);
   const [H, W, C] = data.shape as [number, number, number];
   const L = cfg.latentDim;
   const init = (k: number) => tfl.initializers.glorotUniform({ seed: deriveSeed(seed, k) });
@@ -86,6 +85,7 @@ export const convVae: ModelPlugin<ConvVaeConfig> = {
   family: 'vae',
   description: 'convolutional VAE (conv 32, 64 stride 2 / conv-transpose 64, 32 stride 2), Bernoulli / continuous-Bernoulli / Gaussian decoder, IWAE NLL',
   configSchema: convVaeSchema,
+  check: (cfg, { data }) => vaeIssues(cfg, data, { name: 'vae/conv', images: true }),
   create(cfg, { data, seed }) {
     return new Vae(convNets(cfg, data, 0, seed), resolveOptions(cfg, data, 0), data);
   },

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { UserError, type ModelPlugin } from '@genlab/core';
 import { convNets, convVaeSchema } from './conv.js';
 import { mlpNets, mlpVaeSchema } from './mlp.js';
-import { resolveOptions, Vae } from './vae.js';
+import { resolveOptions, Vae, vaeIssues } from './vae.js';
 
 const schema = z.preprocess(
   // `arch` defaults to mlp (a discriminated union needs it present).
@@ -30,6 +30,7 @@ export const cvae: ModelPlugin<CvaeConfig> = {
   family: 'vae',
   description: 'class-conditional VAE (one-hot class into encoder and decoder), arch mlp or conv; NLL marginal over classes',
   configSchema: schema,
+  check: (cfg, { data }) => vaeIssues(cfg, data, { name: cfg.arch === 'conv' ? 'vae/cvae (arch conv)' : 'vae/cvae', images: cfg.arch === 'conv', classes: true }),
   create(cfg, { data, seed }) {
     const K = data.numClasses;
     if (K === 0) throw new UserError(`vae/cvae is conditioned on the class, but the data is unlabelled (numClasses 0): use vae/${cfg.arch === 'conv' ? 'conv' : 'mlp'}, or a labelled dataset`);

@@ -7,8 +7,8 @@ import { mlpVae } from './mlp.js';
 export { mlpVae, mlpNets, denseStack, type MlpVaeConfig } from './mlp.js';
 export { convVae, convNets, type ConvVaeConfig } from './conv.js';
 export { cvae, type CvaeConfig } from './cvae.js';
-export { Vae, vaeOptions, likelihoodOptions, resolveOptions, type VaeNets, type VaeOptions, type ElboTerms } from './vae.js';
-export { LIKELIHOODS, LOG_VAR_MIN, cbLogNormaliser, cbMean, cbSample, decoderMean, decoderSample, gaussianKl, logProb, resolveLikelihood, type Likelihood, type LikelihoodChoice } from './likelihood.js';
+export { Vae, vaeIssues, convShapeIssue, vaeOptions, likelihoodOptions, resolveOptions, type VaeNets, type VaeOptions, type ElboTerms } from './vae.js';
+export { LIKELIHOODS, LOG_VAR_MIN, likelihoodIssue, cbLogNormaliser, cbMean, cbSample, decoderMean, decoderSample, gaussianKl, logProb, resolveLikelihood, type Likelihood, type LikelihoodChoice } from './likelihood.js';
 
 /** Every built-in VAE plugin. */
 export const models: NonNullable<PluginModule['models']> = [mlpVae, convVae, cvae];

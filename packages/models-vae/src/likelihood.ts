@@ -40,19 +40,25 @@ const LOG_2PI = Math.log(2 * Math.PI);
  * for a choice the data cannot support.
  */
 export function resolveLikelihood(choice: LikelihoodChoice, data: Pick<DataInfo, 'range' | 'binary'>, key: string): Likelihood {
+  const why = likelihoodIssue(choice, data);
+  if (why) throw new UserError(`'${key}': ${why}`);
+  const [lo, hi] = data.range;
+  if (choice === 'auto') return data.binary ? 'bernoulli' : lo === 0 && hi === 1 ? 'continuous-bernoulli' : 'gaussian';
+  return choice;
+}
+
+/** Why the data cannot support a likelihood choice, or undefined. */
+export function likelihoodIssue(choice: LikelihoodChoice, data: Pick<DataInfo, 'range' | 'binary'>): string | undefined {
   const [lo, hi] = data.range;
   const unit = lo === 0 && hi === 1;
-  if (choice === 'auto') return data.binary ? 'bernoulli' : unit ? 'continuous-bernoulli' : 'gaussian';
   if (choice === 'bernoulli' && !data.binary) {
-    throw new UserError(
-      `'${key}': bernoulli needs binary data, but this data has grey levels in [${lo}, ${hi}], where a Bernoulli "NLL" would not be a likelihood. ` +
-        `Binarise the data (dataset.binarize: threshold, static or stochastic) or use ${unit ? 'continuous-bernoulli' : 'gaussian'} (or auto)`,
+    return (
+      `bernoulli needs binary data, but this data has grey levels in [${lo}, ${hi}], where a Bernoulli "NLL" would not be a likelihood. ` +
+      `Binarise the data (dataset.binarize: threshold, static or stochastic) or use ${unit ? 'continuous-bernoulli' : 'gaussian'} (or auto)`
     );
   }
-  if (choice === 'continuous-bernoulli' && !unit) {
-    throw new UserError(`'${key}': continuous-bernoulli needs data in [0, 1], this data is in [${lo}, ${hi}]: set dataset.range: [0, 1] or use gaussian`);
-  }
-  return choice;
+  if (choice === 'continuous-bernoulli' && !unit) return `continuous-bernoulli needs data in [0, 1], this data is in [${lo}, ${hi}]: set dataset.range: [0, 1] or use gaussian`;
+  return undefined;
 }
 
 /** log C(λ) of the continuous Bernoulli with logits `a`: log(a / tanh(a/2)), log 2 + a²/12 − 7a⁴/1440 near 0. Elementwise. */

@@ -11,7 +11,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { deriveSeed, type DataInfo, type ModelPlugin } from '@genlab/core';
-import { activationLayer, likelihoodOptions, resolveOptions, Vae, vaeOptions, type VaeNets } from './vae.js';
+import { activationLayer, likelihoodOptions, resolveOptions, Vae, vaeIssues, vaeOptions, type VaeNets } from './vae.js';
 
 const widths = z.array(z.number().int().positive());
 export const mlpVaeSchema = z
@@ -72,6 +72,7 @@ export const mlpVae: ModelPlugin<MlpVaeConfig> = {
   family: 'vae',
   description: 'fully-connected VAE (encoder D-512-256-2L, decoder L-256-512-D), Bernoulli / continuous-Bernoulli / Gaussian decoder, IWAE NLL',
   configSchema: mlpVaeSchema,
+  check: (cfg, { data }) => vaeIssues(cfg, data, { name: 'vae/mlp' }),
   create(cfg, { data, seed }) {
     return new Vae(mlpNets(cfg, data, 0, seed), resolveOptions(cfg, data, 0), data);
   },

@@ -15,8 +15,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { deriveSeed, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
-import { decoderMean, decoderSample, gaussianKl, LIKELIHOODS, type Likelihood, type LikelihoodChoice, LOG_VAR_MIN, logProb, resolveLikelihood } from './likelihood.js';
+import { type CheckIssue, deriveSeed, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
+import { decoderMean, decoderSample, gaussianKl, LIKELIHOODS, type Likelihood, type LikelihoodChoice, likelihoodIssue, LOG_VAR_MIN, logProb, resolveLikelihood } from './likelihood.js';
 
 /** Decoder rows (k draws × batch) per chunk of the IWAE bound: bounds evaluation memory. */
 const IWAE_ROWS = 4096;
@@ -374,6 +374,37 @@ export class Vae implements GenerativeModel {
 /** The hidden activation layer named by the `activation` option (LeakyReLU slope 0.2). */
 export function activationLayer(name: SharedConfig['activation']): tfl.layers.Layer {
   return name === 'leakyRelu' ? tfl.layers.leakyReLU({ alpha: 0.2 }) : tfl.layers.activation({ activation: name });
+}
+
+/**
+ * The issues of a VAE's options on `data` (`ModelPlugin.check`): the decoder likelihood
+ * against the data's range and binarity, images for a convolutional net, labels for a
+ * conditional one. `create` refuses the same through `resolveOptions` and the nets.
+ */
+export function vaeIssues(
+  cfg: { decoder: { likelihood: LikelihoodChoice } },
+  data: DataInfo,
+  needs: { name: string; images?: boolean; classes?: boolean },
+): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const likelihood = likelihoodIssue(cfg.decoder.likelihood, data);
+  if (likelihood) issues.push({ path: 'decoder.likelihood', message: likelihood });
+  if (needs.images) {
+    const why = convShapeIssue(needs.name, data);
+    if (why) issues.push({ message: why });
+  }
+  if (needs.classes && data.numClasses === 0) {
+    issues.push({ message: `${needs.name} is conditioned on the class, but the data is unlabelled (numClasses 0): use an unconditional VAE, or a labelled dataset` });
+  }
+  return issues;
+}
+
+/** Why a convolutional VAE cannot take this data (images with sides divisible by 4), or undefined. */
+export function convShapeIssue(model: string, data: DataInfo): string | undefined {
+  if (data.shape.length !== 3 || data.shape[0]! % 4 !== 0 || data.shape[1]! % 4 !== 0) {
+    return `${model} needs images [H, W, C] with H and W divisible by 4, the data has shape [${data.shape.join(', ')}]: use vae/mlp for other data`;
+  }
+  return undefined;
 }
 
 /** A plugin config's shared keys and decoder likelihood, resolved against the data. */

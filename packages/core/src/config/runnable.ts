@@ -54,7 +54,7 @@ export function checkRunnable(config: ResolvedConfig, data: DataInfo, registry: 
     add(['tracking', 'uri'], (error as Error).message);
   }
 
-  const ctx: CheckContext = { data, config };
+  const ctx: CheckContext = { data, config, registry };
   const run = (kind: PluginKind, name: string, section: string[], check: (() => CheckResult) | undefined) => {
     if (!check) return;
     let result: CheckResult;

@@ -37,6 +37,9 @@ import {
   type Override,
   type TreeStep,
 } from './load.js';
+import { defaultCacheDir } from '../cache.js';
+import type { DataInfo } from '../contracts.js';
+import { checkRunnable, describeData } from './runnable.js';
 import type { ResolvedConfig } from './schema.js';
 
 /** The largest sweep `loadSweep` expands (a typo like `--sweep seed=1,…,10000` is caught early). */
@@ -48,6 +51,12 @@ export interface SweepOptions {
   overrides?: string[];
   /** `key.path=a,b,c` axes (`--sweep`); a key the config also sweeps replaces its list. */
   sweeps?: string[];
+  /**
+   * Check every variant against its data too (`checkRunnable`, with each distinct dataset
+   * section described once), so a variant that cannot run is refused before any starts.
+   * Diagnostics of the datasets' `describe` (downloads) go to `log`.
+   */
+  checkData?: { log(message: string): void };
 }
 
 /** One variant of a sweep: its assignments (for labels and tags) and its resolved config. */
@@ -412,6 +421,7 @@ export async function loadSweep(file: string, registry: Registry, opts: SweepOpt
   const variants: SweepVariant[] = [];
   const invalid: { index: number; label: string; issues: ConfigIssue[] }[] = [];
   const seen = new Map<string, number>();
+  const described = new Map<string, Promise<DataInfo>>();
   for (const [index, picks] of combos.entries()) {
     const assignments = picks.flatMap((p) => p.assignments);
     const label = assignments.map(([k, v]) => `${k}=${v}`).join(', ') || '(base config)';
@@ -432,6 +442,11 @@ export async function loadSweep(file: string, registry: Registry, opts: SweepOpt
         continue;
       }
       seen.set(key, index);
+      if (opts.checkData) {
+        const dataKey = JSON.stringify(config.dataset);
+        if (!described.has(dataKey)) described.set(dataKey, describeData(config, registry, { baseDir: base.baseDir, cacheDir: defaultCacheDir(), log: opts.checkData.log }));
+        checkRunnable(config, await described.get(dataKey)!, registry, { file: base.file, sources });
+      }
       variants[index] = { index, label, assignments, config };
     } catch (error) {
       if (error instanceof ConfigError) invalid.push({ index, label, issues: error.issues });
