@@ -5,7 +5,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
+import { BACKENDS, exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
 import { benchCommand, benchDataWorker, benchFidWorker, benchWorker } from './bench.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
@@ -14,8 +14,8 @@ import { syncCommand } from './sync.js';
 import { uiCommand } from './ui.js';
 import { compareCommand } from './compare.js';
 import { listCommand, runCommand, runsCommand, sampleCommand, validateCommand } from './commands.js';
+import { PLUGIN_TEMPLATES, scaffold } from './scaffold.js';
 
-const backends = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
           .option('set', { type: 'string', array: true, default: [] as string[], description: 'override a config key: --set model.latentDim=64' })
           .option('resume', { type: 'string', description: 'continue a run (id, id prefix or run folder) from its last checkpoint' })
           .option('steps', { type: 'number', description: 'shorthand for --set train.steps=N' })
-          .option('backend', { choices: backends, description: 'shorthand for --set backend=…' })
+          .option('backend', { choices: BACKENDS, description: 'shorthand for --set backend=…' })
           .option('output-dir', { type: 'string', description: 'where to look for --resume runs (default: the config\'s output.dir or ./outputs)' })
           .option('sweep', { type: 'string', array: true, default: [] as string[], description: 'sweep a key over values, one run each (a grid with other --sweep flags and the config\'s sweep: block): --sweep seed=1,2,3' })
           .option('parallel', { type: 'number', description: 'sweeps: run N variants at a time, as child processes sharing the CPU threads (default 1: one after another)' })
@@ -77,6 +77,24 @@ async function main(argv: string[]): Promise<number> {
       (a) => run(() => validateCommand({ config: a.config, set: a.set.map(String), sweep: a.sweep.map(String), quiet: Boolean(a.quiet) }))(),
     )
     .command(
+      'new <kind> <name>',
+      'scaffold a plugin in your project: the plugin (TypeScript), a config that uses it, and its contract test',
+      (y) =>
+        y
+          .positional('kind', { choices: PLUGIN_TEMPLATES, demandOption: true, description: 'what to write' })
+          .positional('name', { type: 'string', demandOption: true, description: "the plugin's name, e.g. my-gan" })
+          .option('dir', { type: 'string', default: '.', description: 'folder to write the three files into' })
+          .option('force', { type: 'boolean', description: 'overwrite files that exist' })
+          .example('$0 new model my-gan', 'my-gan.ts, my-gan.yaml, my-gan.test.ts in this folder')
+          .example('$0 new dataset shapes --dir src', ''),
+      (a) =>
+        run(async () => {
+          const { files, next } = scaffold(a.kind, a.name, a.dir, { force: Boolean(a.force) });
+          process.stdout.write(`wrote ${files.join(', ')}\nnext:\n${next.map((c) => `  ${c}`).join('\n')}\n`);
+          return 0;
+        })(),
+    )
+    .command(
       'list [config]',
       'list registered models, datasets, callbacks and trackers (plus a config\'s plugin modules)',
       (y) => y.positional('config', { type: 'string' }),
@@ -91,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
           .option('n', { type: 'number', default: 64, description: 'number of samples' })
           .option('out', { type: 'string', default: 'samples.png', description: 'PNG file to write' })
           .option('seed', { type: 'number', description: 'noise seed (random when omitted)' })
-          .option('backend', { choices: backends })
+          .option('backend', { choices: BACKENDS })
           .option('output-dir', { type: 'string', default: './outputs', description: 'folder holding the runs' })
           .example('$0 sample 3f2a --n 100 --out grid.png --seed 1', ''),
       (a) =>
@@ -140,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
           .option('seed', { type: 'number', description: 'evaluation seed (default 0)' })
           .option('feature-net', { type: 'string', description: 'a feature-network folder instead of the shipped one' })
           .option('log', { type: 'boolean', default: true, description: 'log the values into the run (--no-log to only print)' })
-          .option('backend', { choices: backends })
+          .option('backend', { choices: BACKENDS })
           .option('output-dir', { type: 'string', default: './outputs', description: 'folder holding the runs' })
           .example('$0 eval 3f2a', 'all metrics of run 3f2a… with 5,000 samples')
           .example('$0 eval 3f2a --metrics fid kid --samples 10000', ''),
@@ -216,7 +234,7 @@ async function main(argv: string[]): Promise<number> {
           .option('config', { type: 'string', description: 'a feature-network config file' })
           .option('epochs', { type: 'number', description: 'override train.epochs' })
           .option('out', { type: 'string', description: 'weights folder (default: the shipped packages/metrics/weights/<dataset>/)' })
-          .option('backend', { choices: backends })
+          .option('backend', { choices: BACKENDS })
           .example('$0 features train --dataset mnist', 'retrain the shipped MNIST feature network'),
       (a) =>
         run(() =>
@@ -247,7 +265,7 @@ async function main(argv: string[]): Promise<number> {
           .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, rnn, data, fid' })
           .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
           .option('worker', { type: 'string', hidden: true })
-          .option('backend', { choices: backends, hidden: true })
+          .option('backend', { choices: BACKENDS, hidden: true })
           .option('steps', { type: 'number', hidden: true }),
       (a) =>
         run(async () => {
@@ -272,7 +290,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, validate, list, sample, eval, compare, data, features, ui, sync, runs or bench.')
+    .demandCommand(1, 'Name a command: run, validate, new, list, sample, eval, compare, data, features, ui, sync, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

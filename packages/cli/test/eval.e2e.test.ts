@@ -84,10 +84,12 @@ eval: { samples: 400 }
     const cfg = write(cwd, 'bad-eval.yaml', tiny('eval: { metrics: [fdi] }\n'));
     const r = exp(['run', cfg], cwd);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/bad-eval\.yaml:\d+: 'eval\.metrics': expected 'auto' or a list of: fid, kid, is, pr, dc, cas, modes, nll/);
+    expect(r.stderr).toMatch(/bad-eval\.yaml:\d+: 'eval\.metrics': Unknown metric 'fdi'. Known metrics: fid, kid, is, pr, dc, cas, modes, nll \(did you mean 'fid'\?\)/);
     const ring = write(cwd, 'ring-fid.yaml', `model: { name: gan/mlp }\ndataset: { name: toy2d }\ntrain: { steps: 2 }\neval: { metrics: [fid] }\n`);
+    // Refused before a run exists (it once failed at the end of training, exit 1).
     const r2 = exp(['run', ring], cwd);
-    expect(r2.code).toBe(1);
-    expect(r2.stderr).toContain('metrics fid need images');
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/ring-fid\.yaml:4: 'eval\.metrics': metrics fid read image features; the data has shape \[2\]/);
+    expect(r2.stdout).not.toMatch(/run [0-9a-f]{32}/);
   });
 });

@@ -129,11 +129,16 @@ function gitCommit(): string | undefined {
 /**
  * `(overrides) => dataset`: a run's dataset loaded again with some options changed (e.g.
  * `{ split: 'test' }`), checked by the plugin's schema (`RunInfo.loadDataset`, `exp eval`).
+ * Another split is another selection: the run's `subset` (a count of its own split's
+ * examples) does not carry over to it, so a 2,000-image training subset still evaluates
+ * against a test split of 1,000.
  */
 export function datasetReloader(section: ResolvedConfig['dataset'], plugin: DatasetPlugin, ctx: DatasetContext): (overrides: Record<string, unknown>) => Promise<ImageDataset> {
   const { name, ...options } = section;
   return async (overrides) => {
-    const parsed = plugin.configSchema.safeParse({ ...options, ...overrides });
+    const otherSplit = overrides.split !== undefined && overrides.split !== options.split;
+    const { subset: _subset, ...rest } = options;
+    const parsed = plugin.configSchema.safeParse({ ...(otherSplit ? rest : options), ...overrides });
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
       throw new UserError(`dataset ${name} with ${JSON.stringify(overrides)}: ${why}`);

@@ -6,11 +6,11 @@
  */
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Callback, CallbackPlugin, DataInfo, Report } from '../contracts.js';
 import { minimalConfig } from '../config/schema.js';
 import { Registry } from '../registry.js';
-import { randomDataset, tempDir, testTrainer, tinyModel } from './helpers.js';
+import { ensureBackend, randomDataset, tempDir, testTrainer, tinyModel } from './helpers.js';
 
 /** Options for the callback contract test. */
 export interface CallbackContractOptions {
@@ -41,6 +41,8 @@ export function describeCallbackContract<C>(plugin: CallbackPlugin<C>, opts: Cal
   const config = () => minimalConfig({ name: tinyModel.name }, { callbacks: callbacks(), train });
 
   describe(`callback plugin contract: ${plugin.name}`, () => {
+    beforeAll(ensureBackend);
+
     it('has a name, a description and a schema that fills defaults and refuses unknown keys', () => {
       expect(plugin.name).toMatch(/^[a-z0-9-]+(\/[a-z0-9-]+)?$/);
       expect(plugin.description.length).toBeGreaterThan(10);

@@ -1,7 +1,8 @@
 /** The contract every dataset plugin passes (`describeDatasetContract`). */
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { DataInfo, DatasetContext, DatasetPlugin, ImageDataset } from '../contracts.js';
+import { ensureBackend } from './helpers.js';
 
 /** Options for the dataset contract test. */
 export interface DatasetContractOptions {
@@ -43,6 +44,8 @@ export function describeDatasetContract<C>(plugin: DatasetPlugin<C>, opts: Datas
   };
 
   describe(`dataset plugin contract: ${plugin.name}`, () => {
+    beforeAll(ensureBackend);
+
     it('has a name, a description and a schema that refuses unknown keys', () => {
       expect(plugin.name).toMatch(/^[a-z0-9-]+(\/[a-z0-9-]+)?$/);
       expect(plugin.description.length).toBeGreaterThan(10);

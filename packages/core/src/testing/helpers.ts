@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { DataInfo, GenerativeModel, ImageDataset, ModelPlugin } from '../contracts.js';
 import { minimalConfig, type ResolvedConfig, type trainSchema } from '../config/schema.js';
 import { ArrayDataset } from '../data.js';
+import { registerHigherOrderGradients } from '../gradients.js';
 import { MemoryTracker } from '../memory-tracker.js';
 import { optimizerSchema } from '../optim.js';
 import { mulberry32 } from '../rng.js';
@@ -91,3 +92,24 @@ export const tinyModel: ModelPlugin<Record<string, never>> = {
     };
   },
 };
+
+/**
+ * Make sure a backend runs the tests: the one the test setup chose, else the cpu backend
+ * (the reference every faster kernel is checked against), with the gradients second-order
+ * derivatives need. Every contract suite calls it first, so a plugin project's test needs no
+ * setup file.
+ */
+export async function ensureBackend(): Promise<void> {
+  tf.env().set('PROD', true); // no "install tfjs-node" banner in test output
+  let ready = false;
+  try {
+    ready = Boolean(tf.getBackend());
+  } catch {
+    // No backend registered yet.
+  }
+  if (!ready) {
+    await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+  }
+  registerHigherOrderGradients();
+}

@@ -6,7 +6,7 @@
  */
 export { MemoryTracker } from '../memory-tracker.js';
 export { minimalConfig as testConfig } from '../config/schema.js';
-export { randomDataset, testTrainer, tinyModel, tempDir } from './helpers.js';
+export { randomDataset, testTrainer, tinyModel, tempDir, ensureBackend } from './helpers.js';
 export { describeModelContract, type ModelContractOptions } from './model-contract.js';
 export { describeDatasetContract, type DatasetContractOptions } from './dataset-contract.js';
 export { describeCallbackContract, type CallbackContractOptions } from './callback-contract.js';

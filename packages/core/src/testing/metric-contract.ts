@@ -4,9 +4,10 @@
  * or values, the same for both sides, and a shifted copy) it reports finite numbers, the same
  * ones twice for the same input, and its check-free inputs do not change between calls.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { DataInfo, Features, MetricInput, MetricPlugin } from '../contracts.js';
 import { mulberry32 } from '../rng.js';
+import { ensureBackend } from './helpers.js';
 
 /** Options for the metric contract test. */
 export interface MetricContractOptions {
@@ -51,6 +52,8 @@ export function describeMetricContract(plugin: MetricPlugin, opts: MetricContrac
   });
 
   describe(`metric plugin contract: ${plugin.name}`, () => {
+    beforeAll(ensureBackend);
+
     it('has a name, a description and an input kind', () => {
       expect(plugin.name).toMatch(/^[a-z0-9_-]+(\/[a-z0-9_-]+)?$/);
       expect(plugin.description.length).toBeGreaterThan(10);

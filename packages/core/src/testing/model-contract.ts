@@ -1,13 +1,13 @@
 /** The contract every model plugin passes (`describeModelContract`). */
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { DataInfo, ModelPlugin } from '../contracts.js';
 import type { ArrayDataset } from '../data.js';
 import type { Trainer } from '../trainer.js';
 import { minimalConfig } from '../config/schema.js';
 import { Registry } from '../registry.js';
-import { randomDataset, testTrainer } from './helpers.js';
+import { ensureBackend, randomDataset, testTrainer } from './helpers.js';
 
 /** Options for the model contract test. */
 export interface ModelContractOptions {
@@ -43,6 +43,8 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
   };
 
   describe(`model plugin contract: ${plugin.name}`, () => {
+    beforeAll(ensureBackend);
+
     it('has a name, family, description and a schema that fills defaults', () => {
       expect(plugin.name).toMatch(/^[a-z0-9-]+\/?[a-z0-9-]*$/);
       expect(plugin.family.length).toBeGreaterThan(0);

@@ -7,9 +7,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunStatus, TrackerPlugin } from '../contracts.js';
-import { tempDir } from './helpers.js';
+import { ensureBackend, tempDir } from './helpers.js';
 
 /** What a store holds of one run, as `read` returns it. */
 export interface TrackedRun {
@@ -36,6 +36,8 @@ export function describeTrackerContract(plugin: TrackerPlugin, opts: TrackerCont
   const baseDir = opts.baseDir ?? tempDir('genlab-tracker-contract-');
 
   describe(`tracker plugin contract: ${plugin.name}`, () => {
+    beforeAll(ensureBackend);
+
     it('has a name, a description and the URI schemes it handles', () => {
       expect(plugin.name.length).toBeGreaterThan(0);
       expect(plugin.description.length).toBeGreaterThan(10);
