@@ -28,9 +28,12 @@ import {
 } from '@genlab/core';
 import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
+import { onSignals, signalExitCode } from './signals.js';
 import { runSweep, variantTags, type SweepChildSpec } from './sweep.js';
 
 const log = (message: string) => process.stderr.write(message + '\n');
+/** Whether the command line asked for stack traces. */
+const VERBOSE = process.argv.includes('--verbose') || process.argv.includes('-v');
 
 /** Options of `exp run`. */
 export interface RunArgs {
@@ -117,11 +120,15 @@ async function runSweepChild(registry: Registry, configFile: string, overrides: 
         send({
           type: 'result',
           runId: r.runId,
-          status: r.status === 'FINISHED' && r.error ? 'FAILED' : r.status,
+          status: r.status,
           wallSeconds: r.wallSeconds,
-          ...(r.reason || r.error ? { reason: [r.reason, r.error ? (r.error as Error).message : ''].filter(Boolean).join('; ') } : {}),
+          ...(r.reason ? { reason: r.reason } : {}),
         }),
     });
+  } catch (error) {
+    // Failed before or outside the run (a config or data error): the sweep hears why over IPC.
+    await send({ type: 'result', status: 'FAILED', reason: (error as Error)?.message ?? String(error) });
+    throw error;
   } finally {
     process.off('disconnect', orphaned);
   }
@@ -133,18 +140,16 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
   log(`backend: ${backend.name} (${backend.reason})`);
 
   const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupts += 1;
-    if (interrupts > 1) {
+  const off = onSignals(
+    (sig) => {
+      log(`${sig}: finishing the current step, then checkpointing (press Ctrl-C again to exit at once)`);
+      controller.abort(sig);
+    },
+    (sig) => {
       log(`${sig} again: exiting now without a final checkpoint`);
-      process.exit(sig === 'SIGINT' ? 130 : 143);
-    }
-    log(`${sig}: finishing the current step, then checkpointing (press Ctrl-C again to exit at once)`);
-    controller.abort(sig);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+      process.exit(signalExitCode(sig));
+    },
+  );
   try {
     const result = await runExperiment({
       config: loaded.config,
@@ -165,21 +170,18 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
       `  outputs: ${result.runDir}`,
       result.finalGrid ? `  final grid: ${result.finalGrid}` : '',
       `  tracked: ${loaded.config.tracking.uri} (experiment ${result.experimentId})`,
-      result.status !== 'FINISHED' ? `  resume with: pnpm exp run --resume ${result.runId}` : '',
+      result.status !== 'FINISHED' && result.step < result.totalSteps ? `  resume with: pnpm exp run --resume ${result.runId}` : '',
     ].filter(Boolean);
     process.stdout.write(summary.join('\n') + '\n');
-    if (result.error && result.status === 'FAILED') log(`error: ${(result.error as Error).stack ?? String(result.error)}`);
-    if (result.status === 'FINISHED' && result.error) {
-      // Training finished (and is checkpointed), but an end-of-run callback (e.g. eval) failed.
-      log(`error: training finished, but a callback failed at the end: ${(result.error as Error).message}`);
-      return 1;
+    if (result.error) {
+      const e = result.error as Error;
+      log(`error: ${VERBOSE && e?.stack ? e.stack : (e?.message ?? String(e))}${VERBOSE ? '' : ' (run with --verbose for the stack trace)'}`);
     }
     if (result.status === 'FINISHED') return 0;
-    if (result.status === 'KILLED') return controller.signal.reason === 'SIGTERM' ? 143 : 130;
+    if (result.status === 'KILLED') return signalExitCode(controller.signal.reason);
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    off();
   }
 }
 

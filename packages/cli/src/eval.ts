@@ -4,7 +4,7 @@
  * the run in its tracker, at the run's last step.
  */
 import path from 'node:path';
-import { defaultCacheDir, type Registry, type ResolvedConfig, unknownNameMessage, UserError } from '@genlab/core';
+import { defaultCacheDir, recordRunEnd, type Registry, type ResolvedConfig, unknownNameMessage, UserError } from '@genlab/core';
 import { type EvalOptions, evalOptionsShape, evaluateModel, formatReport, type MetricName } from '@genlab/metrics';
 import { z } from 'zod';
 import type { BackendName } from './backend.js';
@@ -66,7 +66,8 @@ export async function evalCommand(args: EvalArgs): Promise<number> {
       await tracker.startRun({ experiment: record.experiment, runName: record.runName, resumeRunId: record.runId });
       await tracker.logMetrics(record.step, { ...report.values, ...report.floor });
       await tracker.setTags(report.tags);
-      await tracker.endRun(record.status === 'RUNNING' ? 'KILLED' : record.status);
+      // The run ends as it was (a run record still RUNNING belonged to a process that died: KILLED).
+      await recordRunEnd(tracker, record.status === 'RUNNING' ? 'KILLED' : record.status, { log, what: `run ${record.runId}` });
       log(`logged to run ${record.runId} in ${record.trackingUri}`);
     }
   } finally {

@@ -21,11 +21,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { onSignals, signalExitCode } from './signals.js';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   formatDuration,
   GENLAB_VERSION,
+  recordRunEnd,
   loadSweep,
   runExperiment,
   toYaml,
@@ -217,17 +219,14 @@ export async function runSweep(registry: Registry, args: SweepArgs): Promise<num
     const status: RunStatus = interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED';
     record.status = status;
     saveRecord();
-    try {
-      await parentTracker.setTags({
-        'genlab.sweep.finished': String(outcomes.filter((o) => o.status === 'FINISHED').length),
-        'genlab.sweep.failed': String(outcomes.filter((o) => o.status === 'FAILED').length),
-        ...(interrupted ? { 'genlab.stop_reason': `interrupted (${interrupted})` } : stopped ? { 'genlab.stop_reason': 'a variant failed (--fail-fast)' } : {}),
-      });
-      await parentTracker.logArtifact(path.join(recordDir, 'sweep.json'));
-      await parentTracker.endRun(status);
-    } catch (error) {
-      log(`tracker: could not record the end of the sweep's parent run: ${(error as Error).message}`);
-    }
+    await parentTracker.logArtifact(path.join(recordDir, 'sweep.json')).catch((error: Error) => log(`tracker: could not store the sweep's record in its parent run: ${error.message}`));
+    const reason = interrupted ? `interrupted (${interrupted})` : stopped ? 'a variant failed (--fail-fast)' : undefined;
+    await recordRunEnd(parentTracker, status, {
+      ...(reason ? { reason } : {}),
+      tags: { 'genlab.sweep.finished': String(outcomes.filter((o) => o.status === 'FINISHED').length), 'genlab.sweep.failed': String(outcomes.filter((o) => o.status === 'FAILED').length) },
+      log,
+      what: "the sweep's parent run",
+    });
   }
 
   const finished = outcomes.filter((o) => o.status === 'FINISHED').length;
@@ -240,7 +239,7 @@ export async function runSweep(registry: Registry, args: SweepArgs): Promise<num
     ...(finished ? [`compare: ${compareHint(sweepId, uri)}`] : []),
   ];
   process.stdout.write(out.join('\n') + '\n');
-  if (interrupted) return interrupted === 'SIGTERM' ? 143 : 130;
+  if (interrupted) return signalExitCode(interrupted);
   return finished === total ? 0 : 1;
 }
 
@@ -255,22 +254,6 @@ interface RunnerArgs {
   onStop(sig: NodeJS.Signals): void;
   /** Called before this process exits at once (a second Ctrl-C): the parent run ends KILLED. */
   onHardExit(): void;
-}
-
-/** Install SIGINT/SIGTERM handlers: the first stops the sweep cleanly, the second hurries it. */
-function onSignals(first: (sig: NodeJS.Signals) => void, again: (sig: NodeJS.Signals) => void): () => void {
-  let count = 0;
-  const handler = (sig: NodeJS.Signals) => {
-    count += 1;
-    if (count === 1) first(sig);
-    else again(sig);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
 }
 
 /** One variant after another, in this process. */
@@ -289,7 +272,7 @@ async function runSequential(a: RunnerArgs & { registry: Registry }): Promise<{ 
     (sig) => {
       log(`${sig} again: exiting now without a final checkpoint`);
       a.onHardExit();
-      process.exit(sig === 'SIGINT' ? 130 : 143);
+      process.exit(signalExitCode(sig));
     },
   );
   try {
@@ -318,10 +301,9 @@ async function runSequential(a: RunnerArgs & { registry: Registry }): Promise<{ 
             a.saveRecord();
           },
         });
-        o.status = result.status === 'FINISHED' && result.error ? 'FAILED' : result.status;
+        o.status = result.status;
         o.wallSeconds = result.wallSeconds;
         if (result.reason) o.reason = result.reason;
-        if (result.error) o.reason = `${o.reason ? `${o.reason}; ` : ''}${(result.error as Error).message ?? String(result.error)}`;
         log(`run ${result.runId} ${result.status} at step ${result.step} in ${formatDuration(result.wallSeconds)} (${result.imagesPerSecond.toFixed(0)} img/s on ${backend.name})`);
       } catch (error) {
         o.status = 'FAILED';
@@ -382,12 +364,10 @@ async function runParallel(a: RunnerArgs & { parallel: number }): Promise<{ stop
       running.set(v.index, child);
       o.status = 'RUNNING';
       a.saveRecord();
-      let lastError = '';
+      // Output is passed through, prefixed; the outcome comes over IPC ('run', 'result'), never from the text.
+      let spawnError = '';
       for (const stream of [child.stdout!, child.stderr!]) {
-        readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-          process.stderr.write(`${prefix} ${line}\n`);
-          if (/^(failed|error): /.test(line)) lastError = line.replace(/^(failed|error): /, '');
-        });
+        readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => process.stderr.write(`${prefix} ${line}\n`));
       }
       let result: { status?: RunStatus; reason?: string; wallSeconds?: number } = {};
       child.on('message', (m: { type: string; runId?: string; status?: RunStatus; reason?: string; wallSeconds?: number }) => {
@@ -397,14 +377,14 @@ async function runParallel(a: RunnerArgs & { parallel: number }): Promise<{ stop
         } else if (m.type === 'result') result = m;
       });
       child.on('error', (error) => {
-        lastError = error.message;
+        spawnError = error.message;
       });
       child.on('close', (code, signal) => {
         running.delete(v.index);
         o.wallSeconds = result.wallSeconds ?? (performance.now() - t0) / 1000;
         o.status = result.status ?? (code === 130 || code === 143 || signal ? 'KILLED' : 'FAILED');
-        if (code !== 0 && o.status === 'FINISHED') o.status = 'FAILED'; // finished training, but something after it failed
-        const reason = stoppedByFailFast.has(v.index) ? 'stopped by --fail-fast (another variant failed)' : (result.reason ?? (o.status !== 'FINISHED' ? lastError || `exit code ${code ?? signal}` : undefined));
+        if (code !== 0 && o.status === 'FINISHED') o.status = 'FAILED'; // the run finished, but its process failed after reporting it
+        const reason = stoppedByFailFast.has(v.index) ? 'stopped by --fail-fast (another variant failed)' : (result.reason ?? (o.status !== 'FINISHED' ? spawnError || `the variant's process ended with ${code !== null ? `exit code ${code}` : signal} before reporting a result` : undefined));
         if (reason) o.reason = reason;
         a.saveRecord();
         const n = done();

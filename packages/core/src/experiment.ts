@@ -16,6 +16,7 @@ import type { Callback, DatasetContext, DatasetPlugin, GenerativeModel, ImageDat
 import { type CheckSource, checkRunnable } from './config/runnable.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { toYaml } from './config/load.js';
+import { recordRunEnd, recordRunStart, TAGS } from './run-record.js';
 import { UserError } from './errors.js';
 import type { Registry } from './registry.js';
 import { deriveSeed, SeedStream } from './rng.js';
@@ -66,6 +67,8 @@ export interface ExperimentOptions {
 
 /** What `runExperiment` reports. */
 export interface ExperimentResult extends TrainResult {
+  /** The steps the run was to reach (a FAILED run with `step === totalSteps` trained to the end). */
+  totalSteps: number;
   runId: string;
   runDir: string;
   experimentId: string;
@@ -225,22 +228,19 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
 
     const commit = gitCommit();
     const tags: Record<string, string> = {
-      'genlab.version': GENLAB_VERSION,
-      'genlab.backend': opts.backend.name,
-      'genlab.backend_reason': opts.backend.reason,
-      'genlab.model': config.model.name,
-      'genlab.family': modelPlugin.family,
-      'genlab.dataset': config.dataset.name,
-      'genlab.run_dir': runDir,
-      ...(commit ? { 'genlab.git_commit': commit, 'mlflow.source.git.commit': commit } : {}),
+      [TAGS.version]: GENLAB_VERSION,
+      [TAGS.backend]: opts.backend.name,
+      [TAGS.backendReason]: opts.backend.reason,
+      [TAGS.model]: config.model.name,
+      [TAGS.family]: modelPlugin.family,
+      [TAGS.dataset]: config.dataset.name,
+      [TAGS.runDir]: runDir,
+      ...(commit ? { [TAGS.gitCommit]: commit, [TAGS.mlflowGitCommit]: commit } : {}),
       ...config.tracking.tags,
     };
-    for (const g of model.summary()) tags[`genlab.params.${g.name}`] = String(g.params);
-    await tracker.setTags(tags);
-    if (!record) {
-      await tracker.logParams(flattenParams(config));
-      await tracker.logArtifact(configFile);
-    }
+    for (const g of model.summary()) tags[TAGS.params(g.name)] = String(g.params);
+    // A resumed run keeps the params and config it was created with.
+    await recordRunStart(tracker, { tags, ...(record ? {} : { params: flattenParams(config), configFile }) });
 
     // 4. Train.
     const callbacks: Callback[] = [];
@@ -263,8 +263,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       loadDataset,
     });
   } catch (error) {
-    await tracker.setTags({ 'genlab.stop_reason': `setup failed: ${(error as Error).message}` }).catch(() => {});
-    await tracker.endRun('FAILED').catch(() => {});
+    await recordRunEnd(tracker, 'FAILED', { reason: `setup failed: ${(error as Error).message}`, log });
     throw error;
   }
   const onAbort = () => trainer.requestStop(`interrupted (${String(opts.signal?.reason ?? 'abort')})`, 'KILLED');
@@ -283,16 +282,16 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
+  // Training finished but an end-of-run callback failed (an evaluation, an upload): the run did
+  // not do all it was asked, so it ends FAILED (its checkpoint is complete), with the reason.
+  if (result.status === 'FINISHED' && result.error) {
+    result = { ...result, status: 'FAILED', reason: `training finished, but a callback failed at the end: ${(result.error as Error)?.message ?? String(result.error)}` };
+  }
   const wallSeconds = (performance.now() - t0) / 1000;
   const images = (result.step - (resume?.position.step ?? 0)) * config.train.batchSize;
 
   // 5. Close the run: status, reason, record.
-  try {
-    if (result.reason) await tracker.setTags({ 'genlab.stop_reason': result.reason });
-    await tracker.endRun(result.status);
-  } catch (error) {
-    log(`tracker: could not record the end of the run: ${(error as Error).message}`);
-  }
+  await recordRunEnd(tracker, result.status, { ...(result.reason ? { reason: result.reason } : {}), log });
   writeJsonAtomic(path.join(runDir, 'run.json'), { ...newRecord, status: result.status, step: result.step });
   trainer.dispose();
   model.dispose();
@@ -300,6 +299,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const finalGrid = path.join(runDir, 'samples', 'final.png');
   return {
     ...result,
+    totalSteps: trainer.totalSteps,
     runId,
     runDir,
     experimentId,

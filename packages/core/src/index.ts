@@ -46,3 +46,4 @@ export { registerComparisonGradients, registerHigherOrderGradients, registerInpu
 export { stateDictOf, loadStateDict, entryOf, type Assignable } from './state-dict.js';
 export { MemoryTracker } from './memory-tracker.js';
 export { checkRunnable, describeData, describeInfo, type CheckSource } from './config/runnable.js';
+export { TAGS, recordRunStart, recordRollback, recordRunEnd } from './run-record.js';

@@ -18,6 +18,7 @@ import type { Batch, Callback, GenerativeModel, ImageDataset, RunInfo, RunStatus
 import type { ResolvedConfig } from './config/schema.js';
 import type { CheckpointMeta } from './state.js';
 import { deriveSeed, SeedStream } from './rng.js';
+import { recordRollback } from './run-record.js';
 import { GradientHandler } from './train/gradients.js';
 import { HookDispatcher } from './train/hooks.js';
 import { RunState, type StartPosition } from './train/run-state.js';
@@ -255,10 +256,7 @@ export class Trainer {
       `rollback ${s.rollbacks} at step ${fromStep}: ${pending.reason}; restored step ${toStep} (${where})` +
         `${pending.lrFactor !== 1 ? `, learning rates x${s.lrScale.toPrecision(3)}` : ''}, new random streams`,
     );
-    await this.opts.tracker.setTags({
-      'genlab.rollbacks': String(s.rollbacks),
-      [`genlab.rollback.${s.rollbacks}`]: `step ${fromStep} -> ${toStep}: ${pending.reason}`,
-    });
+    await recordRollback(this.opts.tracker, { rollbacks: s.rollbacks, fromStep, toStep, reason: pending.reason });
     const event = { fromStep, toStep, reason: pending.reason, rollbacks: s.rollbacks, lrScale: s.lrScale };
     await this.hooks.call('onRollback', (cb) => cb.onRollback?.(this.info, event));
     this.hooks.report({ 'health/rollbacks': s.rollbacks, 'health/lr_scale': s.lrScale });
