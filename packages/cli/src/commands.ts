@@ -16,6 +16,7 @@ import {
   formatDuration,
   type GenerativeModel,
   type ImageDataset,
+  type PluginKind,
   type Registry,
   type ResolvedConfig,
   type RunRecord,
@@ -218,11 +219,17 @@ export async function listCommand(args: { config?: string }): Promise<number> {
     const width = Math.max(...rows.map(([n]) => n.length), 4);
     return `${title}:\n` + rows.map(([n, d]) => `  ${n.padEnd(width)}  ${d}`).join('\n');
   };
+  // Plugins from a config's modules say where they come from.
+  const from = (kind: PluginKind, name: string) => {
+    const origin = registry.origin(kind, name);
+    return origin && !origin.startsWith('@genlab/') ? ` (${origin})` : '';
+  };
   const out = [
-    section('models', [...registry.models.values()].map((p) => [p.name, `[${p.family}] ${p.description}`])),
-    section('datasets', [...registry.datasets.values()].map((p) => [p.name, p.description])),
-    section('callbacks', [...registry.callbacks.values()].map((p) => [p.name, `${p.enabledByDefault ? '(on by default) ' : ''}${p.description}`])),
-    section('trackers', [...registry.trackers.values()].map((p) => [p.schemes.map((s) => `${s}:`).join(', '), `${p.name}: ${p.description}`])),
+    section('models', [...registry.models.values()].map((p) => [p.name, `[${p.family}] ${p.description}${from('model', p.name)}`])),
+    section('datasets', [...registry.datasets.values()].map((p) => [p.name, `${p.description}${from('dataset', p.name)}`])),
+    section('callbacks', [...registry.callbacks.values()].map((p) => [p.name, `${p.enabledByDefault ? '(on by default) ' : ''}${p.description}${from('callback', p.name)}`])),
+    section('trackers', [...registry.trackers.values()].map((p) => [p.schemes.map((s) => `${s}:`).join(', '), `${p.name}: ${p.description}${from('tracker', p.name)}`])),
+    section('metrics (eval.metrics)', [...registry.metrics.values()].map((p) => [p.name, `${p.description}${from('metric', p.name)}`])),
   ];
   process.stdout.write(out.join('\n\n') + '\n');
   return 0;
