@@ -382,6 +382,17 @@ train:
   logEvery: 25
 `;
 
+/** The head of a config that trains the built-in MLP GAN with the scaffolded plugin module. */
+const withMlpGan = (n: Names) => `name: ${n.stem}
+seed: 1
+plugins: [./${n.stem}.ts]
+model:
+  name: gan/mlp
+  latentDim: 32
+  generator: { hidden: [128, 256] }
+  discriminator: { hidden: [256, 128] }
+`;
+
 const CONFIG: Record<TemplateKind, (n: Names) => string> = {
   model: (n) => `# The ${n.name} model on 2,000 MNIST digits (scaffolded by exp new). Paths are relative to this file.
 #   npx exp run ${n.stem}.yaml                          # about a minute on 2 CPU cores
@@ -396,15 +407,7 @@ ${COMMON_TAIL}callbacks:
   checkpoint: { every: 100 }
 `,
   dataset: (n) => `# The MLP GAN on the ${n.name} dataset (scaffolded by exp new). Paths are relative to this file.
-name: ${n.stem}
-seed: 1
-plugins: [./${n.stem}.ts]
-model:
-  name: gan/mlp
-  latentDim: 32
-  generator: { hidden: [128, 256] }
-  discriminator: { hidden: [256, 128] }
-dataset:
+${withMlpGan(n)}dataset:
   name: ${n.name}
   size: 2000
   side: 16
@@ -417,28 +420,12 @@ callbacks:
   checkpoint: { every: 100 }
 `,
   callback: (n) => `# The MLP GAN on MNIST with the ${n.name} callback (scaffolded by exp new).
-name: ${n.stem}
-seed: 1
-plugins: [./${n.stem}.ts]
-model:
-  name: gan/mlp
-  latentDim: 32
-  generator: { hidden: [128, 256] }
-  discriminator: { hidden: [256, 128] }
-${COMMON_TAIL}callbacks:
+${withMlpGan(n)}${COMMON_TAIL}callbacks:
   ${n.name}: { alpha: 0.1, every: 25 }
   samples: { every: 100, n: 64 }
 `,
   metric: (n) => `# The MLP GAN on MNIST, evaluated at the end with the ${n.name} metric next to FID (scaffolded by exp new).
-name: ${n.stem}
-seed: 1
-plugins: [./${n.stem}.ts]
-model:
-  name: gan/mlp
-  latentDim: 32
-  generator: { hidden: [128, 256] }
-  discriminator: { hidden: [256, 128] }
-${COMMON_TAIL}callbacks:
+${withMlpGan(n)}${COMMON_TAIL}callbacks:
   samples: { every: 100, n: 64 }
 eval:
   metrics: [${n.name}, fid]

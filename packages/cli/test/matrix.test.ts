@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeOf } from '@genlab/core';
 import { encodeIdx } from '@genlab/datasets';
 import { runCommand, validateCommand } from '../src/commands.js';
+import { countRuns } from './helpers.js';
 import { builtinRegistry } from '../src/registry.js';
 
 /** Small networks for every built-in model (a model added without an entry here fails the first test). */
@@ -117,16 +118,6 @@ output: { dir: ${JSON.stringify(path.join(dir, 'outputs'))} }
 `;
 }
 
-/** Tracked runs so far. */
-function runsInStore(): number {
-  const root = path.join(dir, 'mlruns');
-  if (!fs.existsSync(root)) return 0;
-  return fs
-    .readdirSync(root)
-    .filter((e) => /^\d+$/.test(e))
-    .flatMap((e) => fs.readdirSync(path.join(root, e)).filter((r) => /^[0-9a-f]{32}$/.test(r))).length;
-}
-
 /** A command's exit code and error message, run in this process as bin.ts runs it. */
 async function exitOf(fn: () => Promise<number>): Promise<{ code: number; message?: string }> {
   try {
@@ -166,12 +157,12 @@ describe('every built-in model × every built-in dataset: validates and trains, 
       it(pair, async () => {
         const file = path.join(dir, `${pair.replace(/\W+/g, '-')}.yaml`);
         fs.writeFileSync(file, configFor(model, dataset, extra));
-        const runs = runsInStore();
+        const runs = countRuns(dir);
         const validated = await exitOf(() => validateCommand({ config: file, set: [], quiet: true }));
         if (validated.code === 0) {
           const run = await exitOf(() => runCommand({ config: file, set: [] }));
           expect(run, `${pair} validated, then exp run failed`).toEqual({ code: 0 });
-          expect(runsInStore()).toBe(runs + 1);
+          expect(countRuns(dir)).toBe(runs + 1);
           outcomes.set(pair, { ran: true });
         } else {
           expect(validated.code, validated.message).toBe(2);
@@ -179,7 +170,7 @@ describe('every built-in model × every built-in dataset: validates and trains, 
           // exp run refuses it the same way, before a run exists.
           const run = await exitOf(() => runCommand({ config: file, set: [] }));
           expect(run.code, run.message).toBe(2);
-          expect(runsInStore()).toBe(runs);
+          expect(countRuns(dir)).toBe(runs);
           outcomes.set(pair, { ran: false, message: validated.message!.split('\n').slice(1).join(' ') });
         }
       });
