@@ -43,7 +43,7 @@ export {
   type SweepAxisInfo,
 } from './config/sweep.js';
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
-export { stateDictOf, loadStateDict, entryOf, type Assignable } from './state-dict.js';
+export { stateDictOf, loadStateDict, entryOf, layerTargets, type Assignable, type LayerWeight } from './state-dict.js';
 export { MemoryTracker } from './memory-tracker.js';
 export { checkRunnable, describeData, describeInfo, type CheckSource } from './config/runnable.js';
 export { TAGS, recordRunStart, recordRollback, recordRunEnd } from './run-record.js';

@@ -42,3 +42,15 @@ export function loadStateDict(targets: Iterable<readonly [string, Assignable]>, 
     for (const [target, entry] of checked) target.assign(tf.tensor(entry.data, entry.shape, 'float32'));
   });
 }
+
+/** A weight of a tfjs-layers model, structurally (`LayerVariable`): readable and writable. */
+export interface LayerWeight {
+  readonly shape: readonly (number | null)[];
+  read(): tf.Tensor;
+  write(value: tf.Tensor): unknown;
+}
+
+/** A layers model's weights as `[<prefix>/<i>, target]` pairs, for `stateDictOf` (through `read`) and `loadStateDict`. */
+export function layerTargets(prefix: string, weights: readonly LayerWeight[]): [string, Assignable & { read(): tf.Tensor }][] {
+  return weights.map((w, i) => [`${prefix}/${i}`, { shape: w.shape as number[], read: () => w.read(), assign: (t: tf.Tensor) => void w.write(t) }]);
+}

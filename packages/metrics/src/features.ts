@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ArrayDataset, type Batch, deriveSeed, mulberry32, type ImageDataset, readCheckpoint, stableHash, type StateDict, UserError, writeCheckpoint } from '@genlab/core';
+import { ArrayDataset, type Batch, deriveSeed, layerTargets, loadStateDict, mulberry32, type ImageDataset, readCheckpoint, stableHash, stateDictOf, type StateDict, UserError, writeCheckpoint } from '@genlab/core';
 import type { Features } from './linalg.js';
 
 export interface FeatureNetSpec {
@@ -97,28 +97,24 @@ export class FeatureNet {
     return fs.existsSync(path.join(dir, 'manifest.json')) ? FeatureNet.load(dir) : undefined;
   }
 
+  /** The weights as `w/<i>` (layers-model order). */
+  private weightTargets() {
+    return layerTargets('w', this.net.weights);
+  }
+
   getState(): StateDict {
-    const out: StateDict = {};
-    this.net.weights.forEach((w, i) => {
-      const t = w.read();
-      out[`w/${i}`] = { shape: t.shape.slice(), dtype: 'float32', data: Float32Array.from(t.dataSync()) };
-    });
-    return out;
+    return stateDictOf(this.weightTargets().map(([k, w]) => [k, w.read()] as const));
   }
 
   setState(state: StateDict): void {
     const weights = this.net.weights;
     const keys = Object.keys(state).filter((k) => k.startsWith('w/'));
     if (keys.length !== weights.length) throw new UserError(`feature network weights: expected ${weights.length} arrays, found ${keys.length}`);
-    tf.tidy(() => {
-      this.net.setWeights(
-        weights.map((w, i) => {
-          const e = state[`w/${i}`];
-          if (!e || e.shape.join() !== w.shape.join()) throw new UserError(`feature network weight ${i}: expected shape [${w.shape.join(', ')}], found [${e?.shape.join(', ') ?? 'none'}]`);
-          return tf.tensor(e.data, e.shape, 'float32');
-        }),
-      );
-    });
+    try {
+      loadStateDict(this.weightTargets(), state);
+    } catch (error) {
+      throw new UserError(`feature network: ${(error as Error).message}`);
+    }
   }
 
   /** A short hash of the weights: part of every metric's protocol record. */

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { type CheckIssue, deriveSeed, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
+import { type CheckIssue, deriveSeed, layerTargets, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
 import { decoderMean, decoderSample, gaussianKl, LIKELIHOODS, type Likelihood, type LikelihoodChoice, likelihoodIssue, LOG_VAR_MIN, logProb, resolveLikelihood } from './likelihood.js';
 
 /** Decoder rows (k draws × batch) per chunk of the IWAE bound: bounds evaluation memory. */
@@ -82,11 +82,6 @@ export interface VaeNets {
 export interface ElboTerms {
   recon: tf.Tensor1D;
   kl: tf.Tensor1D;
-}
-
-/** Every weight of a layers model as `[<prefix>/<i>, weight]`, writable as a state entry. */
-function netWeights(prefix: string, net: tfl.LayersModel): [string, Assignable & { read(): tf.Tensor }][] {
-  return net.weights.map((w, i) => [`${prefix}/${i}`, { shape: w.shape as number[], read: () => w.read(), assign: (t: tf.Tensor) => void w.write(t) }]);
 }
 
 /** A VAE from an encoder and a decoder (see `VaeNets`). */
@@ -343,8 +338,8 @@ export class Vae implements GenerativeModel {
   private stateTargets(): [string, Assignable & { read(): tf.Tensor }][] {
     const lv = this.rawLogVar;
     return [
-      ...netWeights('encoder', this.nets.encoder),
-      ...netWeights('decoder', this.nets.decoder),
+      ...layerTargets('encoder', this.nets.encoder.weights),
+      ...layerTargets('decoder', this.nets.decoder.weights),
       ...(lv ? [['likelihood/logVar', { shape: lv.shape, read: () => lv, assign: (t: tf.Tensor) => void lv.assign(t) }] as [string, Assignable & { read(): tf.Tensor }]] : []),
     ];
   }
