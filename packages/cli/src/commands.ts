@@ -1,5 +1,4 @@
 /** The `exp` subcommands. Each returns the process exit code. */
-import fs from 'node:fs';
 import path from 'node:path';
 import {
   datasetReloader,
@@ -9,6 +8,8 @@ import {
   loadConfig,
   readCheckpoint,
   readRunRecord,
+  reconcileInterrupted,
+  listRunDirs,
   runExperiment,
   toYaml,
   UserError,
@@ -286,20 +287,30 @@ export async function sampleCommand(args: { run: string; n: number; out: string;
   return 0;
 }
 
-/** `exp runs`: list the runs in an output folder. */
+/**
+ * `exp runs`: list the runs in an output folder. Runs whose process is gone (kill -9, a lost
+ * machine) are first recorded as KILLED, resumable; a malformed `run.json` is skipped with a
+ * warning naming it.
+ */
 export async function runsCommand(args: { outputDir: string }): Promise<number> {
   const root = path.resolve(args.outputDir);
-  const rows = fs.existsSync(root)
-    ? fs
-        .readdirSync(root)
-        .filter((d) => fs.existsSync(path.join(root, d, 'run.json')))
-        .map((d) => readRunRecord(path.join(root, d)))
-        .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-    : [];
+  await reconcileInterrupted(root, builtinRegistry(), { log });
+  const rows: RunRecord[] = [];
+  for (const dir of listRunDirs(root)) {
+    try {
+      rows.push(readRunRecord(dir));
+    } catch (error) {
+      log(`warning: skipping ${path.join(dir, 'run.json')}: ${(error as Error).message}`);
+    }
+  }
+  rows.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   if (!rows.length) {
     log(`no runs in ${root}`);
     return 0;
   }
-  for (const r of rows) process.stdout.write(`${r.runId}  ${r.status.padEnd(8)}  step ${String(r.step).padStart(7)}  ${r.createdAt}  ${r.runName}\n`);
+  for (const r of rows) {
+    const note = r.interrupted ? `  (interrupted; ${r.checkpointStep !== undefined ? `resume from step ${r.checkpointStep}` : 'no checkpoint'})` : '';
+    process.stdout.write(`${r.runId}  ${r.status.padEnd(8)}  step ${String(r.step).padStart(7)}  ${r.createdAt}  ${r.runName}${note}\n`);
+  }
   return 0;
 }

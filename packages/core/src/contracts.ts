@@ -360,6 +360,12 @@ export interface Callback {
   onReport?(run: RunInfo, report: Report): Promise<void> | void;
   /** The trainer has just restored an earlier state (`run.rollback`); the next step is `toStep + 1`. */
   onRollback?(run: RunInfo, rollback: Rollback): Promise<void> | void;
+  /**
+   * A checkpoint of the state after `step` steps has just been written (`run.saveCheckpoint`):
+   * what a resume would start from. The `tracker` callback ends its logging window here, so a
+   * resumed run logs the same windows as an uninterrupted one.
+   */
+  onCheckpoint?(run: RunInfo, checkpoint: { step: number; tag: string; dir: string }): Promise<void> | void;
   onEpochEnd?(run: RunInfo, epoch: number): Promise<void> | void;
   /** Called once at the end, with the final status (FINISHED, FAILED or KILLED). */
   onRunEnd?(run: RunInfo, status: RunStatus, reason?: string): Promise<void> | void;

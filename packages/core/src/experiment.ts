@@ -11,8 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { defaultCacheDir } from './cache.js';
-import { writeFileAtomic } from './fs.js';
-import type { Callback, DatasetContext, DatasetPlugin, GenerativeModel, ImageDataset, RunStatus, Tracker } from './contracts.js';
+import { DiskError, diskError, ensureDir } from './fs.js';
+import { readRunRecord, reconcileInterrupted, RunHeartbeat, type RunRecord, writeRunRecord } from './run-folder.js';
+import type { Callback, DatasetContext, DatasetPlugin, GenerativeModel, ImageDataset, StateDict, Tracker } from './contracts.js';
 import { type CheckSource, checkRunnable } from './config/runnable.js';
 import type { ResolvedConfig } from './config/schema.js';
 import { toYaml } from './config/load.js';
@@ -20,28 +21,14 @@ import { recordRunEnd, recordRunStart, TAGS } from './run-record.js';
 import { UserError } from './errors.js';
 import type { Registry } from './registry.js';
 import { deriveSeed, SeedStream } from './rng.js';
-import { readCheckpoint } from './state.js';
+import { type CheckpointMeta, readCheckpoint } from './state.js';
+import { stateMismatch } from './state-dict.js';
 import { modelHash, resumeFrom, Trainer, type TrainerOptions, type TrainResult } from './trainer.js';
 
 /** The genlab version (from core's package.json). */
 export const GENLAB_VERSION: string = (
   JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
-
-/** Saved as `<runDir>/run.json`: how to find a run again for `--resume` and `exp sample`. */
-export interface RunRecord {
-  runId: string;
-  runName: string;
-  experiment: string;
-  experimentId: string;
-  trackingUri: string;
-  createdAt: string;
-  status: RunStatus | 'RUNNING';
-  step: number;
-  backend: string;
-  /** Folder of the original config file (relative dataset paths resolve against it). */
-  configDir: string;
-}
 
 /** Options for `runExperiment`. */
 export interface ExperimentOptions {
@@ -88,39 +75,14 @@ export function flattenParams(value: unknown, prefix = '', out: Record<string, s
   return out;
 }
 
-/** Locate a run folder from a run id (or unique prefix) under `outputDir`, or a folder path. */
-export function findRunDir(idOrDir: string, outputDir: string): string {
-  if (fs.existsSync(path.join(idOrDir, 'run.json'))) return path.resolve(idOrDir);
-  const root = path.resolve(outputDir);
-  const direct = path.join(root, idOrDir);
-  if (fs.existsSync(path.join(direct, 'run.json'))) return direct;
-  const matches = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.startsWith(idOrDir) && fs.existsSync(path.join(root, d, 'run.json'))) : [];
-  if (matches.length === 1) return path.join(root, matches[0]!);
-  if (matches.length > 1) throw new UserError(`Run id prefix '${idOrDir}' is ambiguous in ${root}: ${matches.join(', ')}`);
-  throw new UserError(`No run '${idOrDir}': not a run folder, and no run with that id in ${root}`);
-}
-
-/** Read `<runDir>/run.json`. */
-export function readRunRecord(runDir: string): RunRecord {
-  const file = path.join(runDir, 'run.json');
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
-  } catch (error) {
-    throw new UserError(`Cannot read ${file}: ${(error as Error).message}`);
-  }
-}
-
-function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
-}
-
 /** Fail early, with the folder named, if `dir` cannot be created or written. */
 export function ensureWritableDir(dir: string, what: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    ensureDir(dir);
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (error) {
-    throw new UserError(`The ${what} ${dir} is not writable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const why = error instanceof DiskError ? error.message : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+    throw new UserError(`The ${what} ${dir} cannot be used: ${why}`);
   }
 }
 
@@ -150,6 +112,30 @@ export function datasetReloader(section: ResolvedConfig['dataset'], plugin: Data
   };
 }
 
+/**
+ * The checkpoint a resume starts from, checked before anything changes: whole (every file's
+ * hash), written by this run, for this model config, data shape and seed, within the run's
+ * steps, and holding exactly the model's weights with their shapes.
+ */
+function checkResumable(runDir: string, record: RunRecord, config: ResolvedConfig, model: GenerativeModel, dataShape: number[]): { state: StateDict; meta: CheckpointMeta } {
+  const ckptDir = path.join(runDir, 'checkpoints', 'last');
+  if (!fs.existsSync(ckptDir) && !fs.existsSync(`${ckptDir}.old`)) {
+    throw new UserError(`Run ${record.runId} has no checkpoint to resume from (${ckptDir} is missing)`);
+  }
+  const { state, meta } = readCheckpoint(ckptDir);
+  if (meta.runId !== record.runId) throw new UserError(`Checkpoint ${ckptDir} belongs to run ${meta.runId}, not to run ${record.runId} whose folder it is in`);
+  if (meta.modelHash !== modelHash(config, dataShape)) {
+    throw new UserError(
+      `Checkpoint ${ckptDir} does not match this config: it was written by model '${meta.model}' with a different model config or data shape. ` +
+        `Resume with the run's own config (${path.join(runDir, 'config.yaml')}) or start a new run.`,
+    );
+  }
+  if (meta.seed !== config.seed) throw new UserError(`Checkpoint ${ckptDir} was trained with seed ${meta.seed}, the config says ${config.seed}`);
+  const issue = stateMismatch(model.getState(), state, 'model/');
+  if (issue) throw new UserError(`Checkpoint ${ckptDir} does not fit the model: ${issue}`);
+  return { state, meta };
+}
+
 /** Run one experiment end to end. Throws `UserError` for bad input before any run is created. */
 export async function runExperiment(opts: ExperimentOptions): Promise<ExperimentResult> {
   const { config, registry, log } = opts;
@@ -174,57 +160,60 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   }
   const loadDataset = datasetReloader(config.dataset, datasetPlugin, dataContext);
 
-  // 2. Resume: the checkpoint must belong to this model config and data shape.
+  // 2. Resume: the checkpoint must be whole and belong to this run, model config and data shape.
   let resume: TrainerOptions['resume'];
   let record: RunRecord | undefined;
   if (opts.resumeDir) {
-    record = readRunRecord(opts.resumeDir);
-    const ckptDir = path.join(opts.resumeDir, 'checkpoints', 'last');
-    if (!fs.existsSync(ckptDir) && !fs.existsSync(`${ckptDir}.old`)) {
-      throw new UserError(`Run ${record.runId} has no checkpoint to resume from (${ckptDir} is missing)`);
+    try {
+      record = readRunRecord(opts.resumeDir);
+      resume = resumeFrom(checkResumable(opts.resumeDir, record, config, model, dataset.info.shape));
+    } catch (error) {
+      model.dispose();
+      dataset.dispose?.();
+      throw error;
     }
-    const { state, meta } = readCheckpoint(ckptDir);
-    const expected = modelHash(config, dataset.info.shape);
-    if (meta.modelHash !== expected) {
-      throw new UserError(
-        `Checkpoint ${ckptDir} does not match this config: it was written by model '${meta.model}' with a different model config or data shape. ` +
-          `Resume with the run's own config (${path.join(opts.resumeDir, 'config.yaml')}) or start a new run.`,
-      );
-    }
-    if (meta.seed !== config.seed) throw new UserError(`Checkpoint ${ckptDir} was trained with seed ${meta.seed}, the config says ${config.seed}`);
-    resume = resumeFrom({ state, meta });
   }
 
   // 3. Tracker run (created or reopened).
   const uri = config.tracking.uri;
-  const tracker: Tracker = registry.trackerFor(uri).create(uri, { baseDir: process.cwd() });
+  const trackingBaseDir = record?.trackingBaseDir ?? process.cwd();
+  // Runs of this tracker whose process is gone (kill -9, power loss) are recorded as KILLED.
+  await reconcileInterrupted(outputDir, registry, { log, only: (r) => r.trackingUri === uri && (r.trackingBaseDir ?? process.cwd()) === trackingBaseDir, ...(opts.resumeDir ? { skip: path.resolve(opts.resumeDir) } : {}) });
+  const tracker: Tracker = registry.trackerFor(uri).create(uri, { baseDir: trackingBaseDir });
   const experiment = config.tracking.experiment ?? config.name;
   const runName = record?.runName ?? config.tracking.runName ?? `${config.name}-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
   const { runId, experimentId } = await tracker.startRun({ experiment, runName, ...(record ? { resumeRunId: record.runId } : {}), ...(opts.tags ? { tags: opts.tags } : {}) });
   opts.onRunStart?.({ runId, runName, experimentId });
   // From here on a run exists: any failure before training ends it as FAILED, not RUNNING.
   let runDir: string;
-  let newRecord: RunRecord;
-  let trainer: Trainer;
+  let heartbeat!: RunHeartbeat;
+  let trainer!: Trainer;
   try {
     runDir = opts.resumeDir ?? path.join(outputDir, runId);
-    fs.mkdirSync(runDir, { recursive: true });
-
-    newRecord = {
+    ensureDir(runDir);
+    const newRecord: RunRecord = {
+      ...(record ?? {}),
       runId,
       runName,
       experiment,
       experimentId,
       trackingUri: uri,
+      trackingBaseDir,
       createdAt: record?.createdAt ?? new Date().toISOString(),
       status: 'RUNNING',
       step: resume?.position.step ?? 0,
       backend: opts.backend.name,
       configDir: record?.configDir ?? opts.baseDir,
     };
-    writeJsonAtomic(path.join(runDir, 'run.json'), newRecord);
+    delete newRecord.interrupted;
+    heartbeat = new RunHeartbeat(runDir, newRecord, () => trainer?.step ?? newRecord.step);
+    heartbeat.start();
     const configFile = path.join(runDir, 'config.yaml');
-    fs.writeFileSync(configFile, `# Resolved config of run ${runId} (every default filled in)\n` + toYaml(config));
+    try {
+      fs.writeFileSync(configFile, `# Resolved config of run ${runId} (every default filled in)\n` + toYaml(config));
+    } catch (error) {
+      throw diskError(error, 'write', configFile);
+    }
 
     const commit = gitCommit();
     const tags: Record<string, string> = {
@@ -248,6 +237,8 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       const cbCfg = config.callbacks[name];
       if (cbCfg) callbacks.push(plugin.create(cbCfg, { registry }));
     }
+    // run.json follows the checkpoints: a run killed now says where it can resume from.
+    callbacks.push({ name: 'run.json', onCheckpoint: (_run, c) => heartbeat.checkpointed(c.step) });
     trainer = new Trainer({
       config,
       model,
@@ -263,7 +254,16 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       loadDataset,
     });
   } catch (error) {
-    await recordRunEnd(tracker, 'FAILED', { reason: `setup failed: ${(error as Error).message}`, log });
+    (heartbeat as RunHeartbeat | undefined)?.stop();
+    if (record) {
+      // A resume that could not start changes nothing: the run keeps the status and record it had.
+      await recordRunEnd(tracker, record.status === 'RUNNING' ? 'KILLED' : record.status, { log });
+      writeRunRecord(opts.resumeDir!, record);
+    } else {
+      await recordRunEnd(tracker, 'FAILED', { reason: `setup failed: ${(error as Error).message}`, log });
+    }
+    model.dispose();
+    dataset.dispose?.();
     throw error;
   }
   const onAbort = () => trainer.requestStop(`interrupted (${String(opts.signal?.reason ?? 'abort')})`, 'KILLED');
@@ -291,8 +291,10 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const images = (result.step - (resume?.position.step ?? 0)) * config.train.batchSize;
 
   // 5. Close the run: status, reason, record.
+  heartbeat.stop();
   await recordRunEnd(tracker, result.status, { ...(result.reason ? { reason: result.reason } : {}), log });
-  writeJsonAtomic(path.join(runDir, 'run.json'), { ...newRecord, status: result.status, step: result.step });
+  const { pid: _pid, host: _host, ...ended } = heartbeat.current();
+  writeRunRecord(runDir, { ...ended, status: result.status, step: result.step });
   trainer.dispose();
   model.dispose();
   dataset.dispose?.();

@@ -14,22 +14,12 @@ export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';
 export { Trainer, modelHash, resumeFrom, globalNorm, clipByGlobalNorm, GRAD_NORM_PREFIX, type TrainerOptions, type TrainResult, type StartPosition } from './trainer.js';
-export {
-  runExperiment,
-  findRunDir,
-  readRunRecord,
-  flattenParams,
-  ensureWritableDir,
-  datasetReloader,
-  GENLAB_VERSION,
-  type ExperimentOptions,
-  type ExperimentResult,
-  type RunRecord,
-} from './experiment.js';
+export { runExperiment, flattenParams, ensureWritableDir, datasetReloader, GENLAB_VERSION, type ExperimentOptions, type ExperimentResult } from './experiment.js';
+export { findRunDir, readRunRecord, writeRunRecord, listRunDirs, interruptedReason, reconcileInterrupted, pidAlive, HEARTBEAT_MS, STALE_MS, type RunRecord } from './run-folder.js';
 export { builtinCallbacks, checkpointCallback, divergenceCallback, medianMad, spikeReason, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid, writePreviews, previewBatch } from './callbacks/index.js';
 export { ArrayDataset, type ArraySource, type GatherContext, type PixelOptions } from './data.js';
 export { defaultCacheDir } from './cache.js';
-export { writeFileAtomic } from './fs.js';
+export { DiskError, diskError, ensureDir, writeFileAtomic } from './fs.js';
 export {
   loadSweep,
   configHasSweep,
@@ -43,7 +33,7 @@ export {
   type SweepAxisInfo,
 } from './config/sweep.js';
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
-export { stateDictOf, loadStateDict, entryOf, layerTargets, type Assignable, type LayerWeight } from './state-dict.js';
+export { stateDictOf, loadStateDict, stateMismatch, entryOf, layerTargets, type Assignable, type LayerWeight } from './state-dict.js';
 export { MemoryTracker } from './memory-tracker.js';
 export { checkRunnable, describeData, describeInfo, type CheckSource } from './config/runnable.js';
 export { TAGS, recordRunStart, recordRollback, recordRunEnd } from './run-record.js';

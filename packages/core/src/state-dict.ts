@@ -54,3 +54,20 @@ export interface LayerWeight {
 export function layerTargets(prefix: string, weights: readonly LayerWeight[]): [string, Assignable & { read(): tf.Tensor }][] {
   return weights.map((w, i) => [`${prefix}/${i}`, { shape: w.shape as number[], read: () => w.read(), assign: (t: tf.Tensor) => void w.write(t) }]);
 }
+
+/**
+ * How `state`'s entries under `prefix` differ from `expected` (a model's own `getState()`):
+ * a missing or extra key, another shape or dtype; undefined when they hold the same entries.
+ * Checked before a resume restores anything, so a checkpoint that does not fit never
+ * half-loads.
+ */
+export function stateMismatch(expected: StateDict, state: StateDict, prefix = ''): string | undefined {
+  for (const [key, want] of Object.entries(expected)) {
+    const got = state[prefix + key];
+    if (!got) return `it has no '${prefix + key}'`;
+    if (!tf.util.arraysEqual(got.shape, want.shape)) return `'${prefix + key}' has shape [${got.shape.join(', ')}], the model's is [${want.shape.join(', ')}]`;
+    if (got.dtype !== want.dtype) return `'${prefix + key}' is ${got.dtype}, the model's is ${want.dtype}`;
+  }
+  const extra = Object.keys(state).find((k) => k.startsWith(prefix) && !(k.slice(prefix.length) in expected));
+  return extra ? `it has '${extra}', which the model does not` : undefined;
+}

@@ -130,6 +130,11 @@ export class Trainer {
     };
   }
 
+  /** Steps completed so far. */
+  get step(): number {
+    return this.state.step;
+  }
+
   /** Ask the loop to stop after the current step (e.g. on SIGINT). The first request wins. */
   requestStop(reason: string, status: RunStatus = 'KILLED'): void {
     this.stop ??= { reason, status };
@@ -270,6 +275,8 @@ export class Trainer {
     }
     const dir = this.state.saveCheckpoint(tag);
     if (this.inStepHooks) this.checkpointedThisStep = true;
+    const step = this.state.step;
+    await this.hooks.call('onCheckpoint', (cb) => cb.onCheckpoint?.(this.info, { step, tag, dir }));
     return dir;
   }
 

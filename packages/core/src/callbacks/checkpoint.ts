@@ -1,6 +1,7 @@
 /**
  * Checkpoints: weights, optimizer slots, step, data position, rollback count and callback
- * state every N steps and at the end (also when interrupted), written atomically to
+ * state at the start of a new run (so a run killed before its first periodic checkpoint can
+ * still be resumed), every N steps and at the end (also when interrupted), written atomically to
  * `<runDir>/checkpoints/last`. A failed step, or one being rolled back, never overwrites the
  * last good checkpoint (it is what a rollback returns to). The final checkpoint of a
  * finished run is logged to the tracker as an artifact.
@@ -21,6 +22,10 @@ type Options = z.infer<typeof schema>;
 class Checkpoint implements Callback {
   readonly name = 'checkpoint';
   constructor(private readonly opts: Options) {}
+
+  async onRunStart(run: RunInfo): Promise<void> {
+    if (run.startStep === 0) await run.saveCheckpoint('last');
+  }
 
   async onStepEnd(run: RunInfo, end: StepEnd): Promise<void> {
     if (run.stopping() || run.rollingBack()) return; // a bad step, or the end-of-run hook decides

@@ -1,14 +1,25 @@
 /**
- * Tracker logging: the mean of every step scalar over the last `train.logEvery` steps, plus
- * throughput, logged at the step they end on. The final partial window is logged at the end.
- * Values callbacks publish with `RunInfo.report` (health signals, evaluations) are logged
- * as they are, at the step they were reported at. After a rollback the steps that follow are
- * logged again (the tracker keeps both attempts; a `genlab.rollback.<n>` tag says why).
+ * Tracker logging: the mean of every step scalar over a window of steps, plus throughput,
+ * logged at the step the window ends on. A window ends every `train.logEvery` steps and at
+ * every checkpoint, so a run resumed from a checkpoint averages the same steps into the same
+ * points as an uninterrupted run. The final partial window is logged at the end. Values
+ * callbacks publish with `RunInfo.report` (health signals, evaluations) are logged as they
+ * are, at the step they were reported at.
+ *
+ * Each step is logged once: the last step logged is kept beside the run (`<runDir>/.logged-step`),
+ * and a resumed run, which trains the steps after its checkpoint again (bit-identically), does
+ * not log those the interrupted process had already logged. After a rollback the steps that
+ * follow are logged again on purpose: they are a new attempt (the tracker keeps both; a
+ * `genlab.rollback.<n>` tag says why).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import type { Callback, CallbackPlugin, Report, RunInfo, StepEnd } from '../contracts.js';
+import { writeFileAtomic } from '../fs.js';
 
 const schema = z.object({}).strict();
+const LOGGED = '.logged-step';
 
 class TrackerLog implements Callback {
   readonly name = 'tracker';
@@ -17,9 +28,18 @@ class TrackerLog implements Callback {
   private images = 0;
   private windowStart = 0;
   private lastStep = 0;
+  /** A checkpoint at this step was written before this step's values arrived: end the window with them. */
+  private endWindowAt = -1;
+  /** Steps up to this one were logged by an earlier process of this run. */
+  private loggedBefore = -1;
+  private logged = -1;
 
-  onRunStart(): void {
+  onRunStart(run: RunInfo): void {
     this.windowStart = performance.now();
+    if (run.startStep > 0) {
+      const n = Number.parseInt(safeRead(path.join(run.runDir, LOGGED)) ?? '', 10);
+      if (Number.isInteger(n) && n > run.startStep) this.loggedBefore = n;
+    }
   }
 
   async onStepEnd(run: RunInfo, end: StepEnd): Promise<void> {
@@ -29,7 +49,13 @@ class TrackerLog implements Callback {
     this.lastStep = end.step;
     // A non-finite value is logged at once, so the tracker shows where a run diverged.
     const bad = Object.values(end.values).some((v) => !Number.isFinite(v));
-    if (end.step % run.config.train.logEvery === 0 || bad) await this.flush(run);
+    if (end.step % run.config.train.logEvery === 0 || end.step === this.endWindowAt || bad) await this.flush(run);
+  }
+
+  /** A window ends at a checkpoint: a resume from it starts a fresh window, as this run does now. */
+  async onCheckpoint(run: RunInfo, checkpoint: { step: number }): Promise<void> {
+    if (checkpoint.step > this.lastStep && this.count > 0) this.endWindowAt = checkpoint.step; // this step's values are still to come
+    else if (checkpoint.step === this.lastStep) await this.flush(run);
   }
 
   private async flush(run: RunInfo): Promise<void> {
@@ -38,20 +64,30 @@ class TrackerLog implements Callback {
     const values: Record<string, number> = {};
     for (const [k, v] of Object.entries(this.sums)) values[k] = v / this.count;
     if (secs > 0) values['img_per_sec'] = this.images / secs;
-    await run.tracker.logMetrics(this.lastStep, values);
+    await this.log(run, this.lastStep, values);
     this.sums = {};
     this.count = 0;
     this.images = 0;
     this.windowStart = performance.now();
   }
 
-  async onReport(run: RunInfo, report: Report): Promise<void> {
-    await run.tracker.logMetrics(report.step, report.values);
+  private async log(run: RunInfo, step: number, values: Record<string, number>): Promise<void> {
+    if (step <= this.loggedBefore) return; // logged by the interrupted process, with the same values
+    await run.tracker.logMetrics(step, values);
+    if (step > this.logged) {
+      this.logged = step;
+      writeFileAtomic(path.join(run.runDir, LOGGED), `${step}\n`);
+    }
   }
 
-  /** The window so far belongs to the abandoned attempt: log it now, then start afresh. */
+  async onReport(run: RunInfo, report: Report): Promise<void> {
+    await this.log(run, report.step, report.values);
+  }
+
+  /** The window so far belongs to the abandoned attempt: log it now, then start afresh (and log again what follows). */
   async onRollback(run: RunInfo): Promise<void> {
     await this.flush(run);
+    this.loggedBefore = -1;
   }
 
   async onRunEnd(run: RunInfo): Promise<void> {
@@ -59,10 +95,18 @@ class TrackerLog implements Callback {
   }
 }
 
+function safeRead(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The `tracker` callback plugin (metrics to the run's tracker). */
 export const trackerCallback: CallbackPlugin<Record<string, never>> = {
   name: 'tracker',
-  description: 'logs step scalars (mean over train.logEvery steps), img/s and reported values to the tracker',
+  description: 'logs step scalars (mean over train.logEvery steps and up to each checkpoint), img/s and reported values to the tracker, each step once across resumes',
   configSchema: schema,
   enabledByDefault: true,
   create: () => new TrackerLog(),
