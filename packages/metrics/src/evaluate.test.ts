@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { ArrayDataset, type DataInfo, type GenerativeModel, type MetricPlugin, type MetricSet, mulberry32 } from '@genlab/core';
-import { evaluateModel, type EvalOptions, type EvalTarget, formatReport, planMetrics } from './evaluate.js';
+import { bernoulliSamples, evaluateModel, type EvalOptions, type EvalTarget, formatReport, planMetrics } from './evaluate.js';
 import { FeatureNet, randomShift, trainFeatureNet } from './features.js';
 import { halves } from './fixtures.test-util.js';
 
@@ -82,7 +82,7 @@ describe('evaluateModel', () => {
     expect(bad.values.fid!).toBeGreaterThan(10 * good.values.fid! + 1);
     expect(bad.values.recall!).toBeLessThan(0.05);
     expect(good.values.recall!).toBeGreaterThan(0.5);
-    expect(good.protocol).toMatch(/^features=halves-cnn@[0-9a-f]{12}; real=halves\/train\[200\]; fake=200; seed=0; floor=halves\/test\[200\]$/);
+    expect(good.protocol).toMatch(/^features=halves-cnn@[0-9a-f]{12}; real=halves\/train\[200\]; fake=200; pixels=as-is; seed=0; floor=halves\/test\[200\]$/);
     expect(good.n).toEqual({ real: 200, fake: 200, floor: 200 });
     expect(good.tags['genlab.eval.protocol.fid']).toBe(good.protocol);
     const cacheFiles = fs.readdirSync(path.join(cacheDir, 'metrics'));
@@ -196,7 +196,7 @@ describe('the evaluation protocol', () => {
     expect(floor!.fake.filter((i) => i >= 20).sort((a, b) => a - b)).toEqual([20, 21, 22, 23, 24, 25]); // the whole test split, then 4 training images
     expect(report.n).toEqual({ real: 10, fake: 10, floor: 10 });
     expect(report.floor).toEqual({ 'floor/count': 10 });
-    expect(report.protocol).toBe('features=none; real=tiny/train[10]; fake=10; seed=0; floor=tiny/test[6]+train[4]');
+    expect(report.protocol).toBe('features=none; real=tiny/train[10]; fake=10; pixels=as-is; seed=0; floor=tiny/test[6]+train[4]');
     expect(formatReport(report).split('\n')[0]).toMatch(/real-vs-real floor$/);
   });
 
@@ -208,7 +208,7 @@ describe('the evaluation protocol', () => {
     // Every image is used once: 15 in the reference, the other 11 in the floor.
     expect([...scores!.real, ...floor!.fake].sort((a, b) => a - b)).toEqual(Array.from({ length: 26 }, (_, i) => i));
     expect(report.n).toEqual({ real: 15, fake: 15, floor: 11 });
-    expect(report.protocol).toBe('features=none; real=tiny/train[15]; fake=15; seed=0; floor=tiny/test[6]+train[5] (short: 11 < fake=15, all the real images outside the reference)');
+    expect(report.protocol).toBe('features=none; real=tiny/train[15]; fake=15; pixels=as-is; seed=0; floor=tiny/test[6]+train[5] (short: 11 < fake=15, all the real images outside the reference)');
     expect(report.tags['genlab.eval.protocol.ids']).toBe(report.protocol);
     expect(formatReport(report)).toContain('real-vs-real floor (at N = 11: the data have no more real images outside the reference; the samples are 15)');
   });
@@ -220,7 +220,43 @@ describe('the evaluation protocol', () => {
     expect(calls[1]!.fake.every((i) => i < 20)).toBe(true);
     expect(new Set(calls[1]!.fake).size).toBe(10);
     expect(report.n).toEqual({ real: 6, fake: 10, floor: 10 });
-    expect(report.protocol).toBe('features=none; real=tiny/test[6]; fake=10; seed=0; floor=tiny/train[10]');
+    expect(report.protocol).toBe('features=none; real=tiny/test[6]; fake=10; pixels=as-is; seed=0; floor=tiny/train[10]');
+  });
+
+  it('binarises the samples of binary data (a seeded Bernoulli draw per value) and leaves grey data\'s as they are', async () => {
+    const rand = mulberry32(3);
+    const source = { pixels: Float32Array.from({ length: 40 * 50 }, () => rand()), labels: new Int32Array(40) };
+    const info = { shape: [50], numClasses: 0, range: [0, 1] as [number, number] };
+    const sets = (binarize: 'none' | 'static') => {
+      const view = (from: number, to: number) => new ArrayDataset(source, info, Uint32Array.from({ length: to - from }, (_, i) => from + i), { range: [0, 1], binarize, flip: false });
+      return { train: view(0, 20), test: view(20, 40) };
+    };
+    const run = async (binarize: 'none' | 'static', seed: number) => {
+      const { calls, plugins } = recorder();
+      const report = await evaluate(sets(binarize), constantModel([50], 0.3), plugins, { samples: 20, floor: false, seed });
+      return { fake: calls[0]!.fakeValues, report };
+    };
+    const binary = await run('static', 0);
+    expect(binary.fake.length).toBe(20 * 50);
+    expect(binary.fake.every((v) => v === 0 || v === 1)).toBe(true);
+    const ones = binary.fake.reduce((a, v) => a + v, 0) / binary.fake.length;
+    expect(ones).toBeGreaterThan(0.24); // 1,000 draws of p = 0.3
+    expect(ones).toBeLessThan(0.36);
+    expect(binary.report.protocol).toBe('features=none; real=tiny/train[20]; fake=20; pixels=binary (fake: bernoulli); seed=0; floor=none');
+    expect(Array.from((await run('static', 0)).fake)).toEqual(Array.from(binary.fake)); // seeded by the eval seed
+    expect(Array.from((await run('static', 1)).fake)).not.toEqual(Array.from(binary.fake));
+    const grey = await run('none', 0);
+    expect(grey.fake.every((v) => Math.abs(v - 0.3) < 1e-6)).toBe(true);
+    expect(grey.report.protocol).toContain('; pixels=as-is;');
+  });
+
+  it('leaves binary samples unchanged and maps the draws to the data range', () => {
+    const x = tf.tensor2d([[-1, 1, 1, -1]]);
+    expect(Array.from(bernoulliSamples(x, [-1, 1], 7).dataSync())).toEqual([-1, 1, 1, -1]);
+    const half = bernoulliSamples(tf.zeros([1, 400]), [-1, 1], 7).dataSync();
+    expect(half.every((v) => v === -1 || v === 1)).toBe(true);
+    expect(half.some((v) => v === 1) && half.some((v) => v === -1)).toBe(true);
+    tf.dispose(x);
   });
 });
 

@@ -2,8 +2,9 @@
  * One evaluation of a generative model under a recorded protocol: draw `samples` samples,
  * embed them and a fixed set of real images with the dataset's feature network, compute the
  * chosen metrics, and the real-vs-real floor (as many other real images, none of them in the
- * reference, scored as if they were samples), so every number has a meaning. The protocol (feature
- * network and its weight hash, each side's split and count, seed) goes with
+ * reference, scored as if they were samples), so every number has a meaning. Samples of
+ * binary data are binarised, so both sides are in one pixel space. The protocol (feature
+ * network and its weight hash, each side's split and count, the pixel rule, seed) goes with
  * every number; the real features are cached per protocol so the reference costs nothing
  * after the first evaluation.
  */
@@ -80,7 +81,7 @@ export interface EvalReport {
   n: { real: number; fake: number; floor?: number };
   /**
    * One line naming the protocol, e.g. `features=mnist-cnn@1a2b…; real=mnist/train[5000];
-   * fake=5000; seed=0; floor=mnist/test[999]+train[4001]`.
+   * fake=5000; pixels=binary (fake: bernoulli); seed=0; floor=mnist/test[999]+train[4001]`.
    */
   protocol: string;
   /** Tags recording the protocol of every metric. */
@@ -298,6 +299,20 @@ export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Prom
   }
 }
 
+/**
+ * Samples in the pixel space of binary data: each value, read as the probability of the
+ * high end (its intensity in the data range), becomes one seeded Bernoulli draw, as
+ * `binarize: static|stochastic` makes the real images from grey digits. A model of binary
+ * images samples p(x) this way (a Bernoulli decoder's mean is E[x | z], not an image of
+ * the data's kind); samples that are already binary come back unchanged.
+ */
+export function bernoulliSamples(x: tf.Tensor, range: [number, number], seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const hit = tf.less(tf.randomUniform(x.shape, 0, 1, 'float32', seed), toUnit(x, range));
+    return tf.add(range[0], tf.mul(range[1] - range[0], tf.cast(hit, 'float32')));
+  });
+}
+
 async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: MetricPlan, fnet: FeatureNet | undefined, t0: number): Promise<EvalReport> {
   const { metrics, plugins } = plan;
   // Raw values for metrics that read them (and for data without a feature network: toy 2-D points).
@@ -305,8 +320,10 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: Metric
   const { model, info } = target;
   const netId = fnet ? `${target.dataset.name}-cnn@${fnet.hash()}` : 'none';
   const { name: dsName, split: _split, flip: _flip, ...dsOptions } = target.dataset;
-  // v4: the floor's images are disjoint from the reference and as many as the samples.
+  // v4: the floor's images are disjoint from the reference and as many as the samples; samples of binary data are binarised.
   const realKey = (set: RealSet) => stableHash({ v: 4, netId, pixels, dsName, dsOptions, parts: set.parts.map((p) => `${p.split}[${p.at.length}]`), seed: opts.seed, data: set.fingerprint() }).slice(0, 24);
+  // Samples and references are compared in one pixel space: binary data (dataset.binarize) gets binary samples.
+  const binarise = info.binary === true;
 
   const empty = { data: new Float32Array(0), n: 0, d: 0 };
   const embed = (n: number, take: (start: number, count: number) => tf.Tensor): Embedded => {
@@ -338,7 +355,7 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: Metric
     return ds;
   };
   try {
-    target.log(`eval: ${metrics.join(', ')} on ${opts.samples} samples against ${target.dataset.name}/${opts.real}${fnet ? ` (features ${netId})` : ''}`);
+    target.log(`eval: ${metrics.join(', ')} on ${opts.samples} samples against ${target.dataset.name}/${opts.real}${fnet ? ` (features ${netId})` : ''}${binarise ? '; samples binarised (Bernoulli), as the data are' : ''}`);
     const refDs = await open(opts.real);
     const refOrder = realOrder(refDs, opts.seed);
     const reference = new RealSet([{ split: opts.real, ds: refDs, at: refOrder.subarray(0, Math.min(opts.samples, refOrder.length)) }]);
@@ -348,7 +365,8 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: Metric
     const fake = embed(opts.samples, (start, count) =>
       tf.tidy(() => {
         const y = labels ? tf.tensor1d(labels.subarray(start, start + count), 'int32') : undefined;
-        return model.sample(count, { seed: deriveSeed(opts.seed, 0xfa6e, start), ...(y ? { labels: y } : {}) });
+        const x = model.sample(count, { seed: deriveSeed(opts.seed, 0xfa6e, start), ...(y ? { labels: y } : {}) });
+        return binarise ? bernoulliSamples(x, info.range, deriveSeed(opts.seed, 0xb1a5, start)) : x;
       }),
     );
     const values = score(plugins, real, fake, labels, info, opts.seed);
@@ -373,7 +391,7 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: Metric
       for (const [k, v] of Object.entries(f)) floor[`floor/${k}`] = v;
     }
     const floorText = !floorSet ? 'none' : `${floorSet.describe(target.dataset.name)}${floorSet.n < opts.samples ? ` (short: ${floorSet.n} < fake=${opts.samples}, all the real images outside the reference)` : ''}`;
-    const protocol = `features=${netId}; real=${reference.describe(target.dataset.name)}; fake=${opts.samples}; seed=${opts.seed}; floor=${floorText}`;
+    const protocol = `features=${netId}; real=${reference.describe(target.dataset.name)}; fake=${opts.samples}; pixels=${binarise ? 'binary (fake: bernoulli)' : 'as-is'}; seed=${opts.seed}; floor=${floorText}`;
     const tags: Record<string, string> = { 'genlab.eval.protocol': protocol };
     for (const m of metrics) tags[`genlab.eval.protocol.${m}`] = m === 'nll' && nllProtocol ? nllProtocol : protocol;
     const n = { real: reference.n, fake: opts.samples, ...(floorSet ? { floor: floorSet.n } : {}) };
