@@ -154,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
           .option('metrics', { type: 'string', array: true, description: 'fid, kid, is, pr, dc, cas, modes, nll (default: auto)' })
           .option('samples', { type: 'number', description: 'generated samples (default 5000)' })
           .option('real', { choices: ['train', 'test'] as const, description: 'reference split (default train)' })
-          .option('floor', { type: 'boolean', default: true, description: 'also score the other real split (--no-floor to skip)' })
+          .option('floor', { type: 'boolean', default: true, description: 'also score as many other real images, none in the reference: the real-vs-real floor (--no-floor to skip)' })
           .option('seed', { type: 'number', description: 'evaluation seed (default 0)' })
           .option('feature-net', { type: 'string', description: 'a feature-network folder instead of the shipped one' })
           .option('log', { type: 'boolean', default: true, description: 'log the values into the run (--no-log to only print)' })

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { ArrayDataset, type DataInfo, type GenerativeModel, mulberry32 } from '@genlab/core';
-import { evaluateModel, type EvalOptions, formatReport, planMetrics } from './evaluate.js';
+import { ArrayDataset, type DataInfo, type GenerativeModel, type MetricPlugin, type MetricSet, mulberry32 } from '@genlab/core';
+import { bernoulliSamples, evaluateModel, type EvalOptions, type EvalTarget, formatReport, planMetrics } from './evaluate.js';
 import { FeatureNet, randomShift, trainFeatureNet } from './features.js';
 import { halves } from './fixtures.test-util.js';
 
@@ -73,7 +73,7 @@ describe('evaluateModel', () => {
     const opts: EvalOptions = { metrics: ['fid', 'kid', 'is', 'pr', 'dc'], samples: 200, real: 'train', floor: true, seed: 0, batchSize: 64, featureNet: netDir };
     const before = tf.memory().numTensors;
     const good = await evaluateModel(target(fakeModel(sets.test, 'copy')), opts);
-    const bad = await evaluateModel(target(fakeModel(sets.test, 'constant')), opts);
+    const bad = await evaluateModel(target(fakeModel(sets.test, 'constant')), { ...opts, floor: false }); // the floor is the same: computed once
     expect(tf.memory().numTensors).toBe(before);
     expect(Object.keys(good.values).sort()).toEqual(['coverage', 'density', 'fid', 'is', 'is_std', 'kid', 'kid_std', 'precision', 'recall']);
     expect(Object.keys(good.floor)).toContain('floor/fid');
@@ -82,13 +82,14 @@ describe('evaluateModel', () => {
     expect(bad.values.fid!).toBeGreaterThan(10 * good.values.fid! + 1);
     expect(bad.values.recall!).toBeLessThan(0.05);
     expect(good.values.recall!).toBeGreaterThan(0.5);
-    expect(good.protocol).toMatch(/^features=halves-cnn@[0-9a-f]{12}; real=halves\/train\[200\]; fake=200; seed=0; floor=test$/);
+    expect(good.protocol).toMatch(/^features=halves-cnn@[0-9a-f]{12}; real=halves\/train\[200\]; fake=200; pixels=as-is; seed=0; floor=halves\/test\[200\]$/);
+    expect(good.n).toEqual({ real: 200, fake: 200, floor: 200 });
     expect(good.tags['genlab.eval.protocol.fid']).toBe(good.protocol);
     const cacheFiles = fs.readdirSync(path.join(cacheDir, 'metrics'));
     expect(cacheFiles).toHaveLength(2); // train reference and test floor
     // Changed images under the same config: a new cache entry, not the stale features.
     sets.train = halves(400, 99);
-    await evaluateModel(target(fakeModel(sets.test, 'copy')), { ...opts, floor: false });
+    await evaluateModel(target(fakeModel(sets.test, 'copy')), { ...opts, metrics: ['fid'], floor: false });
     expect(fs.readdirSync(path.join(cacheDir, 'metrics'))).toHaveLength(3);
     expect(formatReport(good)).toContain('real-vs-real floor');
   });
@@ -149,6 +150,113 @@ describe('evaluateModel', () => {
     expect(() => planMetrics(base, { metrics: ['modes'] })).toThrow("metric 'modes' needs a Gaussian-mixture dataset");
     expect(() => planMetrics(base, { metrics: ['nll'] })).toThrow("metric 'nll' needs a likelihood model");
     expect(() => planMetrics(base, { metrics: ['cas'] })).toThrow("metric 'cas' (accuracy of class-conditional samples) needs a conditional model");
+  });
+});
+
+describe('the evaluation protocol', () => {
+  /** 26 "images" of 3 values, image i all i: 20 in train, 6 in test, so a metric can tell which images it was given. */
+  const numbered = () => {
+    const source = { pixels: Float32Array.from({ length: 26 * 3 }, (_, k) => Math.floor(k / 3)), labels: Int32Array.from({ length: 26 }, (_, i) => i % 2) };
+    const info = { shape: [3], numClasses: 2, range: [0, 100] as [number, number] };
+    const view = (from: number, to: number) => new ArrayDataset(source, info, Uint32Array.from({ length: to - from }, (_, i) => from + i));
+    return { train: view(0, 20), test: view(20, 26) };
+  };
+  /** A pixel metric that records the images of each side it is given, by number (first the samples', then the floor's). */
+  const recorder = () => {
+    const calls: { real: number[]; fake: number[]; fakeValues: Float32Array }[] = [];
+    const ids = (s: MetricSet) => Array.from({ length: s.pixels!.n }, (_, i) => s.pixels!.data[i * s.pixels!.d]!);
+    const plugin: MetricPlugin = {
+      name: 'ids',
+      description: 'which images each side holds',
+      input: 'pixels',
+      compute: ({ real, fake }) => {
+        calls.push({ real: ids(real), fake: ids(fake), fakeValues: fake.pixels!.data });
+        return { count: fake.pixels!.n };
+      },
+    };
+    return { calls, plugins: new Map([['ids', plugin]]) };
+  };
+  const constantModel = (shape: number[], value: number): GenerativeModel => ({ ...fakeModel(halves(2, 1), 'constant'), sample: (n) => tf.fill([n, ...shape], value) });
+  const evaluate = (sets: { train: ArrayDataset; test: ArrayDataset }, model: GenerativeModel, plugins: EvalTarget['metricPlugins'], opts: Partial<EvalOptions>) =>
+    evaluateModel(
+      { model, info: sets.train.info, dataset: { name: 'tiny' }, loadDataset: async (o) => sets[o.split as 'train' | 'test'], cacheDir: tmp(), baseDir: '/', log: () => {}, metricPlugins: plugins! },
+      { metrics: ['ids'], samples: 10, real: 'train', floor: true, seed: 0, batchSize: 4, ...opts },
+    );
+
+  it('computes the floor at the samples\' N from real images outside the reference: the other split, topped up from the reference split', async () => {
+    const { calls, plugins } = recorder();
+    const report = await evaluate(numbered(), constantModel([3], 0), plugins, {});
+    const [scores, floor] = calls;
+    const reference = scores!.real;
+    expect(new Set(reference).size).toBe(10);
+    expect(reference.every((i) => i < 20)).toBe(true); // training images
+    expect(floor!.real).toEqual(reference); // the floor is scored against the same reference
+    expect(new Set(floor!.fake).size).toBe(10);
+    expect(floor!.fake.filter((i) => reference.includes(i))).toEqual([]); // disjoint
+    expect(floor!.fake.filter((i) => i >= 20).sort((a, b) => a - b)).toEqual([20, 21, 22, 23, 24, 25]); // the whole test split, then 4 training images
+    expect(report.n).toEqual({ real: 10, fake: 10, floor: 10 });
+    expect(report.floor).toEqual({ 'floor/count': 10 });
+    expect(report.protocol).toBe('features=none; real=tiny/train[10]; fake=10; pixels=as-is; seed=0; floor=tiny/test[6]+train[4]');
+    expect(formatReport(report).split('\n')[0]).toMatch(/real-vs-real floor$/);
+  });
+
+  it('says so in the protocol and the table when the data have too few real images outside the reference', async () => {
+    const { calls, plugins } = recorder();
+    const report = await evaluate(numbered(), constantModel([3], 0), plugins, { samples: 15 });
+    const [scores, floor] = calls;
+    expect(floor!.fake.filter((i) => scores!.real.includes(i))).toEqual([]);
+    // Every image is used once: 15 in the reference, the other 11 in the floor.
+    expect([...scores!.real, ...floor!.fake].sort((a, b) => a - b)).toEqual(Array.from({ length: 26 }, (_, i) => i));
+    expect(report.n).toEqual({ real: 15, fake: 15, floor: 11 });
+    expect(report.protocol).toBe('features=none; real=tiny/train[15]; fake=15; pixels=as-is; seed=0; floor=tiny/test[6]+train[5] (short: 11 < fake=15, all the real images outside the reference)');
+    expect(report.tags['genlab.eval.protocol.ids']).toBe(report.protocol);
+    expect(formatReport(report)).toContain('real-vs-real floor (at N = 11: the data have no more real images outside the reference; the samples are 15)');
+  });
+
+  it('takes the floor from the training split when the reference is the test split', async () => {
+    const { calls, plugins } = recorder();
+    const report = await evaluate(numbered(), constantModel([3], 0), plugins, { real: 'test' });
+    expect([...calls[0]!.real].sort((a, b) => a - b)).toEqual([20, 21, 22, 23, 24, 25]);
+    expect(calls[1]!.fake.every((i) => i < 20)).toBe(true);
+    expect(new Set(calls[1]!.fake).size).toBe(10);
+    expect(report.n).toEqual({ real: 6, fake: 10, floor: 10 });
+    expect(report.protocol).toBe('features=none; real=tiny/test[6]; fake=10; pixels=as-is; seed=0; floor=tiny/train[10]');
+  });
+
+  it('binarises the samples of binary data (a seeded Bernoulli draw per value) and leaves grey data\'s as they are', async () => {
+    const rand = mulberry32(3);
+    const source = { pixels: Float32Array.from({ length: 40 * 50 }, () => rand()), labels: new Int32Array(40) };
+    const info = { shape: [50], numClasses: 0, range: [0, 1] as [number, number] };
+    const sets = (binarize: 'none' | 'static') => {
+      const view = (from: number, to: number) => new ArrayDataset(source, info, Uint32Array.from({ length: to - from }, (_, i) => from + i), { range: [0, 1], binarize, flip: false });
+      return { train: view(0, 20), test: view(20, 40) };
+    };
+    const run = async (binarize: 'none' | 'static', seed: number) => {
+      const { calls, plugins } = recorder();
+      const report = await evaluate(sets(binarize), constantModel([50], 0.3), plugins, { samples: 20, floor: false, seed });
+      return { fake: calls[0]!.fakeValues, report };
+    };
+    const binary = await run('static', 0);
+    expect(binary.fake.length).toBe(20 * 50);
+    expect(binary.fake.every((v) => v === 0 || v === 1)).toBe(true);
+    const ones = binary.fake.reduce((a, v) => a + v, 0) / binary.fake.length;
+    expect(ones).toBeGreaterThan(0.24); // 1,000 draws of p = 0.3
+    expect(ones).toBeLessThan(0.36);
+    expect(binary.report.protocol).toBe('features=none; real=tiny/train[20]; fake=20; pixels=binary (fake: bernoulli); seed=0; floor=none');
+    expect(Array.from((await run('static', 0)).fake)).toEqual(Array.from(binary.fake)); // seeded by the eval seed
+    expect(Array.from((await run('static', 1)).fake)).not.toEqual(Array.from(binary.fake));
+    const grey = await run('none', 0);
+    expect(grey.fake.every((v) => Math.abs(v - 0.3) < 1e-6)).toBe(true);
+    expect(grey.report.protocol).toContain('; pixels=as-is;');
+  });
+
+  it('leaves binary samples unchanged and maps the draws to the data range', () => {
+    const x = tf.tensor2d([[-1, 1, 1, -1]]);
+    expect(Array.from(bernoulliSamples(x, [-1, 1], 7).dataSync())).toEqual([-1, 1, 1, -1]);
+    const half = bernoulliSamples(tf.zeros([1, 400]), [-1, 1], 7).dataSync();
+    expect(half.every((v) => v === -1 || v === 1)).toBe(true);
+    expect(half.some((v) => v === 1) && half.some((v) => v === -1)).toBe(true);
+    tf.dispose(x);
   });
 });
 

@@ -1,10 +1,12 @@
 /**
  * One evaluation of a generative model under a recorded protocol: draw `samples` samples,
  * embed them and a fixed set of real images with the dataset's feature network, compute the
- * chosen metrics, and the real-vs-real floor (the test split scored as if it were samples),
- * so every number has a meaning. The protocol (feature network and its weight hash, sample
- * counts, reference split, seed) goes with every number; the real features are cached per
- * protocol so the reference costs nothing after the first evaluation.
+ * chosen metrics, and the real-vs-real floor (as many other real images, none of them in the
+ * reference, scored as if they were samples), so every number has a meaning. Samples of
+ * binary data are binarised, so both sides are in one pixel space. The protocol (feature
+ * network and its weight hash, each side's split and count, the pixel rule, seed) goes with
+ * every number; the real features are cached per protocol so the reference costs nothing
+ * after the first evaluation.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -35,7 +37,12 @@ export const evalOptionsShape = {
   samples: z.number().int().min(10).default(5000),
   /** The real reference: the `train` split (as StudioGAN does) or `test`. */
   real: z.enum(['train', 'test']).default('train'),
-  /** Also score the test split against the reference: the real-vs-real floor. */
+  /**
+   * Also score `samples` other real images against the reference, as if they were samples:
+   * the real-vs-real floor at the samples' N. They are the other split's (a fixed random
+   * choice), topped up, when it is smaller, with images of the reference split that the
+   * reference did not take; never the reference's own images.
+   */
   floor: z.boolean().default(true),
   /** Seed of the evaluation noise and of the real subset (fixed: evaluations are comparable). */
   seed: z.number().int().min(0).default(0),
@@ -68,9 +75,14 @@ export interface EvalReport {
   metrics: MetricName[];
   /** Metric values keyed as logged: fid, kid, kid_std, is, is_std, precision, recall, density, coverage, cas, modes_covered, high_quality, nll, bits_per_dim. */
   values: Record<string, number>;
-  /** The same for the test split scored as samples (`floor/<key>`), when computed. */
+  /** The same for real images outside the reference scored as samples (`floor/<key>`), when computed. */
   floor: Record<string, number>;
-  /** One line naming the protocol, e.g. `features=mnist-cnn@1a2b…; real=mnist/train[5000]; fake=5000; seed=0`. */
+  /** Images on each side: the reference, the samples, and the floor's real images (when computed; fewer than `fake` only when the data have no more). */
+  n: { real: number; fake: number; floor?: number };
+  /**
+   * One line naming the protocol, e.g. `features=mnist-cnn@1a2b…; real=mnist/train[5000];
+   * fake=5000; pixels=binary (fake: bernoulli); seed=0; floor=mnist/test[999]+train[4001]`.
+   */
   protocol: string;
   /** Tags recording the protocol of every metric. */
   tags: Record<string, string>;
@@ -82,30 +94,81 @@ export function toUnit(x: tf.Tensor, range: [number, number]): tf.Tensor {
   return tf.tidy(() => tf.clipByValue(tf.div(tf.sub(x, range[0]), range[1] - range[0]), 0, 1));
 }
 
-/** `n` examples of `ds` (a fixed random choice) as raw values, chunk by chunk. */
-function realRows(ds: ImageDataset, n: number, seed: number): { take(start: number, count: number): tf.Tensor; labels: Int32Array; n: number; fingerprint(): string } {
-  if (!(ds instanceof ArrayDataset)) throw new UserError('evaluation needs an in-memory dataset (ArrayDataset)');
-  const m = Math.min(n, ds.info.size);
-  const order = permutation(ds.info.size, deriveSeed(seed, 0x7ea1)).subarray(0, m);
-  const labels = Int32Array.from(order, (i) => ds.label(i));
-  return {
-    n: m,
-    labels,
-    take: (start, count) => {
-      const { x } = ds.rows(order.subarray(start, start + count));
-      return tf.tensor(x, [count, ...ds.info.shape]);
-    },
-    // The chosen images' values and labels: a cache entry is never reused for changed data.
-    fingerprint: () => {
-      const h = crypto.createHash('sha256');
-      for (let s = 0; s < m; s += 1000) {
-        const { x } = ds.rows(order.subarray(s, Math.min(m, s + 1000)));
-        h.update(Buffer.from(x.buffer, x.byteOffset, x.byteLength));
-      }
-      h.update(Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength));
-      return h.digest('hex').slice(0, 16);
-    },
-  };
+/** Images of one split: positions `at` in the split's view (a slice of its fixed random order). */
+interface RealPart {
+  split: 'train' | 'test';
+  ds: ArrayDataset;
+  at: Uint32Array;
+}
+
+/** The fixed random order of a split's examples: the reference is its head, and a floor drawn from the same split takes what follows. */
+function realOrder(ds: ArrayDataset, seed: number): Uint32Array {
+  return permutation(ds.info.size, deriveSeed(seed, 0x7ea1));
+}
+
+/** A real side of an evaluation (one or two splits' images, in order) as raw values, chunk by chunk. */
+class RealSet {
+  readonly n: number;
+  readonly labels: Int32Array;
+  constructor(readonly parts: RealPart[]) {
+    this.n = parts.reduce((a, p) => a + p.at.length, 0);
+    this.labels = Int32Array.from(parts.flatMap((p) => Array.from(p.at, (i) => p.ds.label(i))));
+  }
+
+  /** Rows [start, start + count) of the set, across parts. */
+  rows(start: number, count: number): Float32Array {
+    const chunks: Float32Array[] = [];
+    let offset = 0;
+    for (const p of this.parts) {
+      const from = Math.max(start, offset);
+      const to = Math.min(start + count, offset + p.at.length);
+      if (from < to) chunks.push(p.ds.rows(p.at.subarray(from - offset, to - offset)).x);
+      offset += p.at.length;
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const out = new Float32Array(chunks.reduce((a, c) => a + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+
+  take(start: number, count: number, shape: number[]): tf.Tensor {
+    return tf.tensor(this.rows(start, count), [count, ...shape]);
+  }
+
+  /** The chosen images' values and labels: a cache entry is never reused for changed data. */
+  fingerprint(): string {
+    const h = crypto.createHash('sha256');
+    for (let s = 0; s < this.n; s += 1000) {
+      const x = this.rows(s, Math.min(1000, this.n - s));
+      h.update(Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+    }
+    h.update(Buffer.from(this.labels.buffer, this.labels.byteOffset, this.labels.byteLength));
+    return h.digest('hex').slice(0, 16);
+  }
+
+  /** `mnist/test[999]+train[4001]`. */
+  describe(dataset: string): string {
+    return `${dataset}/${this.parts.map((p) => `${p.split}[${p.at.length}]`).join('+')}`;
+  }
+}
+
+/**
+ * The floor's real images: `n` images that are not in the reference (the first `refN` of the
+ * reference split's order), from the other split first and then, when it is smaller than
+ * `n`, from the rest of the reference split (e.g. bundled MNIST: 999 test digits and 4,001
+ * training digits at n = 5,000). Fewer than `n` when the two together have fewer.
+ */
+function floorParts(reference: { split: 'train' | 'test'; order: Uint32Array; refN: number }, other: { split: 'train' | 'test'; order: Uint32Array }, n: number): { split: 'train' | 'test'; at: Uint32Array }[] {
+  const fromOther = other.order.subarray(0, Math.min(n, other.order.length));
+  const fromRef = reference.order.subarray(reference.refN, Math.min(reference.order.length, reference.refN + n - fromOther.length));
+  return [
+    { split: other.split, at: fromOther },
+    { split: reference.split, at: fromRef },
+  ].filter((p) => p.at.length > 0);
 }
 
 /** One side of an evaluation as the metrics read it. */
@@ -236,6 +299,20 @@ export async function evaluateModel(target: EvalTarget, opts: EvalOptions): Prom
   }
 }
 
+/**
+ * Samples in the pixel space of binary data: each value, read as the probability of the
+ * high end (its intensity in the data range), becomes one seeded Bernoulli draw, as
+ * `binarize: static|stochastic` makes the real images from grey digits. A model of binary
+ * images samples p(x) this way (a Bernoulli decoder's mean is E[x | z], not an image of
+ * the data's kind); samples that are already binary come back unchanged.
+ */
+export function bernoulliSamples(x: tf.Tensor, range: [number, number], seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const hit = tf.less(tf.randomUniform(x.shape, 0, 1, 'float32', seed), toUnit(x, range));
+    return tf.add(range[0], tf.mul(range[1] - range[0], tf.cast(hit, 'float32')));
+  });
+}
+
 async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: MetricPlan, fnet: FeatureNet | undefined, t0: number): Promise<EvalReport> {
   const { metrics, plugins } = plan;
   // Raw values for metrics that read them (and for data without a feature network: toy 2-D points).
@@ -243,20 +320,11 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: Metric
   const { model, info } = target;
   const netId = fnet ? `${target.dataset.name}-cnn@${fnet.hash()}` : 'none';
   const { name: dsName, split: _split, flip: _flip, ...dsOptions } = target.dataset;
-  const realKey = (split: string, n: number, data: string) => stableHash({ v: 3, netId, pixels, dsName, dsOptions, split, n, seed: opts.seed, data }).slice(0, 24);
+  // v4: the floor's images are disjoint from the reference and as many as the samples; samples of binary data are binarised.
+  const realKey = (set: RealSet) => stableHash({ v: 4, netId, pixels, dsName, dsOptions, parts: set.parts.map((p) => `${p.split}[${p.at.length}]`), seed: opts.seed, data: set.fingerprint() }).slice(0, 24);
+  // Samples and references are compared in one pixel space: binary data (dataset.binarize) gets binary samples.
+  const binarise = info.binary === true;
 
-  // The reference is never flipped (for datasets that have the option).
-  const noFlip = 'flip' in target.dataset ? { flip: false } : {};
-  const embedReal = async (split: 'train' | 'test'): Promise<Embedded & { labels: Int32Array }> => {
-    const ds = await target.loadDataset({ split, ...noFlip });
-    try {
-      const rows = realRows(ds, opts.samples, opts.seed);
-      const e = cached(target.cacheDir, realKey(split, rows.n, rows.fingerprint()), () => embed(rows.n, (s, c) => rows.take(s, c)));
-      return { ...e, labels: rows.labels };
-    } finally {
-      ds.dispose?.();
-    }
-  };
   const empty = { data: new Float32Array(0), n: 0, d: 0 };
   const embed = (n: number, take: (start: number, count: number) => tf.Tensor): Embedded => {
     const out: Embedded = { features: empty, probs: empty };
@@ -274,37 +342,63 @@ async function runEvaluation(target: EvalTarget, opts: EvalOptions, plan: Metric
     }
     return out;
   };
+  const embedReal = (set: RealSet): Embedded => cached(target.cacheDir, realKey(set), () => embed(set.n, (s, c) => set.take(s, c, info.shape)));
 
-  target.log(`eval: ${metrics.join(', ')} on ${opts.samples} samples against ${target.dataset.name}/${opts.real}${fnet ? ` (features ${netId})` : ''}`);
-  const real = await embedReal(opts.real);
-  // Conditional models are asked for every class in turn; the labels are kept for `cas`.
-  const labels = model.conditional && info.numClasses > 0 ? Int32Array.from({ length: opts.samples }, (_, i) => i % info.numClasses) : undefined;
-  const fake = embed(opts.samples, (start, count) =>
-    tf.tidy(() => {
-      const y = labels ? tf.tensor1d(labels.subarray(start, start + count), 'int32') : undefined;
-      return model.sample(count, { seed: deriveSeed(opts.seed, 0xfa6e, start), ...(y ? { labels: y } : {}) });
-    }),
-  );
-  const values = score(plugins, real, fake, labels, info, opts.seed);
+  // The reference is never flipped (for datasets that have the option).
+  const noFlip = 'flip' in target.dataset ? { flip: false } : {};
+  const otherSplit = opts.real === 'train' ? 'test' : 'train';
+  const opened: ImageDataset[] = [];
+  const open = async (split: 'train' | 'test'): Promise<ArrayDataset> => {
+    const ds = await target.loadDataset({ split, ...noFlip });
+    opened.push(ds);
+    if (!(ds instanceof ArrayDataset)) throw new UserError('evaluation needs an in-memory dataset (ArrayDataset)');
+    return ds;
+  };
+  try {
+    target.log(`eval: ${metrics.join(', ')} on ${opts.samples} samples against ${target.dataset.name}/${opts.real}${fnet ? ` (features ${netId})` : ''}${binarise ? '; samples binarised (Bernoulli), as the data are' : ''}`);
+    const refDs = await open(opts.real);
+    const refOrder = realOrder(refDs, opts.seed);
+    const reference = new RealSet([{ split: opts.real, ds: refDs, at: refOrder.subarray(0, Math.min(opts.samples, refOrder.length)) }]);
+    const real = embedReal(reference);
+    // Conditional models are asked for every class in turn; the labels are kept for `cas`.
+    const labels = model.conditional && info.numClasses > 0 ? Int32Array.from({ length: opts.samples }, (_, i) => i % info.numClasses) : undefined;
+    const fake = embed(opts.samples, (start, count) =>
+      tf.tidy(() => {
+        const y = labels ? tf.tensor1d(labels.subarray(start, start + count), 'int32') : undefined;
+        const x = model.sample(count, { seed: deriveSeed(opts.seed, 0xfa6e, start), ...(y ? { labels: y } : {}) });
+        return binarise ? bernoulliSamples(x, info.range, deriveSeed(opts.seed, 0xb1a5, start)) : x;
+      }),
+    );
+    const values = score(plugins, real, fake, labels, info, opts.seed);
 
-  let nllProtocol: string | undefined;
-  if (plan.nll) {
-    const nll = await likelihood(model, await target.loadDataset({ split: 'test', ...noFlip }), info, opts.batchSize);
-    Object.assign(values, nll.values);
-    // The NLL depends on the test examples and on how the model estimates it, not on samples or features.
-    nllProtocol = `data=${target.dataset.name}/test[${nll.n}]; estimator=${model.likelihoodEstimator ?? 'exact'}`;
+    let nllProtocol: string | undefined;
+    if (plan.nll) {
+      const nll = await likelihood(model, await target.loadDataset({ split: 'test', ...noFlip }), info, opts.batchSize);
+      Object.assign(values, nll.values);
+      // The NLL depends on the test examples and on how the model estimates it, not on samples or features.
+      nllProtocol = `data=${target.dataset.name}/test[${nll.n}]; estimator=${model.likelihoodEstimator ?? 'exact'}`;
+    }
+
+    // The floor: real images outside the reference, as many as the samples, scored as if they were samples.
+    const floor: Record<string, number> = {};
+    let floorSet: RealSet | undefined;
+    if (opts.floor) {
+      const otherDs = await open(otherSplit);
+      const parts = floorParts({ split: opts.real, order: refOrder, refN: reference.n }, { split: otherSplit, order: realOrder(otherDs, opts.seed) }, opts.samples);
+      floorSet = new RealSet(parts.map((p) => ({ ...p, ds: p.split === opts.real ? refDs : otherDs })));
+      if (floorSet.n < opts.samples) target.log(`eval: the floor has ${floorSet.n} real images outside the reference, fewer than the ${opts.samples} samples: it is computed at N = ${floorSet.n}`);
+      const f = score(plugins, real, embedReal(floorSet), floorSet.labels, info, opts.seed);
+      for (const [k, v] of Object.entries(f)) floor[`floor/${k}`] = v;
+    }
+    const floorText = !floorSet ? 'none' : `${floorSet.describe(target.dataset.name)}${floorSet.n < opts.samples ? ` (short: ${floorSet.n} < fake=${opts.samples}, all the real images outside the reference)` : ''}`;
+    const protocol = `features=${netId}; real=${reference.describe(target.dataset.name)}; fake=${opts.samples}; pixels=${binarise ? 'binary (fake: bernoulli)' : 'as-is'}; seed=${opts.seed}; floor=${floorText}`;
+    const tags: Record<string, string> = { 'genlab.eval.protocol': protocol };
+    for (const m of metrics) tags[`genlab.eval.protocol.${m}`] = m === 'nll' && nllProtocol ? nllProtocol : protocol;
+    const n = { real: reference.n, fake: opts.samples, ...(floorSet ? { floor: floorSet.n } : {}) };
+    return { metrics, values, floor, n, protocol, tags, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    for (const ds of opened) ds.dispose?.();
   }
-
-  const floor: Record<string, number> = {};
-  if (opts.floor) {
-    const other = await embedReal(opts.real === 'train' ? 'test' : 'train');
-    const f = score(plugins, real, other, other.labels, info, opts.seed);
-    for (const [k, v] of Object.entries(f)) floor[`floor/${k}`] = v;
-  }
-  const protocol = `features=${netId}; real=${target.dataset.name}/${opts.real}[${real.features.n || real.pixels?.n}]; fake=${opts.samples}; seed=${opts.seed}; floor=${opts.floor ? (opts.real === 'train' ? 'test' : 'train') : 'none'}`;
-  const tags: Record<string, string> = { 'genlab.eval.protocol': protocol };
-  for (const m of metrics) tags[`genlab.eval.protocol.${m}`] = m === 'nll' && nllProtocol ? nllProtocol : protocol;
-  return { metrics, values, floor, protocol, tags, seconds: (performance.now() - t0) / 1000 };
 }
 
 /**
@@ -346,10 +440,12 @@ async function likelihood(model: GenerativeModel, ds: ImageDataset, info: DataIn
 /** A table of values next to their floor, for the terminal. */
 export function formatReport(report: EvalReport): string {
   const rows = Object.entries(report.values).map(([k, v]) => [k, fmt(v), report.floor[`floor/${k}`] !== undefined ? fmt(report.floor[`floor/${k}`]!) : '-']);
+  const { floor: floorN, fake } = report.n;
+  const short = floorN !== undefined && floorN < fake ? ` (at N = ${floorN}: the data have no more real images outside the reference; the samples are ${fake})` : '';
   const w0 = Math.max(6, ...rows.map((r) => r[0]!.length));
   const w1 = Math.max(5, ...rows.map((r) => r[1]!.length));
   return [
-    `${'metric'.padEnd(w0)}  ${'value'.padStart(w1)}  real-vs-real floor`,
+    `${'metric'.padEnd(w0)}  ${'value'.padStart(w1)}  real-vs-real floor${short}`,
     ...rows.map(([k, v, f]) => `${k!.padEnd(w0)}  ${v!.padStart(w1)}  ${f}`),
     `protocol: ${report.protocol}`,
     ...(report.tags['genlab.eval.protocol.nll'] && report.tags['genlab.eval.protocol.nll'] !== report.protocol ? [`nll protocol: ${report.tags['genlab.eval.protocol.nll']}`] : []),
