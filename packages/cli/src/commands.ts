@@ -1,5 +1,4 @@
 /** The `exp` subcommands. Each returns the process exit code. */
-import fs from 'node:fs';
 import path from 'node:path';
 import {
   datasetReloader,
@@ -9,6 +8,7 @@ import {
   loadConfig,
   readCheckpoint,
   readRunRecord,
+  listRunRecords,
   runExperiment,
   toYaml,
   UserError,
@@ -286,16 +286,10 @@ export async function sampleCommand(args: { run: string; n: number; out: string;
   return 0;
 }
 
-/** `exp runs`: list the runs in an output folder. */
+/** `exp runs`: list the runs in an output folder (a damaged run folder is skipped with a warning). */
 export async function runsCommand(args: { outputDir: string }): Promise<number> {
   const root = path.resolve(args.outputDir);
-  const rows = fs.existsSync(root)
-    ? fs
-        .readdirSync(root)
-        .filter((d) => fs.existsSync(path.join(root, d, 'run.json')))
-        .map((d) => readRunRecord(path.join(root, d)))
-        .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-    : [];
+  const rows = listRunRecords(root, (m) => log(`warning: ${m}`));
   if (!rows.length) {
     log(`no runs in ${root}`);
     return 0;

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { z } from 'zod';
 import { defaultCacheDir } from './cache.js';
 import { writeFileAtomic } from './fs.js';
 import type { Callback, DatasetContext, DatasetPlugin, GenerativeModel, ImageDataset, RunStatus, Tracker } from './contracts.js';
@@ -42,6 +43,20 @@ export interface RunRecord {
   /** Folder of the original config file (relative dataset paths resolve against it). */
   configDir: string;
 }
+
+/** What `run.json` must hold to be read as a run (extra fields are kept: newer versions may add some). */
+const runRecordSchema = z.looseObject({
+  runId: z.string().min(1),
+  runName: z.string(),
+  experiment: z.string(),
+  experimentId: z.string(),
+  trackingUri: z.string(),
+  createdAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO date'),
+  status: z.enum(['RUNNING', 'FINISHED', 'FAILED', 'KILLED']),
+  step: z.int().nonnegative(),
+  backend: z.string(),
+  configDir: z.string(),
+});
 
 /** Options for `runExperiment`. */
 export interface ExperimentOptions {
@@ -100,14 +115,59 @@ export function findRunDir(idOrDir: string, outputDir: string): string {
   throw new UserError(`No run '${idOrDir}': not a run folder, and no run with that id in ${root}`);
 }
 
-/** Read `<runDir>/run.json`. */
+/** Read `<runDir>/run.json`, checked field by field; throws a `UserError` naming the file and what is wrong. */
 export function readRunRecord(runDir: string): RunRecord {
   const file = path.join(runDir, 'run.json');
+  let value: unknown;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
+    // A FIFO or folder in its place is refused before it is opened (a FIFO would block).
+    if (!fs.statSync(file).isFile()) throw new Error('not a regular file');
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UserError(`Cannot read ${file}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UserError(`Cannot read ${file}: ${code === 'ENOENT' ? 'missing (or a dangling symlink)' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
   }
+  const r = runRecordSchema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new UserError(`Cannot read ${file}: ${issue.path.length ? `${issue.path.join('.')}: ` : 'not a run record: '}${issue.message}`);
+  }
+  return r.data as RunRecord;
+}
+
+/**
+ * The runs of an output folder, oldest first. A folder with a `run.json` that cannot be
+ * read, or an entry that cannot be looked into (a dangling link, no permission), is skipped
+ * with one warning naming its path; other files and folders (`sweeps/`) are not runs.
+ */
+export function listRunRecords(outputDir: string, warn: (message: string) => void): RunRecord[] {
+  const root = path.resolve(outputDir);
+  if (!fs.existsSync(root)) return [];
+  const out: RunRecord[] = [];
+  for (const name of fs.readdirSync(root).sort()) {
+    if (name.startsWith('.')) continue;
+    const dir = path.join(root, name);
+    const file = path.join(dir, 'run.json');
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st) {
+      warn(`skipping ${dir}: a dangling symlink`);
+      continue;
+    }
+    if (!st.isDirectory()) continue;
+    try {
+      fs.readdirSync(dir);
+    } catch (error) {
+      warn(`skipping ${dir}: cannot look inside (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      continue;
+    }
+    if (!fs.lstatSync(file, { throwIfNoEntry: false })) continue;
+    try {
+      out.push(readRunRecord(dir));
+    } catch (error) {
+      warn(`skipping ${(error as Error).message.replace(/^Cannot read /, '')}`);
+    }
+  }
+  return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {

@@ -18,6 +18,7 @@ export {
   runExperiment,
   findRunDir,
   readRunRecord,
+  listRunRecords,
   flattenParams,
   ensureWritableDir,
   datasetReloader,
