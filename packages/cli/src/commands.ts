@@ -170,7 +170,7 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
       result.reason ? `  reason: ${result.reason}` : '',
       `  outputs: ${result.runDir}`,
       result.finalGrid ? `  final grid: ${result.finalGrid}` : '',
-      `  tracked: ${loaded.config.tracking.uri} (experiment ${result.experimentId})`,
+      `  tracked: ${loaded.config.tracking.uri} (${trackedWhere(result)})`,
       result.status !== 'FINISHED' && result.step < result.totalSteps ? `  resume with: pnpm exp run --resume ${result.runId}` : '',
     ].filter(Boolean);
     process.stdout.write(summary.join('\n') + '\n');
@@ -184,6 +184,13 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
   } finally {
     off();
   }
+}
+
+/** The ids of the end-of-run line: the server's when the run went to one, else the store's. */
+function trackedWhere(result: ExperimentResult): string {
+  if (result.server) return `experiment ${result.server.experimentId}, run ${result.server.runId}`;
+  if (result.server === null) return `not on the server yet; local experiment ${result.experimentId}, run ${result.runId}`;
+  return `experiment ${result.experimentId}`;
 }
 
 /** `exp validate`: load and check a config, print the resolved YAML; for a sweep, every variant's. */

@@ -87,6 +87,8 @@ export interface ExperimentResult extends TrainResult {
   runId: string;
   runDir: string;
   experimentId: string;
+  /** Where the run is on a tracking server (its ids there); null when the tracker mirrors to a server that has not got it. */
+  server?: { experimentId: string; runId: string } | null;
   wallSeconds: number;
   /** Images per second over the whole run (this process only). */
   imagesPerSecond: number;
@@ -353,6 +355,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   // 5. Close the run: status, reason, record.
   await recordRunEnd(tracker, result.status, { ...(result.reason ? { reason: result.reason } : {}), log });
   writeJsonAtomic(path.join(runDir, 'run.json'), { ...newRecord, status: result.status, step: result.step });
+  const server = tracker.remoteRun ? (tracker.remoteRun() ?? null) : undefined;
   trainer.dispose();
   model.dispose();
   dataset.dispose?.();
@@ -363,6 +366,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     runId,
     runDir,
     experimentId,
+    ...(server !== undefined ? { server } : {}),
     wallSeconds,
     imagesPerSecond: images / wallSeconds,
     ...(fs.existsSync(finalGrid) ? { finalGrid } : {}),

@@ -96,11 +96,13 @@ export interface RunMeta {
   user_id: string;
 }
 
-function userName(): string {
+/** The user a run is recorded for (`user_id`, tag `mlflow.user`), as MLflow's client finds it. */
+export function userName(): string {
   try {
     return os.userInfo().username;
   } catch {
-    return process.env.USER ?? 'unknown';
+    // No passwd entry (a container running as an arbitrary uid).
+    return process.env.USER || 'genlab';
   }
 }
 

@@ -16,7 +16,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '@genlab/core';
-import { FileStore } from './file-store.js';
+import { FileStore, userName } from './file-store.js';
 import { BATCH_LIMITS, type MlflowClient, MlflowError, type RemoteMetric } from './rest-client.js';
 
 /** Tag linking a server run to the local run it mirrors. */
@@ -38,6 +38,8 @@ interface SyncState {
 export interface SyncResult {
   localRunId: string;
   remoteRunId: string;
+  /** The server's id of the run's experiment (not the local store's). */
+  experimentId: string;
   created: boolean;
   metrics: number;
   params: number;
@@ -88,7 +90,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
   if (!state) {
     const experimentId = await client.experimentId(run.experiment);
     const existing = await client.findRunsByTag(experimentId, LOCAL_RUN_TAG, localRunId);
-    const remote = existing[0] ?? (await client.createRun(experimentId, run.meta.run_name, run.meta.start_time, { [LOCAL_RUN_TAG]: localRunId }));
+    const remote = existing[0] ?? (await client.createRun(experimentId, run.meta.run_name, run.meta.start_time, { [LOCAL_RUN_TAG]: localRunId }, run.meta.user_id || userName()));
     created = existing.length === 0;
     // A run found by its tag (the state file was lost): count what the server already has.
     const counts: Record<string, number> = {};
@@ -97,7 +99,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
     saveState(file, state);
   }
   const s = state;
-  const result: SyncResult = { localRunId, remoteRunId: s.remoteRunId, created, metrics: 0, params: 0, tags: 0, artifacts: 0 };
+  const result: SyncResult = { localRunId, remoteRunId: s.remoteRunId, experimentId: s.experimentId, created, metrics: 0, params: 0, tags: 0, artifacts: 0 };
 
   // A batch whose answer was never recorded: the server's count says whether it landed.
   if (s.pending) {
