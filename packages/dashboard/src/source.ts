@@ -186,6 +186,12 @@ export class RemoteSource implements DashboardSource {
   }
 
   async artifact(runId: string, rel: string): Promise<Buffer | undefined> {
-    return this.client.downloadArtifact(await this.uri(runId), checkRelative(rel));
+    checkRelative(rel);
+    const uri = await this.uri(runId);
+    // MLflow answers a missing artifact with a 500 (retried as a server failure) whose message
+    // is its disk path: ask the listing of its folder first, and a missing one is not found.
+    const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+    if (!(await this.client.listArtifacts(runId, dir)).some((f) => f.path === rel && !f.is_dir)) return undefined;
+    return this.client.downloadArtifact(uri, rel);
   }
 }
