@@ -9,7 +9,7 @@ import {
   readCheckpoint,
   readRunRecord,
   reconcileInterrupted,
-  listRunDirs,
+  listRunRecords,
   runExperiment,
   toYaml,
   UserError,
@@ -171,7 +171,7 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
       result.reason ? `  reason: ${result.reason}` : '',
       `  outputs: ${result.runDir}`,
       result.finalGrid ? `  final grid: ${result.finalGrid}` : '',
-      `  tracked: ${loaded.config.tracking.uri} (experiment ${result.experimentId})`,
+      `  tracked: ${loaded.config.tracking.uri} (${trackedWhere(result)})`,
       result.status !== 'FINISHED' && result.step < result.totalSteps ? `  resume with: pnpm exp run --resume ${result.runId}` : '',
     ].filter(Boolean);
     process.stdout.write(summary.join('\n') + '\n');
@@ -185,6 +185,13 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
   } finally {
     off();
   }
+}
+
+/** The ids of the end-of-run line: the server's when the run went to one, else the store's. */
+function trackedWhere(result: ExperimentResult): string {
+  if (result.server) return `experiment ${result.server.experimentId}, run ${result.server.runId}`;
+  if (result.server === null) return `not on the server yet; local experiment ${result.experimentId}, run ${result.runId}`;
+  return `experiment ${result.experimentId}`;
 }
 
 /** `exp validate`: load and check a config, print the resolved YAML; for a sweep, every variant's. */
@@ -289,21 +296,13 @@ export async function sampleCommand(args: { run: string; n: number; out: string;
 
 /**
  * `exp runs`: list the runs in an output folder. Runs whose process is gone (kill -9, a lost
- * machine) are first recorded as KILLED, resumable; a malformed `run.json` is skipped with a
+ * machine) are first recorded as KILLED, resumable; a damaged run folder is skipped with a
  * warning naming it.
  */
 export async function runsCommand(args: { outputDir: string }): Promise<number> {
   const root = path.resolve(args.outputDir);
   await reconcileInterrupted(root, builtinRegistry(), { log });
-  const rows: RunRecord[] = [];
-  for (const dir of listRunDirs(root)) {
-    try {
-      rows.push(readRunRecord(dir));
-    } catch (error) {
-      log(`warning: skipping ${path.join(dir, 'run.json')}: ${(error as Error).message}`);
-    }
-  }
-  rows.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const rows = listRunRecords(root, (m) => log(`warning: ${m}`));
   if (!rows.length) {
     log(`no runs in ${root}`);
     return 0;

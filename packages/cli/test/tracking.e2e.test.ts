@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileStore } from '@genlab/tracking';
+import { FileStore, MlflowClient } from '@genlab/tracking';
 import { type MlflowStub, startMlflowStub } from '@genlab/tracking/testing';
 import { expAsync, runIdOf, tiny, write } from './helpers.js';
 
@@ -23,11 +23,19 @@ describe('tracking to an MLflow server', () => {
   });
 
   it('logs a run to the server: params, metrics, tags, artifacts and the final status', async () => {
+    // The server numbers experiments its own way: here the run's is 2, the local journal's 1.
+    await new MlflowClient(stub.url).experimentId('someone-elses');
     const cfg = write(cwd, 'tiny.yaml', tiny());
     const r = await expAsync(['run', cfg, '--set', `tracking.uri=${stub.url}`], cwd);
     expect(r.code, r.stderr).toBe(0);
     const remote = [...stub.runs.values()].find((x) => x.tags.get('genlab.local_run_id') === runIdOf(r.stdout))!;
     expect(remote).toBeDefined();
+    // The end-of-run line names the run as the server knows it.
+    expect(remote.info.experiment_id).toBe('2');
+    expect(new FileStore(path.join(cwd, 'mlruns')).readRun(runIdOf(r.stdout)).meta.experiment_id).toBe('1');
+    expect(r.stdout).toContain(`  tracked: ${stub.url} (experiment 2, run ${remote.info.run_id})\n`);
+    expect(remote.info.user_id).toBe(os.userInfo().username);
+    expect(remote.tags.get('mlflow.user')).toBe(os.userInfo().username);
     expect(remote.info.status).toBe('FINISHED');
     expect(remote.info.start_time).toBeGreaterThan(0);
     expect(remote.params.get('model.latentDim')).toBe('8');
@@ -46,6 +54,7 @@ describe('tracking to an MLflow server', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('is unreachable');
     expect(r.stderr).toContain(`Push it later with: pnpm exp sync ${path.join(cwd, 'mlruns')} --to ${stub.url}`);
+    expect(r.stdout).toMatch(new RegExp(`  tracked: ${stub.url} \\(not on the server yet; local experiment 1, run [0-9a-f]{32}\\)\n`));
     const localId = runIdOf(r.stdout);
     expect(new FileStore(path.join(cwd, 'mlruns')).readRun(localId).status).toBe('FINISHED');
     const remoteOf = () => [...stub.runs.values()].filter((x) => x.tags.get('genlab.local_run_id') === localId);

@@ -472,6 +472,11 @@ export interface Tracker {
   endRun(status: RunStatus): Promise<void>;
   /** Flush anything buffered. */
   flush?(): Promise<void>;
+  /**
+   * For a tracker that mirrors runs to a server: the run's ids there (a server numbers
+   * experiments and runs its own way), or undefined while the server has not got the run.
+   */
+  remoteRun?(): { experimentId: string; runId: string } | undefined;
 }
 
 /** A tracker plugin, chosen by the scheme of `tracking.uri` (`file:`, `http:`…). */
@@ -480,5 +485,7 @@ export interface TrackerPlugin {
   description: string;
   /** URI schemes handled, e.g. ['file']. */
   schemes: string[];
+  /** What is wrong with a URI of these schemes that no request would fix (e.g. a port fetch refuses), or undefined. */
+  checkUri?(uri: string): string | undefined;
   create(uri: string, ctx: { baseDir: string }): Tracker;
 }

@@ -59,6 +59,8 @@ export interface ExperimentResult extends TrainResult {
   runId: string;
   runDir: string;
   experimentId: string;
+  /** Where the run is on a tracking server (its ids there); null when the tracker mirrors to a server that has not got it. */
+  server?: { experimentId: string; runId: string } | null;
   wallSeconds: number;
   /** Images per second over the whole run (this process only). */
   imagesPerSecond: number;
@@ -295,6 +297,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   await recordRunEnd(tracker, result.status, { ...(result.reason ? { reason: result.reason } : {}), log });
   const { pid: _pid, host: _host, ...ended } = heartbeat.current();
   writeRunRecord(runDir, { ...ended, status: result.status, step: result.step });
+  const server = tracker.remoteRun ? (tracker.remoteRun() ?? null) : undefined;
   trainer.dispose();
   model.dispose();
   dataset.dispose?.();
@@ -305,6 +308,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     runId,
     runDir,
     experimentId,
+    ...(server !== undefined ? { server } : {}),
     wallSeconds,
     imagesPerSecond: images / wallSeconds,
     ...(fs.existsSync(finalGrid) ? { finalGrid } : {}),

@@ -111,10 +111,19 @@ export class Registry {
   metric(name: string): MetricPlugin {
     return this.lookup('metric', this.metrics, name);
   }
-  /** The tracker plugin for a URI, by its scheme (`file:`, `http:`, …). */
+  /**
+   * The tracker plugin for a URI, by its scheme (`file:`, `http:`, …). A URI its tracker
+   * says it can never use is refused here, so that `exp validate` and the start of a run
+   * refuse it before a run exists.
+   */
   trackerFor(uri: string): TrackerPlugin {
     const scheme = uriScheme(uri);
-    for (const t of this.trackers.values()) if (t.schemes.includes(scheme)) return t;
+    for (const t of this.trackers.values()) {
+      if (!t.schemes.includes(scheme)) continue;
+      const problem = t.checkUri?.(uri);
+      if (problem) throw new UserError(problem);
+      return t;
+    }
     throw new UserError(`No tracker handles '${uri}' (scheme '${scheme}:'). Known schemes: ${this.trackerSchemes().join(', ') || 'none'}`);
   }
 

@@ -32,7 +32,7 @@ const runRecordSchema = z.looseObject({
   experiment: z.string(),
   experimentId: z.string(),
   trackingUri: z.string().min(1),
-  createdAt: z.string(),
+  createdAt: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'not an ISO date'),
   status: z.enum(['RUNNING', 'FINISHED', 'FAILED', 'KILLED']),
   step: z.number().int().min(0),
   backend: z.string(),
@@ -71,21 +71,59 @@ export interface RunRecord {
   interrupted?: string;
 }
 
-/** Read and check `<runDir>/run.json`; a `UserError` naming the file when it is missing or malformed. */
+/** Read `<runDir>/run.json`, checked field by field; throws a `UserError` naming the file and what is wrong. */
 export function readRunRecord(runDir: string): RunRecord {
   const file = path.join(runDir, 'run.json');
-  let raw: unknown;
+  let value: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    // A FIFO or folder in its place is refused before it is opened (a FIFO would block).
+    if (!fs.statSync(file).isFile()) throw new Error('not a regular file');
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UserError(`Cannot read ${file}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UserError(`Cannot read ${file}: ${code === 'ENOENT' ? 'missing (or a dangling symlink)' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
   }
-  const parsed = runRecordSchema.safeParse(raw);
-  if (!parsed.success) {
-    const why = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new UserError(`${file} is not a genlab run record: ${why}`);
+  const r = runRecordSchema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new UserError(`Cannot read ${file}: ${issue.path.length ? `${issue.path.join('.')}: ` : 'not a run record: '}${issue.message}`);
   }
-  return parsed.data as RunRecord;
+  return r.data as RunRecord;
+}
+
+/**
+ * The runs of an output folder, oldest first. A folder with a `run.json` that cannot be
+ * read, or an entry that cannot be looked into (a dangling link, no permission), is skipped
+ * with one warning naming its path; other files and folders (`sweeps/`) are not runs.
+ */
+export function listRunRecords(outputDir: string, warn: (message: string) => void): RunRecord[] {
+  const root = path.resolve(outputDir);
+  if (!fs.existsSync(root)) return [];
+  const out: RunRecord[] = [];
+  for (const name of fs.readdirSync(root).sort()) {
+    if (name.startsWith('.')) continue;
+    const dir = path.join(root, name);
+    const file = path.join(dir, 'run.json');
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st) {
+      warn(`skipping ${dir}: a dangling symlink`);
+      continue;
+    }
+    if (!st.isDirectory()) continue;
+    try {
+      fs.readdirSync(dir);
+    } catch (error) {
+      warn(`skipping ${dir}: cannot look inside (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      continue;
+    }
+    if (!fs.lstatSync(file, { throwIfNoEntry: false })) continue;
+    try {
+      out.push(readRunRecord(dir));
+    } catch (error) {
+      warn(`skipping ${(error as Error).message.replace(/^Cannot read /, '')}`);
+    }
+  }
+  return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
 /** Write `<runDir>/run.json` atomically. */

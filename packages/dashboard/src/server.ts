@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
+import { MlflowError } from '@genlab/tracking';
 import { type DashboardSource, OutsideError } from './source.js';
 
 const require = createRequire(import.meta.url);
@@ -32,8 +33,23 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number } = {}): Promise<Dashboard> {
+/**
+ * An error as an HTTP answer. Bodies never carry a message from below: an MLflow server's
+ * own messages include its disk paths, and a local error's include the store's; they go to
+ * `log` (the operator's terminal) instead, and the browser gets a short, fixed reason.
+ */
+export function errorAnswer(error: unknown, log: (message: string) => void): [number, { error: string }] {
+  if (error instanceof OutsideError) return [400, { error: error.message }];
+  if (error instanceof MlflowError && error.status === 404) return [404, { error: `not found on the MLflow server (${error.code})` }];
+  if (error instanceof MlflowError && error.status === 400) return [400, { error: `the MLflow server refused the request (${error.code})` }];
+  log(`dashboard: ${(error as Error)?.message ?? String(error)}`);
+  if (error instanceof MlflowError) return [502, { error: `the MLflow server failed to answer (${error.code}); see the dashboard's log` }];
+  return [500, { error: "internal error; see the dashboard's log" }];
+}
+
+export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number; log?: (message: string) => void } = {}): Promise<Dashboard> {
   const host = opts.host ?? '127.0.0.1';
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const loopback = ['127.0.0.1', 'localhost', '::1'].includes(host);
   const server = http.createServer((req, res) => {
     // DNS rebinding: a page on another domain that resolves to 127.0.0.1 must not read the
@@ -41,8 +57,9 @@ export async function startDashboard(source: DashboardSource, opts: { host?: str
     const hostname = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     if (loopback && !['127.0.0.1', 'localhost', '::1'].includes(hostname)) return send(res, 403, { error: `host '${req.headers.host ?? ''}' refused` });
     void handle(source, req, res).catch((error: unknown) => {
-      if (!res.headersSent) send(res, 500, { error: (error as Error).message });
-      else res.end();
+      if (res.headersSent) return res.end();
+      const [status, body] = errorAnswer(error, log);
+      send(res, status, body);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -4,8 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { FileStore, localRunIds, MlflowClient, clientOptionsFromEnv } from '@genlab/tracking';
+import { FileStore, MlflowClient, clientOptionsFromEnv, type Warn } from '@genlab/tracking';
 
 export interface RunSummary {
   runId: string;
@@ -58,25 +57,19 @@ export class LocalSource implements DashboardSource {
   private readonly store: FileStore;
   readonly description: string;
 
-  constructor(root: string) {
-    this.store = new FileStore(root);
+  /** `warn`: where skipped store entries are reported (stderr by default), once each. */
+  constructor(root: string, opts: { warn?: Warn } = {}) {
+    this.store = new FileStore(root, opts);
     this.description = `local store ${root}`;
   }
 
+  /** The readable runs; a damaged run or entry is skipped with a warning naming it, never failing the list. */
   async runs(): Promise<RunSummary[]> {
-    return localRunIds(this.store).map((id) => {
-      const r = this.store.readRun(id);
-      const expDir = path.dirname(r.dir);
-      let experiment = path.basename(expDir);
-      try {
-        experiment = String((parseYaml(fs.readFileSync(path.join(expDir, 'meta.yaml'), 'utf8')) as { name: string }).name);
-      } catch {
-        // keep the folder name
-      }
+    return this.store.listRuns().map((r) => {
       return {
-        runId: id,
-        experimentId: String(r.meta.experiment_id),
-        experiment,
+        runId: r.meta.run_id,
+        experimentId: r.meta.experiment_id,
+        experiment: r.experiment,
         runName: r.meta.run_name,
         status: r.status,
         startTime: r.meta.start_time,
@@ -193,6 +186,12 @@ export class RemoteSource implements DashboardSource {
   }
 
   async artifact(runId: string, rel: string): Promise<Buffer | undefined> {
-    return this.client.downloadArtifact(await this.uri(runId), checkRelative(rel));
+    checkRelative(rel);
+    const uri = await this.uri(runId);
+    // MLflow answers a missing artifact with a 500 (retried as a server failure) whose message
+    // is its disk path: ask the listing of its folder first, and a missing one is not found.
+    const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+    if (!(await this.client.listArtifacts(runId, dir)).some((f) => f.path === rel && !f.is_dir)) return undefined;
+    return this.client.downloadArtifact(uri, rel);
   }
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { encodeGrid } from '@genlab/core';
 import { FileStore, FileStoreTracker, MlflowClient, syncRun } from '@genlab/tracking';
-import { startMlflowStub } from '@genlab/tracking/testing';
+import { STUB_ARTIFACT_ROOT, startMlflowStub } from '@genlab/tracking/testing';
 import { type Dashboard, LocalSource, RemoteSource, startDashboard } from '../src/index.js';
 
 const CHROMIUM = process.env.GENLAB_CHROMIUM ?? '/usr/bin/chromium';
@@ -196,6 +196,45 @@ describe('exp ui over an MLflow server', () => {
         expect(png.status).toBe(200);
         expect(Buffer.from(await png.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
         expect((await fetch(`${dash.url}/api/runs/${remoteRunId}/artifact?path=${encodeURIComponent('../x')}`)).status).toBe(400);
+      } finally {
+        await dash.close();
+      }
+    } finally {
+      await stub.close();
+    }
+  });
+
+  it("answers the server's 404 and 400 as 404 and 400, and never shows the server's disk paths or a stack", async () => {
+    const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-remote-')), 'mlruns');
+    const id = await makeRun(root, 'remote-run', '0.0002', 1);
+    const stub = await startMlflowStub();
+    const logged: string[] = [];
+    try {
+      const { remoteRunId } = await syncRun(new FileStore(root), id, new MlflowClient(stub.url));
+      const dash = await startDashboard(new RemoteSource(stub.url), { log: (m) => logged.push(m) });
+      const get = async (p: string) => {
+        const r = await fetch(`${dash.url}${p}`);
+        const text = await r.text();
+        // Neither the server's disk path nor a stack trace, whatever the answer.
+        expect(text, p).not.toContain(STUB_ARTIFACT_ROOT);
+        expect(text, p).not.toMatch(/\bat .*\(|\.ts:\d+|node:internal/);
+        return { status: r.status, body: JSON.parse(text) as { error: string } };
+      };
+      try {
+        const unknown = 'e'.repeat(32);
+        expect(await get(`/api/runs/${unknown}/history?key=loss_g`)).toEqual({ status: 404, body: { error: 'not found on the MLflow server (RESOURCE_DOES_NOT_EXIST)' } });
+        expect((await get(`/api/runs/${unknown}/artifacts?dir=samples`)).status).toBe(404);
+        expect((await get(`/api/runs/${unknown}/artifact?path=samples/final.png`)).status).toBe(404);
+        expect(await get(`/api/runs/${remoteRunId}/history`)).toEqual({ status: 400, body: { error: 'the MLflow server refused the request (INVALID_PARAMETER_VALUE)' } });
+        // A missing artifact: MLflow's answer is a 500 naming its disk path; the dashboard's is a 404.
+        expect(await get(`/api/runs/${remoteRunId}/artifact?path=samples/missing.png`)).toEqual({ status: 404, body: { error: 'no artifact samples/missing.png' } });
+        // A server failing: the details go to the dashboard's log, not to the browser.
+        stub.failNext(100);
+        const failed = await get('/api/runs');
+        stub.failNext(0);
+        expect(failed.status).toBe(502);
+        expect(failed.body.error).toMatch(/^the MLflow server failed to answer \(HTTP_503\)/);
+        expect(logged.join('\n')).toContain('503');
       } finally {
         await dash.close();
       }

@@ -242,7 +242,8 @@ describe('FileStoreTracker: run meta.yaml', () => {
   it('quotes an all-digit or number-like run id so it reads back as a string', () => {
     const store = new FileStore(root);
     for (const id of ['12345678901234567890123456789012', '1234567890123456789012345678e901', '0'.repeat(32)]) {
-      const dir = path.join(tmp, id);
+      // In experiment 12's folder: a run's folder and experiment_id must agree.
+      const dir = path.join(tmp, '12', id);
       fs.mkdirSync(dir, { recursive: true });
       const meta: RunMeta = {
         artifact_uri: pathToFileURL(path.join(dir, 'artifacts')).href,

@@ -19,12 +19,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { stringify as toYaml } from 'yaml';
 import { UserError, writeFileAtomic as writeAtomic, type RunStatus, type Tracker, type TrackerPlugin } from '@genlab/core';
+import {
+  BadEntry,
+  entryKind,
+  experimentMetaSchema,
+  fsProblem,
+  type MetricPoint,
+  parseMetricText,
+  readEntryText,
+  readFolder,
+  readYamlEntry,
+  RUN_ID_RE,
+  RUN_STATUS,
+  runMetaSchema,
+  type RunStatusName,
+  statusName,
+  stderrWarn,
+  type Warn,
+} from './store-read.js';
 
-/** MLflow's integer run statuses. */
-export const RUN_STATUS = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 } as const;
-const STATUS_NAME = Object.fromEntries(Object.entries(RUN_STATUS).map(([k, v]) => [v, k])) as Record<number, keyof typeof RUN_STATUS>;
+export { RUN_STATUS, type MetricPoint, type RunStatusName, type Warn };
 
 /** MLflow's rule for metric, param and tag keys. */
 const KEY_RE = /^[\w\-. :/]+$/;
@@ -80,24 +96,69 @@ export interface RunMeta {
   user_id: string;
 }
 
-function userName(): string {
+/** The user a run is recorded for (`user_id`, tag `mlflow.user`), as MLflow's client finds it. */
+export function userName(): string {
   try {
     return os.userInfo().username;
   } catch {
-    return process.env.USER ?? 'unknown';
+    // No passwd entry (a container running as an arbitrary uid).
+    return process.env.USER || 'genlab';
   }
 }
 
-/** Read and write an `mlruns/` folder. */
-export class FileStore {
-  constructor(readonly root: string) {}
+/** An experiment of the store whose `meta.yaml` is valid. */
+export interface StoredExperiment {
+  id: string;
+  name: string;
+  dir: string;
+  lifecycle: 'active' | 'deleted';
+}
 
-  private readYaml<T>(file: string): T | undefined {
-    try {
-      return parseYaml(fs.readFileSync(file, 'utf8')) as T;
-    } catch {
-      return undefined;
-    }
+/** Everything recorded for a run. */
+export interface StoredRun {
+  dir: string;
+  meta: RunMeta;
+  /** Its experiment's name (the folder name when that experiment cannot be read). */
+  experiment: string;
+  status: RunStatusName;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  metrics: Record<string, MetricPoint[]>;
+}
+
+/** Throws `BadEntry(missing)` when nothing is at `file`; a dangling link or no permission throws as such. */
+function mustExist(file: string, missing: string): void {
+  if (!fs.lstatSync(file, { throwIfNoEntry: false })) throw new BadEntry(missing);
+}
+
+/** Folders of the store root that are not experiments (MLflow's trash and model registry). */
+const RESERVED = new Set(['.trash', 'models']);
+
+/**
+ * Read and write an `mlruns/` folder. Readers survive a damaged store: an entry that is not
+ * what MLflow writes is skipped with one warning naming its path (to `warn`, stderr by
+ * default; each message once per store object, so a dashboard polling the runs does not
+ * repeat it), and the rest is read.
+ */
+export class FileStore {
+  private readonly warnSink: Warn;
+  private readonly warned = new Set<string>();
+
+  constructor(
+    readonly root: string,
+    opts: { warn?: Warn } = {},
+  ) {
+    this.warnSink = opts.warn ?? stderrWarn;
+  }
+
+  private warn(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.warnSink(message);
+  }
+
+  private skip(p: string, error: unknown): void {
+    this.warn(`skipping ${p}: ${fsProblem(error)}`);
   }
 
   /** Create the store (with MLflow's `Default` experiment 0) if it does not exist. */
@@ -111,15 +172,43 @@ export class FileStore {
     if (!fs.existsSync(path.join(this.root, '0', 'meta.yaml'))) this.createExperimentWithId('0', 'Default');
   }
 
-  /** Experiments in the store (id and name). */
-  experiments(): { id: string; name: string }[] {
+  /** The names in the store root (none when it does not exist); an unreadable root is an error. */
+  private rootEntries(): string[] {
     if (!fs.existsSync(this.root)) return [];
-    const out: { id: string; name: string }[] = [];
-    for (const id of fs.readdirSync(this.root)) {
-      const meta = this.readYaml<ExperimentMeta>(path.join(this.root, id, 'meta.yaml'));
-      if (meta?.name !== undefined) out.push({ id: String(meta.experiment_id ?? id), name: String(meta.name) });
+    try {
+      return readFolder(this.root);
+    } catch (error) {
+      throw new UserError(`Cannot read the tracking store ${this.root}: ${fsProblem(error)}`);
+    }
+  }
+
+  /** Every experiment whose folder and `meta.yaml` are valid; the others are skipped with a warning. */
+  experimentEntries(): StoredExperiment[] {
+    const out: StoredExperiment[] = [];
+    for (const name of this.rootEntries()) {
+      if (RESERVED.has(name) || name.startsWith('.')) continue;
+      const dir = path.join(this.root, name);
+      const file = path.join(dir, 'meta.yaml');
+      // The path a warning names: the folder until its meta.yaml is known to be there.
+      let at = dir;
+      try {
+        if (entryKind(dir) !== 'dir') throw new BadEntry('a file where an experiment folder is expected');
+        mustExist(file, 'not an experiment (no meta.yaml)');
+        at = file;
+        const meta = readYamlEntry(file, experimentMetaSchema);
+        // MLflow refuses an experiment whose id is not its folder's name.
+        if (meta.experiment_id !== name) throw new BadEntry(`experiment_id '${meta.experiment_id}' is not the folder's name`);
+        out.push({ id: name, name: meta.name, dir, lifecycle: meta.lifecycle_stage });
+      } catch (error) {
+        this.skip(at, error);
+      }
     }
     return out;
+  }
+
+  /** Experiments in the store (id and name). */
+  experiments(): { id: string; name: string }[] {
+    return this.experimentEntries().map(({ id, name }) => ({ id, name }));
   }
 
   private createExperimentWithId(id: string, name: string): boolean {
@@ -143,12 +232,13 @@ export class FileStore {
     return true;
   }
 
-  /** The id of the experiment called `name`, created when missing. */
+  /** The id of experiment `name`, created when missing. */
   experimentId(name: string): string {
     for (;;) {
       const found = this.experiments().find((e) => e.name === name);
       if (found) return found.id;
-      const ids = this.experiments().map((e) => Number(e.id)).filter(Number.isFinite);
+      // Above every numeric entry, readable or not: a damaged folder "7" still holds id 7.
+      const ids = this.rootEntries().filter((e) => /^\d+$/.test(e)).map(Number);
       const id = String(Math.max(0, ...ids) + 1);
       if (this.createExperimentWithId(id, name)) return id;
     }
@@ -156,53 +246,131 @@ export class FileStore {
 
   /** The folder of a run, searched across experiments. */
   runDir(runId: string): string | undefined {
-    if (!/^[0-9a-f]{32}$/.test(runId) || !fs.existsSync(this.root)) return undefined;
-    for (const exp of fs.readdirSync(this.root)) {
+    if (!RUN_ID_RE.test(runId)) return undefined;
+    for (const exp of this.rootEntries()) {
       const dir = path.join(this.root, exp, runId);
       if (fs.existsSync(path.join(dir, 'meta.yaml'))) return dir;
     }
     return undefined;
   }
 
+  /** A run's `meta.yaml`, checked as MLflow would read it; throws `BadEntry` saying what is wrong. */
+  private checkedRunMeta(runDir: string): RunMeta {
+    const meta = readYamlEntry(path.join(runDir, 'meta.yaml'), runMetaSchema);
+    const folder = path.basename(runDir);
+    const id = meta.run_id ?? meta.run_uuid;
+    if (!id) throw new BadEntry('no run_id (nor run_uuid)');
+    if (meta.run_id && meta.run_uuid && meta.run_id !== meta.run_uuid) throw new BadEntry(`run_id ${meta.run_id} and run_uuid ${meta.run_uuid} differ`);
+    if (id !== folder) throw new BadEntry(`run_id ${id} is not the folder's name`);
+    if (meta.experiment_id !== path.basename(path.dirname(runDir))) throw new BadEntry(`experiment_id '${meta.experiment_id}' is not its experiment folder's name`);
+    return { ...meta, run_id: id, run_uuid: id, run_name: meta.run_name ?? id } as RunMeta;
+  }
+
   readRunMeta(runDir: string): RunMeta {
-    const meta = this.readYaml<RunMeta>(path.join(runDir, 'meta.yaml'));
-    if (!meta) throw new Error(`cannot read ${path.join(runDir, 'meta.yaml')}`);
-    return meta;
+    const file = path.join(runDir, 'meta.yaml');
+    try {
+      return this.checkedRunMeta(runDir);
+    } catch (error) {
+      throw new UserError(`Cannot read ${file}: ${fsProblem(error)}`);
+    }
   }
 
   writeRunMeta(runDir: string, meta: RunMeta): void {
     writeAtomic(path.join(runDir, 'meta.yaml'), toYaml(meta));
   }
 
+  /**
+   * Every active run with a valid `meta.yaml`, by id, without reading what it logged. An
+   * entry of an experiment folder that is not such a run is skipped with a warning.
+   */
+  runEntries(): { dir: string; meta: RunMeta; experiment: string }[] {
+    const out: { dir: string; meta: RunMeta; experiment: string }[] = [];
+    for (const exp of this.experimentEntries()) {
+      if (exp.lifecycle !== 'active') continue;
+      let names: string[];
+      try {
+        names = readFolder(exp.dir);
+      } catch (error) {
+        this.skip(exp.dir, error);
+        continue;
+      }
+      for (const name of names) {
+        // The experiment's own files; dot files are other tools' state (sync, editors).
+        if (name === 'meta.yaml' || name === 'tags' || name.startsWith('.')) continue;
+        const dir = path.join(exp.dir, name);
+        const file = path.join(dir, 'meta.yaml');
+        let at = dir;
+        try {
+          if (!RUN_ID_RE.test(name)) throw new BadEntry('not a run (the name is not a 32-hex run id)');
+          if (entryKind(dir) !== 'dir') throw new BadEntry('a file where a run folder is expected');
+          mustExist(file, 'not a run (no meta.yaml)');
+          at = file;
+          const meta = this.checkedRunMeta(dir);
+          if (meta.lifecycle_stage === 'active') out.push({ dir, meta, experiment: exp.name });
+        } catch (error) {
+          this.skip(at, error);
+        }
+      }
+    }
+    return out.sort((a, b) => a.meta.run_id.localeCompare(b.meta.run_id));
+  }
+
+  /** Every readable active run with what it logged (bad runs and entries skipped with a warning). */
+  listRuns(): StoredRun[] {
+    return this.runEntries().map(({ dir, meta, experiment }) => this.readContents(dir, meta, experiment));
+  }
+
+  /**
+   * The files under a run's `params`, `tags` or `metrics` as keys (a key with '/' is a
+   * nested folder). A file that cannot be read is skipped with a warning, the others kept.
+   */
+  private readKeys(base: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (!fs.existsSync(base)) {
+      // Absent is fine (nothing logged), unless it is a dangling link.
+      if (fs.lstatSync(base, { throwIfNoEntry: false })) this.warn(`skipping ${base}: a dangling symlink`);
+      return out;
+    }
+    const walk = (d: string) => {
+      let names: string[];
+      try {
+        names = readFolder(d);
+      } catch (error) {
+        this.skip(d, error);
+        return;
+      }
+      for (const name of names) {
+        if (name.startsWith('.')) continue;
+        const p = path.join(d, name);
+        try {
+          if (entryKind(p) === 'dir') walk(p);
+          else out[path.relative(base, p).split(path.sep).join('/')] = readEntryText(p);
+        } catch (error) {
+          this.skip(p, error);
+        }
+      }
+    };
+    walk(base);
+    return out;
+  }
+
+  private readContents(dir: string, meta: RunMeta, experiment: string): StoredRun {
+    const metrics: Record<string, MetricPoint[]> = {};
+    for (const [key, text] of Object.entries(this.readKeys(path.join(dir, 'metrics')))) {
+      const points = parseMetricText(text, path.join(dir, 'metrics', ...key.split('/')), (m) => this.warn(m));
+      if (points.length) metrics[key] = points;
+    }
+    return { dir, meta, experiment, status: statusName(meta.status), params: this.readKeys(path.join(dir, 'params')), tags: this.readKeys(path.join(dir, 'tags')), metrics };
+  }
+
   /** Everything recorded for a run (for tests, `exp` tools and the dashboard). */
-  readRun(runId: string): {
-    dir: string;
-    meta: RunMeta;
-    status: string;
-    params: Record<string, string>;
-    tags: Record<string, string>;
-    metrics: Record<string, MetricPoint[]>;
-  } {
+  readRun(runId: string): StoredRun {
     const dir = this.runDir(runId);
     if (!dir) throw new UserError(`No run ${runId} in ${this.root}`);
     const meta = this.readRunMeta(dir);
-    const readKeys = (sub: string): Record<string, string> => {
-      const base = path.join(dir, sub);
-      const out: Record<string, string> = {};
-      const walk = (d: string) => {
-        if (!fs.existsSync(d)) return;
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-          const p = path.join(d, e.name);
-          if (e.isDirectory()) walk(p);
-          else if (!e.name.startsWith('.')) out[path.relative(base, p).split(path.sep).join('/')] = fs.readFileSync(p, 'utf8');
-        }
-      };
-      walk(base);
-      return out;
-    };
-    const metrics: Record<string, MetricPoint[]> = {};
-    for (const [key, text] of Object.entries(readKeys('metrics'))) metrics[key] = parseMetricLines(text);
-    return { dir, meta, status: STATUS_NAME[meta.status] ?? String(meta.status), params: readKeys('params'), tags: readKeys('tags'), metrics };
+    const expDir = path.dirname(dir);
+    const exp = this.experimentEntries().find((e) => e.dir === expDir);
+    return this.readContents(dir, meta, exp?.name ?? path.basename(expDir));
   }
 
   /** One metric's points (empty when the run never logged it), without reading the others. */
@@ -211,21 +379,14 @@ export class FileStore {
     const dir = this.runDir(runId);
     if (!dir) throw new UserError(`No run ${runId} in ${this.root}`);
     const file = path.join(dir, 'metrics', ...key.split('/'));
-    return fs.existsSync(file) && fs.statSync(file).isFile() ? parseMetricLines(fs.readFileSync(file, 'utf8')) : [];
+    if (!fs.existsSync(file)) return [];
+    try {
+      return parseMetricText(readEntryText(file), file, (m) => this.warn(m));
+    } catch (error) {
+      this.skip(file, error);
+      return [];
+    }
   }
-}
-
-type MetricPoint = { timestamp: number; value: number; step: number };
-
-/** The points of a metric file: one `<timestamp> <value> <step>` line each. */
-function parseMetricLines(text: string): MetricPoint[] {
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const [ts, v, step] = l.split(' ');
-      return { timestamp: Number(ts), value: v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v), step: Number(step) };
-    });
 }
 
 /** The `file:` tracker: one run in an MLflow file store. */
@@ -233,8 +394,9 @@ export class FileStoreTracker implements Tracker {
   private readonly store: FileStore;
   private dir?: string;
 
-  constructor(root: string) {
-    this.store = new FileStore(root);
+  /** `warn`: where damaged store entries met on the way (while finding an experiment) are reported. */
+  constructor(root: string, opts: { warn?: Warn } = {}) {
+    this.store = new FileStore(root, opts);
   }
 
   private run(): string {

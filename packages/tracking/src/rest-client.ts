@@ -22,10 +22,38 @@ export class MlflowError extends Error {
     super(message);
     this.name = 'MlflowError';
   }
-  /** Worth retrying later (unreachable, or a server-side failure). */
+  /** Worth retrying later (unreachable, or a server-side failure); a port fetch refuses never is. */
   get transient(): boolean {
+    if (this.code === 'BAD_PORT') return false;
     return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
   }
+}
+
+/**
+ * The ports the fetch standard blocks (undici's list, which Node's fetch uses): a request
+ * to one fails at once with the cause "bad port", which would otherwise read as "server
+ * unreachable" and be retried forever by the offline-first tracker.
+ */
+export const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137,
+  139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723,
+  2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
+const badPortMessage = (uri: string, port: number) =>
+  `${uri}: port ${port} is blocked by fetch (it is on the fetch standard's list of "bad ports", which Node refuses to connect to); run the MLflow server on another port, e.g. 5000`;
+
+/** Why an http(s) URI can never be reached by fetch (a blocked port), or undefined. */
+export function blockedPortProblem(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  return FETCH_BAD_PORTS.has(port) ? badPortMessage(uri, port) : undefined;
 }
 
 export interface ClientOptions {
@@ -59,6 +87,7 @@ export interface RemoteMetric {
 
 export interface RemoteRunInfo {
   run_id: string;
+  user_id?: string;
   experiment_id: string;
   run_name?: string;
   status: string;
@@ -113,6 +142,8 @@ export class MlflowClient {
     const retries = init.once ? 1 : (this.opts.retries ?? 4);
     const backoff = this.opts.backoffMs ?? 250;
     const url = `${this.base}${path}`;
+    const blocked = blockedPortProblem(this.base);
+    if (blocked) throw new MlflowError(0, 'BAD_PORT', blocked);
     let last: MlflowError | undefined;
     for (let attempt = 0; attempt < retries; attempt++) {
       if (attempt > 0) await sleep(backoff * 2 ** (attempt - 1));
@@ -132,7 +163,9 @@ export class MlflowClient {
         });
         buf = Buffer.from(await res.arrayBuffer());
       } catch (error) {
-        const cause = (error as { cause?: { code?: string } }).cause;
+        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+        // A port blocked by this Node's fetch but missing from the list above: same refusal.
+        if (cause?.message === 'bad port') throw new MlflowError(0, 'BAD_PORT', badPortMessage(this.base, Number(new URL(this.base).port)));
         last = new MlflowError(0, 'NETWORK_ERROR', `${method} ${url}: the server could not be reached (${cause?.code ?? (error as Error).message})`);
         continue;
       }
@@ -184,13 +217,15 @@ export class MlflowClient {
     }
   }
 
-  async createRun(experimentId: string, runName: string, startTime: number, tags: Record<string, string>): Promise<RemoteRun> {
+  /** Create a run as MLflow's own client does: `user_id`, and the same user in the `mlflow.user` tag (the UI's "User" column). */
+  async createRun(experimentId: string, runName: string, startTime: number, tags: Record<string, string>, user: string): Promise<RemoteRun> {
     const r = (await this.post('runs/create', {
       experiment_id: experimentId,
       run_name: runName,
       // Always sent: without it the server stores 0.
       start_time: startTime,
-      tags: Object.entries(tags).map(([key, value]) => ({ key, value })),
+      user_id: user,
+      tags: Object.entries({ 'mlflow.user': user, ...tags }).map(([key, value]) => ({ key, value })),
     }, true)) as { run: RemoteRun };
     return r.run;
   }

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { type RunStatus, type Tracker, type TrackerPlugin, UserError } from '@genlab/core';
 import { FileStore, FileStoreTracker } from './file-store.js';
-import { clientOptionsFromEnv, MlflowClient, MlflowError } from './rest-client.js';
+import { blockedPortProblem, clientOptionsFromEnv, MlflowClient, MlflowError } from './rest-client.js';
 import { syncRun, type SyncResult } from './sync.js';
 
 export interface RestTrackerOptions {
@@ -34,6 +34,7 @@ export class RestTracker implements Tracker {
   private timer?: NodeJS.Timeout;
   private syncing: Promise<SyncResult | undefined> = Promise.resolve(undefined);
   private offline = false;
+  private remote?: { experimentId: string; runId: string };
   private fatal?: Error;
   private readonly log: (m: string) => void;
 
@@ -58,6 +59,7 @@ export class RestTracker implements Tracker {
       if (!this.runId || this.fatal || this.stopper.signal.aborted) return undefined;
       try {
         const r = await syncRun(this.store, this.runId, this.client, { signal: this.stopper.signal });
+        this.remote = { experimentId: r.experimentId, runId: r.remoteRunId };
         if (this.offline) this.log(`tracking: ${this.uri} is reachable again; the journal was pushed`);
         this.offline = false;
         return r;
@@ -76,7 +78,15 @@ export class RestTracker implements Tracker {
     return this.syncing;
   }
 
+  /** The run's ids on the server, once a push has reached it (they are not the local ones). */
+  remoteRun(): { experimentId: string; runId: string } | undefined {
+    return this.remote;
+  }
+
   async startRun(opts: { experiment: string; runName: string; resumeRunId?: string; tags?: Record<string, string> }) {
+    // Refused before a local run exists: no request to this URI can ever succeed.
+    const blocked = blockedPortProblem(this.uri);
+    if (blocked) throw new UserError(`Tracking server ${blocked}`);
     const local = await this.local.startRun(opts);
     this.runId = local.runId;
     // The first push is awaited, so a wrong URL or bad credentials show up before training.
@@ -136,6 +146,7 @@ export const restTracker: TrackerPlugin = {
   name: 'mlflow-rest',
   description: 'an MLflow tracking server over REST (offline-first: journaled in ./mlruns, pushed in the background)',
   schemes: ['http', 'https'],
+  checkUri: blockedPortProblem,
   create: (uri, ctx) =>
     new RestTracker(uri, {
       localStore: path.resolve(ctx.baseDir, process.env.GENLAB_LOCAL_STORE ?? 'mlruns'),

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Registry, UserError } from '@genlab/core';
 import { FileStore, FileStoreTracker } from './file-store.js';
+import { trackers } from './index.js';
 import { clientOptionsFromEnv, MlflowClient, MlflowError } from './rest-client.js';
 import { RestTracker } from './rest-tracker.js';
 import { localRunIds, syncRun } from './sync.js';
@@ -31,7 +33,7 @@ describe('MlflowClient', () => {
     expect(e404.message).toContain(`Run '${'f'.repeat(32)}' not found`);
     const exp = await c.experimentId('e');
     expect(await c.experimentId('e')).toBe(exp);
-    const run = await c.createRun(exp, 'r', 1000, {});
+    const run = await c.createRun(exp, 'r', 1000, {}, 'tester');
     await c.logBatch(run.info.run_id, { params: { lr: '0.1' } });
     const e400 = (await messageOf(c.logBatch(run.info.run_id, { params: { lr: '0.2' } }))) as MlflowError;
     expect(e400).toMatchObject({ status: 400, code: 'INVALID_PARAMETER_VALUE' });
@@ -55,7 +57,7 @@ describe('MlflowClient', () => {
 
   it('splits batches at the limits and keeps NaN and infinities', async () => {
     const c = new MlflowClient(stub.url, fast);
-    const run = await c.createRun(await c.experimentId('e'), 'r', 1000, {});
+    const run = await c.createRun(await c.experimentId('e'), 'r', 1000, {}, 'tester');
     const id = run.info.run_id;
     const metrics = Array.from({ length: 2500 }, (_, i) => ({ key: i % 2 ? 'a' : 'b', value: i, timestamp: 1000 + i, step: i }));
     metrics[7] = { key: 'a', value: NaN, timestamp: 5, step: 7 };
@@ -74,12 +76,55 @@ describe('MlflowClient', () => {
 
   it('uploads, lists and downloads artifacts through the proxy, refusing traversal', async () => {
     const c = new MlflowClient(stub.url, fast);
-    const run = await c.createRun(await c.experimentId('e'), 'r', 1000, {});
+    const run = await c.createRun(await c.experimentId('e'), 'r', 1000, {}, 'tester');
     await c.uploadArtifact(run.info.artifact_uri, 'samples/final.png', Buffer.from('png!'));
     expect((await c.downloadArtifact(run.info.artifact_uri, 'samples/final.png')).toString()).toBe('png!');
     expect(await c.listArtifacts(run.info.run_id)).toEqual([{ path: 'samples/final.png', is_dir: false, file_size: 4 }]);
     expect(((await messageOf(c.uploadArtifact(run.info.artifact_uri, '../x', Buffer.from('')))) as Error).message).toContain('invalid artifact path');
     expect(((await messageOf(c.uploadArtifact('file:///tmp/a', 'x', Buffer.from('')))) as Error).message).toContain('start it with --serve-artifacts');
+  });
+
+  it('creates a run with user_id and the mlflow.user tag, as MLflow\'s own client does', async () => {
+    const c = new MlflowClient(stub.url, fast);
+    const run = await c.createRun(await c.experimentId('e'), 'r', 1000, { a: 'b' }, 'tester');
+    expect(stub.runs.get(run.info.run_id)!.info.user_id).toBe('tester');
+    expect(run.info.user_id).toBe('tester');
+    expect(run.data.tags).toContainEqual({ key: 'mlflow.user', value: 'tester' });
+    expect(run.data.tags).toContainEqual({ key: 'a', value: 'b' });
+  });
+
+  it('refuses a port that fetch blocks at once, naming the URI, with no request and no retry', async () => {
+    const spy = vi.spyOn(globalThis, 'fetch');
+    try {
+      for (const uri of ['http://127.0.0.1:6000', 'http://localhost:6667/', 'https://example.org:10080']) {
+        const e = (await messageOf(new MlflowClient(uri, fast).experimentId('x'))) as MlflowError;
+        expect(e).toBeInstanceOf(MlflowError);
+        expect(e.code).toBe('BAD_PORT');
+        expect(e.transient).toBe(false);
+        expect(e.message).toContain(`${uri.replace(/\/$/, '')}: port ${new URL(uri).port} is blocked by fetch`);
+      }
+      expect(spy).not.toHaveBeenCalled();
+      // A port this Node's fetch blocks but the list lacks: its "bad port" cause, not "unreachable", and no retry.
+      spy.mockRejectedValue(new TypeError('fetch failed', { cause: new Error('bad port') }));
+      const e = (await messageOf(new MlflowClient(stub.url, fast).experimentId('x'))) as MlflowError;
+      expect(e).toMatchObject({ code: 'BAD_PORT' });
+      expect(e.message).toContain(`${stub.url}: port ${new URL(stub.url).port} is blocked by fetch`);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('checks tracking.uri for a blocked port where trackers are chosen, and the tracker refuses before a local run exists', async () => {
+    const registry = new Registry().add({ trackers });
+    expect(() => registry.trackerFor('http://127.0.0.1:6666')).toThrow(/^http:\/\/127\.0\.0\.1:6666: port 6666 is blocked by fetch/);
+    expect(() => registry.trackerFor('http://127.0.0.1:6666')).toThrow(UserError);
+    expect(registry.trackerFor(stub.url).name).toBe('mlflow-rest');
+    expect(registry.trackerFor('http://mlflow.internal').name).toBe('mlflow-rest');
+    const local = path.join(dir, 'journal');
+    const t = new RestTracker('http://127.0.0.1:6000', { localStore: local, log: () => {} });
+    await expect(t.startRun({ experiment: 'e', runName: 'r' })).rejects.toThrow('Tracking server http://127.0.0.1:6000: port 6000 is blocked by fetch');
+    expect(localRunIds(new FileStore(local))).toEqual([]);
   });
 
   it('sends credentials from the MLflow environment variables', async () => {
@@ -118,6 +163,8 @@ describe('sync', () => {
     const remote = stub.runs.get(first.remoteRunId)!;
     expect(remote.info.status).toBe('FINISHED');
     expect(remote.info.start_time).toBe(store.readRun(id).meta.start_time);
+    // The local run's user, sent in runs/create.
+    expect(remote.info.user_id).toBe(os.userInfo().username);
     expect(remote.metrics.get('loss')!.map((p) => p.step)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(remote.metrics.get('loss')![4]!.value).toBeNaN();
     expect(remote.params.get('model.name')).toBe('gan/mlp');

@@ -15,9 +15,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { writeFileAtomic } from '@genlab/core';
-import { FileStore } from './file-store.js';
+import { FileStore, userName } from './file-store.js';
 import { BATCH_LIMITS, type MlflowClient, MlflowError, type RemoteMetric } from './rest-client.js';
 
 /** Tag linking a server run to the local run it mirrors. */
@@ -39,6 +38,8 @@ interface SyncState {
 export interface SyncResult {
   localRunId: string;
   remoteRunId: string;
+  /** The server's id of the run's experiment (not the local store's). */
+  experimentId: string;
   created: boolean;
   metrics: number;
   params: number;
@@ -46,8 +47,6 @@ export interface SyncResult {
   artifacts: number;
   status?: string;
 }
-
-const STATUS_NAMES: Record<number, string> = { 1: 'RUNNING', 2: 'SCHEDULED', 3: 'FINISHED', 4: 'FAILED', 5: 'KILLED' };
 
 function stateFile(runDir: string, server: string): string {
   return path.join(runDir, `.genlab-sync-${crypto.createHash('sha256').update(server).digest('hex').slice(0, 12)}.json`);
@@ -89,10 +88,9 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
   }
   let created = false;
   if (!state) {
-    const expMeta = parseYaml(fs.readFileSync(path.join(path.dirname(run.dir), 'meta.yaml'), 'utf8')) as { name: string };
-    const experimentId = await client.experimentId(expMeta.name);
+    const experimentId = await client.experimentId(run.experiment);
     const existing = await client.findRunsByTag(experimentId, LOCAL_RUN_TAG, localRunId);
-    const remote = existing[0] ?? (await client.createRun(experimentId, run.meta.run_name, run.meta.start_time, { [LOCAL_RUN_TAG]: localRunId }));
+    const remote = existing[0] ?? (await client.createRun(experimentId, run.meta.run_name, run.meta.start_time, { [LOCAL_RUN_TAG]: localRunId }, run.meta.user_id || userName()));
     created = existing.length === 0;
     // A run found by its tag (the state file was lost): count what the server already has.
     const counts: Record<string, number> = {};
@@ -101,7 +99,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
     saveState(file, state);
   }
   const s = state;
-  const result: SyncResult = { localRunId, remoteRunId: s.remoteRunId, created, metrics: 0, params: 0, tags: 0, artifacts: 0 };
+  const result: SyncResult = { localRunId, remoteRunId: s.remoteRunId, experimentId: s.experimentId, created, metrics: 0, params: 0, tags: 0, artifacts: 0 };
 
   // A batch whose answer was never recorded: the server's count says whether it landed.
   if (s.pending) {
@@ -181,7 +179,7 @@ export async function syncRun(store: FileStore, localRunId: string, client: Mlfl
     saveState(file, s);
   }
 
-  const status = STATUS_NAMES[run.meta.status] ?? 'RUNNING';
+  const status = run.status;
   if (status !== s.status) {
     check();
     await client.updateRun(s.remoteRunId, status as 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED', run.meta.end_time ?? undefined);
@@ -206,16 +204,9 @@ async function remoteRunIdOf(store: FileStore, localRunId: string, client: Mlflo
   }
 }
 
-/** Every run id in a local store (all experiments). */
+/** Every readable run id in a local store (all experiments; bad entries skipped with a warning). */
 export function localRunIds(store: FileStore): string[] {
-  if (!fs.existsSync(store.root)) return [];
-  const out: string[] = [];
-  for (const exp of fs.readdirSync(store.root)) {
-    const dir = path.join(store.root, exp);
-    if (exp.startsWith('.') || !fs.statSync(dir).isDirectory()) continue;
-    for (const r of fs.readdirSync(dir)) if (/^[0-9a-f]{32}$/.test(r) && fs.existsSync(path.join(dir, r, 'meta.yaml'))) out.push(r);
-  }
-  return out.sort();
+  return store.runEntries().map((r) => r.meta.run_id);
 }
 
 export { FileStore };

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 interface StubRun {
-  info: { run_id: string; run_uuid: string; experiment_id: string; run_name: string; status: string; start_time: number; end_time?: number; artifact_uri: string; lifecycle_stage: string };
+  info: { run_id: string; run_uuid: string; experiment_id: string; run_name: string; user_id: string; status: string; start_time: number; end_time?: number; artifact_uri: string; lifecycle_stage: string };
   params: Map<string, string>;
   tags: Map<string, string>;
   metrics: Map<string, { key: string; value: number; timestamp: number; step: number }[]>;
@@ -33,6 +33,8 @@ export interface MlflowStub {
 }
 
 const LIMITS = { metrics: 1000, params: 100, tags: 100 };
+/** Where the stub pretends to keep artifacts on its disk (it appears in its error messages, as a real server's path does). */
+export const STUB_ARTIFACT_ROOT = '/srv/mlflow/mlartifacts';
 const KEY_RE = /^[\w\-. :/]+$/;
 
 class ApiError extends Error {
@@ -123,6 +125,8 @@ export async function startMlflowStub(port = 0): Promise<MlflowStub> {
             run_uuid: id,
             experiment_id: expId,
             run_name: String(body.run_name ?? ''),
+            // Stored as sent ('' when absent); the UI shows the `mlflow.user` tag.
+            user_id: typeof body.user_id === 'string' ? body.user_id : '',
             status: 'RUNNING',
             // Without start_time the server stores 0.
             start_time: typeof body.start_time === 'number' ? body.start_time : 0,
@@ -182,6 +186,7 @@ export async function startMlflowStub(port = 0): Promise<MlflowStub> {
       }
       case 'GET metrics/get-history': {
         const r = run(query.get('run_id'));
+        if (!query.get('metric_key')) throw new ApiError(400, 'INVALID_PARAMETER_VALUE', "Missing value for required parameter 'metric_key'. See the API docs for more information about request parameters.");
         const h = r.metrics.get(query.get('metric_key') ?? '') ?? [];
         return h.length ? { metrics: h.map((m) => ({ ...m, value: Number.isFinite(m.value) ? m.value : String(m.value) })) } : {};
       }
@@ -235,7 +240,8 @@ export async function startMlflowStub(port = 0): Promise<MlflowStub> {
           return json(200, {});
         }
         const body = artifacts.get(key);
-        if (!body) return json(500, { error_code: 'INTERNAL_ERROR', message: `No such file or directory: '${key}'` });
+        // The real server's message carries its own disk path.
+        if (!body) return json(500, { error_code: 'INTERNAL_ERROR', message: `[Errno 2] No such file or directory: '${STUB_ARTIFACT_ROOT}/${key}'` });
         res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
         return;
       }
