@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { MemoryTracker, minimalConfig, Trainer, type ArrayDataset } from '@genlab/core';
+import { ensureDir, MemoryTracker, minimalConfig, Trainer, type ArrayDataset } from '@genlab/core';
 import os from 'node:os';
 import { fashionMnist, mnist } from '@genlab/datasets';
 import { FeatureNet, fid, toUnit } from '@genlab/metrics';
@@ -289,7 +289,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     );
   }
   const out = args.out ?? path.join(root, 'bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  fs.mkdirSync(path.dirname(out), { recursive: true });
+  ensureDir(path.dirname(out));
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), batch: args.batch, rows, data, fid: fidRun, torchFidSeconds: torchFid }, null, 2) + '\n');
   log(`bench: results written to ${out}`);
   return 0;

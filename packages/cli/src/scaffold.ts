@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '@genlab/core';
+import { ensureDir, UserError } from '@genlab/core';
 
 export const PLUGIN_TEMPLATES = ['model', 'dataset', 'callback', 'metric'] as const;
 export type TemplateKind = (typeof PLUGIN_TEMPLATES)[number];
@@ -47,7 +47,7 @@ export function scaffold(kind: TemplateKind, name: string, dir: string, opts: { 
   const existing = files.map(([f]) => path.join(root, f)).filter((f) => fs.existsSync(f));
   if (existing.length && !opts.force) throw new UserError(`exp new ${kind}: ${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}; choose another name or --dir, or pass --force to overwrite`);
   try {
-    fs.mkdirSync(root, { recursive: true });
+    ensureDir(root);
     for (const [f, text] of files) fs.writeFileSync(path.join(root, f), text);
   } catch (error) {
     throw new UserError(`exp new ${kind}: cannot write into ${root}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);

@@ -33,6 +33,7 @@ import {
   toYaml,
   UserError,
   writeFileAtomic,
+  ensureDir,
   type Registry,
   type RunStatus,
   type SweepPlan,
@@ -155,7 +156,7 @@ export async function runSweep(registry: Registry, args: SweepArgs): Promise<num
     v.config = { ...v.config, tracking: { ...v.config.tracking, runName: `${v.config.tracking.runName ?? `${name}-sweep-${sweepId}`}-${v.index + 1}` } };
   }
   const recordDir = path.resolve(first.output.dir, 'sweeps', sweepId);
-  fs.mkdirSync(recordDir, { recursive: true });
+  ensureDir(recordDir);
 
   const outcomes: VariantOutcome[] = plan.variants.map((v) => {
     const config = path.join(recordDir, `variant-${v.index + 1}.yaml`);

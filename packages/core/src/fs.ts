@@ -61,7 +61,9 @@ export function ensureDir(dir: string): void {
     try {
       stat = fs.statSync(at);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw diskError(error, 'create the folder', target);
+      // ENOTDIR: a parent is a file; walking up finds it, to name it.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw diskError(error, 'create the folder', target);
     }
     if (stat) {
       if (!stat.isDirectory()) throw new DiskError(`cannot create the folder ${target}: ${at} is a file, not a folder`, 'ENOTDIR', target);

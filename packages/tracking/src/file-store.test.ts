@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '@genlab/core';
 import { checkKey, FileStore, FileStoreTracker, formatMetricValue, RUN_STATUS, storeRoot, type RunMeta } from './file-store.js';
@@ -421,6 +421,25 @@ describe('FileStoreTracker: artifacts', () => {
     expect(filesUnder(path.join(dir, 'artifacts', 'checkpoints'))).toEqual(['step-10/ckpt/weights.bin']);
     expect([...fs.readFileSync(path.join(dir, 'artifacts', 'checkpoints', 'step-10', 'ckpt', 'weights.bin'))]).toEqual([9]);
     expect(namesUnder(path.join(dir, 'artifacts')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a full disk while copying leaves no partial artifact and names the path (injected ENOSPC)', async () => {
+    const { tracker, dir } = await startedRun();
+    const src = path.join(tmp, 'ckpt');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'weights.bin'), Buffer.from([1, 2, 3]));
+    const real = fs.cpSync;
+    const spy = vi.spyOn(fs, 'cpSync').mockImplementationOnce((from, to, opts) => {
+      real(from, to, opts); // a partial copy is on disk when the disk fills
+      throw Object.assign(new Error('ENOSPC: no space left on device, copyfile'), { code: 'ENOSPC' });
+    });
+    try {
+      await expect(tracker.logArtifact(src, 'checkpoint')).rejects.toThrow(`cannot log the artifact to ${path.join(dir, 'artifacts', 'checkpoint', 'ckpt')}: no space left on device (ENOSPC)`);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(namesUnder(path.join(dir, 'artifacts'))).toEqual(['checkpoint']);
+    expect(fs.readdirSync(path.join(dir, 'artifacts', 'checkpoint'))).toEqual([]);
   });
 
   it.each(['..', '../artifacts-evil', '../../x', 'a/../../b'])('refuses an artifact path that leaves the folder: %j', async (artifactPath) => {

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify as toYaml } from 'yaml';
-import { UserError, writeFileAtomic as writeAtomic, type RunStatus, type Tracker, type TrackerPlugin } from '@genlab/core';
+import { diskError, ensureDir, UserError, writeFileAtomic as writeAtomic, type RunStatus, type Tracker, type TrackerPlugin } from '@genlab/core';
 import {
   BadEntry,
   entryKind,
@@ -164,10 +164,10 @@ export class FileStore {
   /** Create the store (with MLflow's `Default` experiment 0) if it does not exist. */
   init(): void {
     try {
-      fs.mkdirSync(path.join(this.root, '.trash'), { recursive: true });
+      ensureDir(path.join(this.root, '.trash'));
       fs.accessSync(this.root, fs.constants.W_OK);
     } catch (error) {
-      throw new UserError(`The tracking store ${this.root} is not writable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new UserError(`The tracking store ${this.root} cannot be used: ${error instanceof Error && error.name === 'DiskError' ? error.message : ((error as NodeJS.ErrnoException).code ?? (error as Error).message)}`);
     }
     if (!fs.existsSync(path.join(this.root, '0', 'meta.yaml'))) this.createExperimentWithId('0', 'Default');
   }
@@ -418,8 +418,13 @@ export class FileStoreTracker implements Tracker {
     const experimentId = this.store.experimentId(opts.experiment);
     const runId = randomUUID().replace(/-/g, '');
     const dir = path.join(this.store.root, experimentId, runId);
-    fs.mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
-    for (const sub of ['metrics', 'params', 'tags']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    try {
+      ensureDir(path.join(dir, 'artifacts'));
+      for (const sub of ['metrics', 'params', 'tags']) ensureDir(path.join(dir, sub));
+    } catch (error) {
+      fs.rmSync(dir, { recursive: true, force: true }); // no half-made run in the store
+      throw error;
+    }
     const user = userName();
     const meta: RunMeta = {
       artifact_uri: pathToFileURL(path.join(dir, 'artifacts')).href,
@@ -438,7 +443,12 @@ export class FileStoreTracker implements Tracker {
       tags: [],
       user_id: user,
     };
-    this.store.writeRunMeta(dir, meta);
+    try {
+      this.store.writeRunMeta(dir, meta);
+    } catch (error) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
     this.dir = dir;
     await this.setTags({
       'mlflow.runName': opts.runName,
@@ -470,8 +480,12 @@ export class FileStoreTracker implements Tracker {
       const file = path.join(this.run(), 'metrics', key);
       const line = `${ts} ${formatMetricValue(value)} ${Math.round(step)}\n`;
       // First point: whole file by rename (never an empty file). Later: one append of one line.
-      if (fs.existsSync(file)) fs.appendFileSync(file, line);
-      else writeAtomic(file, line);
+      try {
+        if (fs.existsSync(file)) fs.appendFileSync(file, line);
+        else writeAtomic(file, line);
+      } catch (error) {
+        throw diskError(error, 'log a metric to', file);
+      }
     }
   }
 
@@ -487,12 +501,18 @@ export class FileStoreTracker implements Tracker {
     const dest = path.join(base, artifactPath, path.basename(localPath));
     const rel = path.relative(base, dest);
     if (rel === '' || rel.split(path.sep)[0] === '..' || path.isAbsolute(rel)) throw new Error(`artifact path '${artifactPath}' leaves the run's artifact folder`);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    ensureDir(path.dirname(dest));
+    // Copied beside its place and renamed in: a full disk leaves no partial artifact behind.
     const tmp = `${dest}.${process.pid}.tmp`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.cpSync(localPath, tmp, { recursive: true });
-    fs.rmSync(dest, { recursive: true, force: true });
-    fs.renameSync(tmp, dest);
+    try {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.cpSync(localPath, tmp, { recursive: true });
+      fs.rmSync(dest, { recursive: true, force: true });
+      fs.renameSync(tmp, dest);
+    } catch (error) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw diskError(error, 'log the artifact to', dest);
+    }
   }
 
   async endRun(status: RunStatus): Promise<void> {
