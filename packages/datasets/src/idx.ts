@@ -10,11 +10,13 @@
  * and `fashion-mnist` with `source: idx`, `kmnist`, `emnist`, and the generic `idx`).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import zlib from 'node:zlib';
 import { z } from 'zod';
 import { type ArrayDataset, type DataInfo, type DatasetContext, type DatasetPlugin, UserError, writeFileAtomic } from '@genlab/core';
 import { allIndices, type CommonOptions, commonOptions, imageDataset, imageInfo } from './common.js';
 import { fileOptions, type FileOptions, type FileSpec, locateFiles, readMaybeGzip } from './files.js';
+import { checkBytes, checkImageSize, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, type Limits } from './limits.js';
 
 export interface IdxArray {
   dims: number[];
@@ -22,6 +24,8 @@ export interface IdxArray {
 }
 
 const TYPE_UBYTE = 0x08;
+/** The limits of a read outside a dataset's options (e.g. a test reading one file). */
+const DEFAULTS: Limits = { maxPixels: DEFAULT_MAX_PIXELS, maxBytes: DEFAULT_MAX_BYTES };
 const TYPE_NAMES: Record<number, string> = { 0x08: 'ubyte', 0x09: 'byte', 0x0b: 'short', 0x0c: 'int', 0x0d: 'float', 0x0e: 'double' };
 
 /** The header of an IDX buffer of unsigned bytes: its dimensions and where the data starts; errors name `file` and the byte offset. */
@@ -36,7 +40,19 @@ function parseIdxHeader(buf: Uint8Array, file: string): { dims: number[]; header
   const header = 4 + 4 * ndims;
   if (buf.length < header) throw new UserError(`${file}: truncated IDX header: ${ndims} dimensions need ${header} bytes, the file has ${buf.length}`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  return { dims: Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false)), header };
+  const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const zero = dims.indexOf(0);
+  if (zero >= 0) {
+    throw new UserError(`${file}: dimension ${zero + 1} of ${ndims} in the IDX header (byte offset ${4 + 4 * zero}) is 0 (dimensions ${dims.join('×')}): the file holds no data to train on`);
+  }
+  return { dims, header };
+}
+
+/** The bytes of data an IDX header declares, refused above `maxBytes` before anything is allocated. */
+function declaredBytes(dims: number[], file: string, limits: Pick<Limits, 'maxBytes'>): number {
+  const size = dims.reduce((a, b) => a * b, 1);
+  checkBytes(size, `the data its IDX header declares (dimensions ${dims.join('×')})`, file, limits);
+  return size;
 }
 
 /** Check that `length` bytes hold exactly the data the header promises. */
@@ -60,35 +76,61 @@ export function parseIdx(buf: Uint8Array, file: string): IdxArray {
 }
 
 /**
- * The dimensions of an IDX file from its header alone: a gzip file has only its first bytes
- * inflated; an uncompressed one also has its length checked against the header.
+ * The header of an IDX file, read alone: a gzip file has only its first bytes inflated (a
+ * compressed head of 1 KiB, doubled while it does not yet hold the header, so a gzip bomb
+ * yields at most about a thousand times that); an uncompressed one also has its length
+ * checked against the header. Dimensions of 0 and data over `maxBytes` are refused here.
  */
-export function readIdxDims(file: string): number[] {
-  let head: Buffer;
+function readIdxHead(file: string, limits: Pick<Limits, 'maxBytes'>): { dims: number[]; header: number } {
+  let raw: Buffer;
   let length: number | undefined;
   try {
     const fd = fs.openSync(file, 'r');
     try {
-      const raw = Buffer.alloc(64 * 1024);
-      const n = fs.readSync(fd, raw, 0, raw.length, 0);
-      head = raw.subarray(0, n);
-      if (!(n >= 2 && head[0] === 0x1f && head[1] === 0x8b)) length = fs.fstatSync(fd).size;
+      raw = Buffer.alloc(64 * 1024);
+      raw = raw.subarray(0, fs.readSync(fd, raw, 0, raw.length, 0));
+      if (!isGzip(raw)) length = fs.fstatSync(fd).size;
     } finally {
       fs.closeSync(fd);
     }
   } catch (error) {
     throw new UserError(`Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+  let head = raw;
   if (length === undefined) {
-    try {
-      head = zlib.gunzipSync(head, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-    } catch (error) {
-      throw new UserError(`${file} is not a valid gzip file: ${(error as Error).message}`);
+    for (let n = 1024; ; n *= 2) {
+      try {
+        head = zlib.gunzipSync(raw.subarray(0, n), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      } catch (error) {
+        throw new UserError(`${file} is not a valid gzip file: ${(error as Error).message}`);
+      }
+      // The magic says how long the header is (4 bytes per dimension).
+      if (n >= raw.length || (head.length >= 4 && head.length >= 4 + 4 * head[3]!)) break;
     }
   }
   const { dims, header } = parseIdxHeader(head, file);
+  // A wrong length is a broken file, whatever its size: said first.
   if (length !== undefined) checkIdxLength(dims, header, length, file);
-  return dims;
+  declaredBytes(dims, file, limits);
+  return { dims, header };
+}
+
+const isGzip = (buf: Uint8Array) => buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+
+/** The dimensions of an IDX file from its header alone (see `readIdxHead`). */
+export function readIdxDims(file: string, limits: Pick<Limits, 'maxBytes'> = DEFAULTS): number[] {
+  return readIdxHead(file, limits).dims;
+}
+
+/**
+ * Read an IDX file of unsigned bytes: its header first, so that nothing is allocated for
+ * data that is over `maxBytes` or for a file that is not as long as it says; a gzip file is
+ * inflated no further than its header declares.
+ */
+export function readIdx(file: string, limits: Pick<Limits, 'maxBytes'> = DEFAULTS): IdxArray {
+  const { dims, header } = readIdxHead(file, limits);
+  const bytes = header + dims.reduce((a, b) => a * b, 1);
+  return parseIdx(readMaybeGzip(file, limits.maxBytes, { bytes, what: `the ${bytes} bytes its IDX header declares (dimensions ${dims.join('×')})` }), file);
 }
 
 /** Encode an IDX file of unsigned bytes (used for the decoded caches). */
@@ -109,23 +151,32 @@ export interface IdxSet {
   shape: [number, number, number];
 }
 
-/** Read an images file ([N, H, W] or [N, H, W, C]) and its labels file ([N]). */
-export function readIdxPair(imagesFile: string, labelsFile: string): IdxSet {
-  const images = parseIdx(readMaybeGzip(imagesFile), imagesFile);
-  const { labels, shape } = checkPair(images.dims, imagesFile, labelsFile);
-  return { pixels: images.data, labels, shape };
+/** Read an images file ([N, H, W] or [N, H, W, C]) and its labels file ([N]), within `limits`. */
+export function readIdxPair(imagesFile: string, labelsFile: string, limits: Limits = DEFAULTS): IdxSet {
+  // The images' header is checked (shape, pixels per image) before their data is read.
+  const dims = readIdxDims(imagesFile, limits);
+  checkImageDims(dims, imagesFile, limits);
+  const { labels, shape } = checkPair(dims, imagesFile, labelsFile, limits);
+  return { pixels: readIdx(imagesFile, limits).data, labels, shape };
 }
 
-/** The labels of a pair and the images' [H, W, C], checked against the images' dimensions. */
-function checkPair(dims: number[], imagesFile: string, labelsFile: string): { labels: Int32Array; shape: [number, number, number] } {
+/** Images of 3 or 4 dimensions, each image within `maxPixels`. */
+function checkImageDims(dims: number[], imagesFile: string, limits: Pick<Limits, 'maxPixels'>): void {
   if (dims.length !== 3 && dims.length !== 4) {
     throw new UserError(`${imagesFile}: expected images with 3 or 4 dimensions (N×H×W[×C]), found ${dims.length} (${dims.join('×')})`);
   }
-  const labels = parseIdx(readMaybeGzip(labelsFile), labelsFile);
-  if (labels.dims.length !== 1) throw new UserError(`${labelsFile}: expected labels with 1 dimension, found ${labels.dims.length} (${labels.dims.join('×')})`);
-  if (labels.dims[0] !== dims[0]) {
-    throw new UserError(`${imagesFile} has ${dims[0]} images but ${labelsFile} has ${labels.dims[0]} labels: the files do not belong together`);
+  checkImageSize(dims[1]!, dims[2]!, imagesFile, limits);
+}
+
+/** The labels of a pair and the images' [H, W, C], checked against the images' dimensions. */
+function checkPair(dims: number[], imagesFile: string, labelsFile: string, limits: Limits): { labels: Int32Array; shape: [number, number, number] } {
+  // The labels' header too, before their data: a labels file claiming 10⁹ labels is refused unread.
+  const labelDims = readIdxDims(labelsFile, limits);
+  if (labelDims.length !== 1) throw new UserError(`${labelsFile}: expected labels with 1 dimension, found ${labelDims.length} (${labelDims.join('×')})`);
+  if (labelDims[0] !== dims[0]) {
+    throw new UserError(`${imagesFile} has ${dims[0]} images but ${labelsFile} has ${labelDims[0]} labels: the files do not belong together`);
   }
+  const labels = readIdx(labelsFile, limits);
   const [, h, w, c = 1] = dims as [number, number, number, number?];
   return { labels: Int32Array.from(labels.data), shape: [h, w, c] };
 }
@@ -137,8 +188,15 @@ function checkPair(dims: number[], imagesFile: string, labelsFile: string): { la
 export function writeIdxCache(base: string, set: Pick<IdxSet, 'pixels' | 'labels' | 'shape'>): void {
   // Single-channel images as [N, H, W], the MNIST convention.
   const [h, w, c] = set.shape;
-  writeFileAtomic(`${base}-images.idx`, encodeIdx(c === 1 ? [set.labels.length, h, w] : [set.labels.length, h, w, c], set.pixels));
-  writeFileAtomic(`${base}-labels.idx`, encodeIdx([set.labels.length], Uint8Array.from(set.labels)));
+  const images = `${base}-images.idx`;
+  writeFileAtomic(images, encodeIdx(c === 1 ? [set.labels.length, h, w] : [set.labels.length, h, w, c], set.pixels));
+  try {
+    writeFileAtomic(`${base}-labels.idx`, encodeIdx([set.labels.length], Uint8Array.from(set.labels)));
+  } catch (error) {
+    // Not half a cache: images without their labels would never be read, only take the space.
+    fs.rmSync(images, { force: true });
+    throw error;
+  }
 }
 
 /** Transpose every [H, W] image of a single-channel set in place (EMNIST stores images transposed). */
@@ -176,7 +234,9 @@ const specOf = (name: string): FileSpec => ({ names: [`${name}.gz`, name] });
 /** Load the chosen split(s) of an IDX set and apply the common options. */
 export async function idxDataset(layout: IdxLayout, cfg: CommonOptions & FileOptions, ctx: DatasetContext, what: string): Promise<ArrayDataset> {
   const paths = await idxFiles(layout, cfg, ctx, what);
-  const sets = paths.map(([images, labels]) => readIdxPair(images, labels));
+  // Every header first: the joined set must fit in maxBytes before any file is read whole.
+  checkJoined(paths, cfg, what);
+  const sets = paths.map(([images, labels]) => readIdxPair(images, labels, cfg));
   for (const set of sets) if (layout.transpose) transposeAll(set);
   // One copy of the pixels: a single split keeps the decoded buffer; `all` joins the two.
   const pixels = sets.length === 1 ? sets[0]!.pixels : concatBytes(sets.map((s) => s.pixels));
@@ -187,11 +247,23 @@ export async function idxDataset(layout: IdxLayout, cfg: CommonOptions & FileOpt
 /** What `idxDataset` would give as `info`, from the label files and the images' headers. */
 export async function idxInfo(layout: IdxLayout, cfg: CommonOptions & FileOptions, ctx: DatasetContext, what: string): Promise<DataInfo> {
   const paths = await idxFiles(layout, cfg, ctx, what);
-  const sets = paths.map(([images, labels]) => checkPair(readIdxDims(images), images, labels));
+  checkJoined(paths, cfg, what);
+  const sets = paths.map(([images, labels]) => checkPair(readIdxDims(images, cfg), images, labels, cfg));
   const [h, w, c] = sets[0]!.shape;
   if (layout.transpose && (h !== w || c !== 1)) throw new UserError(`transpose needs square single-channel images, these are ${h}×${w}×${c}`);
   const { labels, info } = idxLabels(sets, layout, what);
   return imageInfo(labels, info, allIndices(labels.length), cfg, what);
+}
+
+/** The images' headers of the chosen split(s): each file within the limits, and the joined pixels within `maxBytes`. */
+function checkJoined(paths: [string, string][], limits: Limits, what: string): void {
+  let total = 0;
+  for (const [images] of paths) {
+    const dims = readIdxDims(images, limits);
+    checkImageDims(dims, images, limits);
+    total += dims.reduce((a, b) => a * b, 1);
+  }
+  if (paths.length > 1) checkBytes(total, `the decoded set (${paths.map(([f]) => path.basename(f)).join(' + ')})`, what, limits);
 }
 
 /** The [images, labels] files of the chosen split(s), found in `dir` or downloaded. */

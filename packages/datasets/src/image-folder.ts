@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { type DatasetContext, type DatasetPlugin, UserError, writeFileAtomic } from '@genlab/core';
 import { commonOptions, imageDataset, imageInfo, stratifiedSplit } from './common.js';
 import { readIdxPair, writeIdxCache } from './idx.js';
+import { checkBytes, checkImageSize } from './limits.js';
 
 const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 /** Bump when the decoding changes, so old caches are not reused. */
@@ -85,10 +86,22 @@ interface Decoded {
   skipped: string[];
 }
 
+/** The upright width and height of `file` from its header, within `maxPixels`; a file whose header does not read is an `Error` (skippable), a limit a `UserError`. */
+async function headerSize(file: string, cfg: Options): Promise<{ width: number; height: number }> {
+  const meta = await sharp(file).metadata();
+  // EXIF orientations 5–8 are quarter turns: decoding (rotate()) swaps width and height.
+  const turned = (meta.orientation ?? 1) >= 5;
+  const [width, height] = turned ? [meta.height, meta.width] : [meta.width, meta.height];
+  checkImageSize(height ?? 0, width ?? 0, `image-folder: ${file}`, cfg);
+  return { width: width!, height: height! };
+}
+
 async function decodeOne(file: string, cfg: Options): Promise<{ data: Buffer; width: number; height: number }> {
-  let img = sharp(file, { failOn: 'truncated' }).rotate().flatten({ background: '#000000' });
+  // Every header has been checked against maxPixels (readHeaders); libvips' own pixel limit
+  // is the same number, should a header and the decoder ever disagree.
+  let img = sharp(file, { failOn: 'truncated', limitInputPixels: cfg.maxPixels }).rotate().flatten({ background: '#000000' });
   if (cfg.size !== undefined) {
-    const [h, w] = typeof cfg.size === 'number' ? [cfg.size, cfg.size] : cfg.size;
+    const [h, w] = outputSize(cfg.size);
     img = img.resize(w, h, { fit: cfg.fit, position: 'centre', background: '#000000' });
   }
   img = cfg.channels === 1 ? img.greyscale() : img.toColourspace('srgb');
@@ -112,6 +125,8 @@ async function decodeAll(listing: Listing, cfg: Options, ctx: DatasetContext): P
       try {
         results[i] = await decodeOne(file, cfg);
       } catch (error) {
+        // A limit is not a broken file: onError: skip does not drop images for being large.
+        if (error instanceof UserError) throw error;
         const why = (error as Error).message.split('\n')[0];
         if (cfg.onError === 'fail') throw new UserError(`image-folder: cannot decode ${file}: ${why} (set dataset.onError: skip to leave such files out)`);
         skipped.push(`${file} (${why})`);
@@ -129,11 +144,7 @@ async function decodeAll(listing: Listing, cfg: Options, ctx: DatasetContext): P
   const first = results[kept[0]!]!;
   for (const i of kept) {
     const r = results[i]!;
-    if (r.width !== first.width || r.height !== first.height) {
-      throw new UserError(
-        `image-folder: images have different sizes: ${listing.files[kept[0]!]} is ${first.width}×${first.height} but ${listing.files[i]} is ${r.width}×${r.height}; set dataset.size to resize them`,
-      );
-    }
+    if (r.width !== first.width || r.height !== first.height) throw mixedSizes(listing.files[kept[0]!]!, first, listing.files[i]!, r);
   }
   const rowSize = first.width * first.height * cfg.channels;
   const pixels = new Uint8Array(kept.length * rowSize);
@@ -162,13 +173,17 @@ async function decodedSet(root: string, cfg: Options, ctx: DatasetContext): Prom
   if (cfg.cache && fs.existsSync(`${base}.json`)) {
     try {
       const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { classNames?: string[]; skipped: string[] };
-      const cached = readIdxPair(`${base}-images.idx`, `${base}-labels.idx`);
+      const cached = readIdxPair(`${base}-images.idx`, `${base}-labels.idx`, cfg);
       if (meta.skipped.length) ctx.log(`image-folder: ${meta.skipped.length} files were skipped when this set was decoded: ${meta.skipped.slice(0, 5).join('; ')}`);
       return { ...cached, classNames: meta.classNames, skipped: meta.skipped };
     } catch (error) {
       ctx.log(`image-folder: the decoded cache ${base} is unreadable (${(error as Error).message}); decoding again`);
     }
   }
+  // Every header before any pixel: a 16000×16000 image, or a set too large for maxBytes, is
+  // refused before decoding starts (and so before a cache could be written).
+  const { kept, shape } = await readHeaders(listing, cfg);
+  checkSetBytes(kept.length, shape, root, cfg);
   ctx.log(`image-folder: decoding ${listing.files.length} images under ${root}`);
   const set = await decodeAll(listing, cfg, ctx);
   if (set.skipped.length) ctx.log(`image-folder: skipped ${set.skipped.length} files that do not decode: ${set.skipped.slice(0, 5).join('; ')}${set.skipped.length > 5 ? '; …' : ''}`);
@@ -192,13 +207,15 @@ export const imageFolder: DatasetPlugin<Options> = {
     return imageDataset({ pixels: set.pixels, labels: set.labels }, { shape: set.shape, numClasses, classNames: set.classNames }, splitOf(set.labels, cfg), cfg, 'image-folder');
   },
   async describe(cfg, ctx) {
-    // The file listing gives the labels; the size option, or the first image's header, the shape.
-    // (With onError: skip, files that would not decode are counted until a load has decoded them.)
+    // The file listing gives the labels; every file's header its size (checked against the
+    // limits and, without the size option, against each other), as load would find them.
     const root = path.resolve(ctx.baseDir, cfg.dir);
     const listing = listImages(root, cfg.labels);
-    const labels = Int32Array.from(listing.labels);
+    const { kept, shape } = await readHeaders(listing, cfg);
+    checkSetBytes(kept.length, shape, root, cfg);
+    const labels = Int32Array.from(kept, (i) => listing.labels[i]!);
     const numClasses = listing.classNames?.length ?? 0;
-    return imageInfo(labels, { shape: await imageShape(listing.files[0]!, cfg), numClasses, classNames: listing.classNames }, splitOf(labels, cfg), cfg, 'image-folder');
+    return imageInfo(labels, { shape, numClasses, classNames: listing.classNames }, splitOf(labels, cfg), cfg, 'image-folder');
   },
 };
 
@@ -207,21 +224,56 @@ function splitOf(labels: Int32Array, cfg: Options): Uint32Array {
   return stratifiedSplit(labels, cfg.testFraction, cfg.testFraction === 0 ? 'all' : cfg.split);
 }
 
-/** [H, W, C] of the decoded images: the `size` option, or the first file's (upright) size. */
-async function imageShape(file: string, cfg: Options): Promise<[number, number, number]> {
-  if (cfg.size !== undefined) {
-    const [h, w] = typeof cfg.size === 'number' ? [cfg.size, cfg.size] : cfg.size;
-    return [h, w, cfg.channels];
+/** [height, width] of the `size` option. */
+const outputSize = (size: NonNullable<Options['size']>): [number, number] => (typeof size === 'number' ? [size, size] : size);
+
+/** The size option within `maxPixels` (a config error: said before any file is opened). */
+function checkSizeOption(cfg: Options): void {
+  if (cfg.size !== undefined) checkImageSize(...outputSize(cfg.size), 'image-folder: dataset.size', cfg);
+}
+
+/** The decoded set of `n` images of `shape` within `maxBytes`, before anything is decoded. */
+function checkSetBytes(n: number, shape: [number, number, number], root: string, cfg: Options): void {
+  checkBytes(n * shape[0] * shape[1] * shape[2], `the decoded set (${n} images of ${shape.join('×')})`, `image-folder: ${root}`, cfg);
+}
+
+/**
+ * Every file's header (four at a time): the indices of the files kept (all, unless
+ * onError: skip leaves out a file whose header does not read) and the decoded [H, W, C].
+ * Without the size option the images must all have the first one's size.
+ */
+async function readHeaders(listing: Listing, cfg: Options): Promise<{ kept: number[]; shape: [number, number, number] }> {
+  checkSizeOption(cfg);
+  const n = listing.files.length;
+  const sizes: ({ width: number; height: number } | undefined)[] = new Array(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const file = listing.files[i]!;
+      try {
+        sizes[i] = await headerSize(file, cfg);
+      } catch (error) {
+        if (error instanceof UserError) throw error;
+        const why = (error as Error).message.split('\n')[0];
+        if (cfg.onError === 'fail') throw new UserError(`image-folder: cannot decode ${file}: ${why} (set dataset.onError: skip to leave such files out)`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  const kept = sizes.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
+  if (kept.length === 0) throw new UserError(`image-folder: none of the ${n} files under ${cfg.dir} could be decoded`);
+  const first = sizes[kept[0]!]!;
+  if (cfg.size === undefined) {
+    for (const i of kept) {
+      const r = sizes[i]!;
+      if (r.width !== first.width || r.height !== first.height) throw mixedSizes(listing.files[kept[0]!]!, first, listing.files[i]!, r);
+    }
   }
-  let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
-  try {
-    meta = await sharp(file).metadata();
-  } catch (error) {
-    throw new UserError(`image-folder: cannot decode ${file}: ${(error as Error).message.split('\n')[0]}`);
-  }
-  // EXIF orientations 5–8 are quarter turns: decoding (rotate()) swaps width and height.
-  const turned = (meta.orientation ?? 1) >= 5;
-  const [w, h] = turned ? [meta.height, meta.width] : [meta.width, meta.height];
-  if (!w || !h) throw new UserError(`image-folder: cannot read the size of ${file}`);
-  return [h, w, cfg.channels];
+  const [h, w] = cfg.size !== undefined ? outputSize(cfg.size) : [first.height, first.width];
+  return { kept, shape: [h, w, cfg.channels] };
+}
+
+function mixedSizes(a: string, sa: { width: number; height: number }, b: string, sb: { width: number; height: number }): UserError {
+  return new UserError(`image-folder: images have different sizes: ${a} is ${sa.width}×${sa.height} but ${b} is ${sb.width}×${sb.height}; set dataset.size to resize them`);
 }

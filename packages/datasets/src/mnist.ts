@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { type DatasetPlugin, UserError } from '@genlab/core';
 import { commonOptions, imageDataset, imageInfo, labelsByCount, stratifiedSplit } from './common.js';
 import { fileOptions } from './files.js';
+import { checkBytes, type Limits } from './limits.js';
 import { idxDataset, idxInfo, MNIST_FILES } from './idx.js';
 
 const require = createRequire(import.meta.url);
@@ -88,6 +89,12 @@ export function readBundledMnist(): { pixels: Float32Array; labels: Int32Array }
 export const BUNDLED_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978] as const;
 const BUNDLED_INFO = { shape: [28, 28, 1], numClasses: 10, classNames: DIGITS };
 
+/** The same limit as for files: the bundled digits are held as float32, 31 MB. */
+function checkBundledBytes(limits: Limits): void {
+  const n = BUNDLED_COUNTS.reduce((a, b) => a + b, 0);
+  checkBytes(n * 784 * 4, `the decoded set (${n} images of 28×28×1, as float32)`, 'mnist (bundled)', limits);
+}
+
 /** The `mnist` dataset plugin. */
 export const mnist: DatasetPlugin<Options> = {
   name: 'mnist',
@@ -95,12 +102,14 @@ export const mnist: DatasetPlugin<Options> = {
   configSchema: schema,
   async load(cfg, ctx) {
     if (cfg.source === 'idx') return idxDataset({ ...MNIST_FILES, classNames: DIGITS }, cfg, ctx, 'mnist');
+    checkBundledBytes(cfg);
     const source = readBundledMnist();
     return imageDataset(source, BUNDLED_INFO, stratifiedSplit(source.labels, cfg.testFraction, cfg.split), cfg, 'mnist');
   },
   async describe(cfg, ctx) {
     if (cfg.source === 'idx') return idxInfo({ ...MNIST_FILES, classNames: DIGITS }, cfg, ctx, 'mnist');
     digitsFolder(); // the package must be there, as for load
+    checkBundledBytes(cfg);
     const labels = labelsByCount(BUNDLED_COUNTS);
     return imageInfo(labels, BUNDLED_INFO, stratifiedSplit(labels, cfg.testFraction, cfg.split), cfg, 'mnist');
   },

@@ -629,3 +629,77 @@ describe('the eval: section', () => {
     expect((await rejection(loadConfig(write('n.yaml', MINIMAL + 'eval: {}\n'), makeRegistry()))).message).toContain("unknown key 'eval'");
   });
 });
+
+describe('config resource limits', () => {
+  const saved = process.env.GENLAB_MAX_CONFIG_BYTES;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.GENLAB_MAX_CONFIG_BYTES;
+    else process.env.GENLAB_MAX_CONFIG_BYTES = saved;
+  });
+  // A billion laughs: each level names the one below nine times.
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((l, i) => `${l}: &${l} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(', ')}]`)].join('\n') + '\n';
+
+  // Each bad input: the file, the env, and what the one issue must say.
+  const cases: { name: string; text: () => string; env?: string; message: RegExp }[] = [
+    { name: 'a file over GENLAB_MAX_CONFIG_BYTES', text: () => MINIMAL + `name: ${'x'.repeat(300)}\n`, env: '256', message: /larger than 256 bytes, the most a config may have.*GENLAB_MAX_CONFIG_BYTES/ },
+    { name: 'an alias bomb', text: () => MINIMAL + bomb, message: /aliases \(\*name\) expand past 100 uses/ },
+    { name: 'an alias to an anchor never set', text: () => MINIMAL + 'seed: *nowhere\n', message: /invalid YAML: Unresolved alias.*nowhere/ },
+    { name: 'nesting deeper than the parser can follow', text: () => MINIMAL + `deep: ${'['.repeat(5000)}${']'.repeat(5000)}\n`, message: /invalid YAML: nested too deeply/ },
+  ];
+  it.each(cases)('$name is a ConfigError naming the file', async ({ text, env, message }) => {
+    if (env !== undefined) process.env.GENLAB_MAX_CONFIG_BYTES = env;
+    const file = write('c.yaml', text());
+    const e = await configError(loadConfig(file, makeRegistry()));
+    // (Deep nesting overflows the parser at several places: one issue each, all alike.)
+    expect(e.issues.length).toBeGreaterThan(0);
+    for (const issue of e.issues) {
+      expect(issue.where).toMatch(new RegExp(`^${escapeRe(file)}(:\\d+:\\d+)?$`));
+      expect(issue.message).toMatch(message);
+    }
+    expect(e.message).toContain(file);
+  });
+
+  it('names the extended file that is too large, and the file extending it', async () => {
+    process.env.GENLAB_MAX_CONFIG_BYTES = '300';
+    const parent = write('big.yaml', `name: ${'x'.repeat(400)}\n`);
+    const child = write('c.yaml', MINIMAL + 'extends: ./big.yaml\n');
+    const e = await configError(loadConfig(child, makeRegistry()));
+    expect(e.file).toBe(parent);
+    expect(e.issues[0]!.message).toContain(`(extended by ${child}) is larger than 300 bytes`);
+  });
+
+  it('counts bytes, not characters, and accepts a file of exactly the limit', async () => {
+    const text = MINIMAL + 'name: é\n'; // é is two bytes in UTF-8
+    process.env.GENLAB_MAX_CONFIG_BYTES = String(Buffer.byteLength(text));
+    expect((await loadConfig(write('c.yaml', text), makeRegistry())).config.name).toBe('é');
+    process.env.GENLAB_MAX_CONFIG_BYTES = String(Buffer.byteLength(text) - 1);
+    await configError(loadConfig(write('d.yaml', text), makeRegistry()));
+  });
+
+  it('refuses a GENLAB_MAX_CONFIG_BYTES that is not a positive whole number', async () => {
+    process.env.GENLAB_MAX_CONFIG_BYTES = '1MB';
+    const error = await rejection(loadConfig(write('c.yaml', MINIMAL), makeRegistry()));
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toBe("GENLAB_MAX_CONFIG_BYTES is '1MB': expected a positive whole number of bytes (default 1048576)");
+  });
+
+  it('reuses an anchor a few times, as configs do', async () => {
+    const file = write('c.yaml', MINIMAL.replace('  steps: 10', '  steps: &n 10\n  logEvery: *n') + 'seed: *n\n');
+    const { config } = await loadConfig(file, makeRegistry());
+    expect([config.train.logEvery, config.seed]).toEqual([10, 10]);
+  });
+
+  it('finds a duplicate key among many by value, and lists the first 50 of many problems', async () => {
+    const keys = Array.from({ length: 20_000 }, (_, i) => `  k${i}: ${i}`);
+    keys.splice(15_000, 0, '  k7: again');
+    const dup = write('c.yaml', MINIMAL + 'model2:\n' + keys.join('\n') + '\n');
+    const e = await configError(loadConfig(dup, makeRegistry()));
+    expect(e.issues).toEqual([{ path: '', where: `${dup}:${8 + 15_000}:3`, message: 'invalid YAML: Map keys must be unique' }]);
+    // `1` and `'1'` are different keys (as for yaml's own check).
+    const many = write('d.yaml', MINIMAL + "1: a\n'1': b\n" + Array.from({ length: 200 }, (_, i) => `u${i}: 0`).join('\n') + '\n');
+    const e2 = await configError(loadConfig(many, makeRegistry()));
+    expect(e2.issues).toHaveLength(201); // one key '1' (the tree has one), 200 unknown keys
+    expect(e2.message.split('\n')).toHaveLength(1 + 50 + 1);
+    expect(e2.message).toContain('… and 151 more problems');
+  });
+});

@@ -63,50 +63,117 @@ function readLayered(file: string, sources: SourceMap, chain: string[]): Tree {
   return merged;
 }
 
-function readYamlFile(file: string, includedFrom?: string): { tree: Tree; map: SourceMap } {
-  let text: string;
+/** The largest config file read, in bytes, unless `GENLAB_MAX_CONFIG_BYTES` says otherwise. */
+export const DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024;
+/**
+ * Alias expansions allowed while a config becomes a tree (yaml counts each use times the
+ * aliases inside what it points at). Real configs reuse a block a handful of times; an
+ * alias bomb ("billion laughs") needs thousands.
+ */
+export const MAX_CONFIG_ALIASES = 100;
+
+/** The config size limit: `$GENLAB_MAX_CONFIG_BYTES` (a positive whole number of bytes), else 1 MiB. */
+export function maxConfigBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.GENLAB_MAX_CONFIG_BYTES;
+  if (raw === undefined || raw === '') return DEFAULT_MAX_CONFIG_BYTES;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UserError(`GENLAB_MAX_CONFIG_BYTES is '${raw}': expected a positive whole number of bytes (default ${DEFAULT_MAX_CONFIG_BYTES})`);
+  return n;
+}
+
+/**
+ * The text of a config file, refused when longer than `max` bytes. Read through a descriptor
+ * up to one byte past the limit rather than stat'ed, so a device or a pipe named as a config
+ * cannot be read without end either.
+ */
+function readConfigText(file: string, max: number, includedFrom?: string): string {
+  const from = includedFrom ? ` (extended by ${includedFrom})` : '';
+  const chunks: Buffer[] = [];
+  let total = 0;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    const fd = fs.openSync(file, 'r');
+    try {
+      for (;;) {
+        const buf = Buffer.alloc(Math.min(64 * 1024, max + 1 - total));
+        const n = fs.readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        chunks.push(buf.subarray(0, n));
+        total += n;
+        if (total > max) break;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new UserError(`Cannot read config ${file}${includedFrom ? ` (extended by ${includedFrom})` : ''}: ${why}`);
+    throw new UserError(`Cannot read config ${file}${from}: ${why}`);
   }
+  if (total > max) {
+    throw new ConfigError(file, [
+      { path: '', where: file, message: `the file${from} is larger than ${max} bytes, the most a config may have; a config this large is almost certainly not one (set GENLAB_MAX_CONFIG_BYTES to a larger number of bytes if it is)` },
+    ]);
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
+}
+
+function readYamlFile(file: string, includedFrom?: string): { tree: Tree; map: SourceMap } {
+  const text = readConfigText(file, maxConfigBytes(), includedFrom);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => {
-        const pos = lines.linePos(e.pos[0]);
-        return { path: '', where: `${file}:${pos.line}:${pos.col}`, message: `invalid YAML: ${e.message.split('\n')[0]}` };
-      }),
-    );
+  // Duplicate keys are found by collectLines: yaml's own check (uniqueKeys) compares each key
+  // with every earlier key of its mapping, and 100,000 keys took minutes.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const yamlIssue = (offset: number, message: string) => {
+    const pos = lines.linePos(offset);
+    return { path: '', where: `${file}:${pos.line}:${pos.col}`, message: `invalid YAML: ${message}` };
+  };
+  // The parser recurses into nested collections: tens of thousands of `[` overflow its stack.
+  const why = (e: Error) => (/maximum call stack/i.test(e.message) ? 'nested too deeply (the YAML parser ran out of stack)' : e.message.split('\n')[0]!);
+  if (doc.errors.length) throw new ConfigError(file, doc.errors.map((e) => yamlIssue(e.pos[0], why(e))));
+  const map: SourceMap = new Map();
+  const duplicates: number[] = [];
+  collectLines(doc.contents, [], map, file, lines, duplicates);
+  if (duplicates.length) throw new ConfigError(file, duplicates.map((offset) => yamlIssue(offset, 'Map keys must be unique')));
+  let tree: unknown;
+  try {
+    tree = doc.toJS({ maxAliasCount: MAX_CONFIG_ALIASES }) ?? {};
+  } catch (error) {
+    // yaml throws a ReferenceError once aliases expand past the limit, and for an alias whose
+    // anchor is not set before it (which the parse does not report).
+    if (!(error instanceof ReferenceError)) throw error;
+    const message = /excessive alias count/i.test(error.message)
+      ? `invalid YAML: its aliases (*name) expand past ${MAX_CONFIG_ALIASES} uses, the most a config may have: an alias bomb, or anchors reused far more than a config needs`
+      : `invalid YAML: ${error.message}`;
+    throw new ConfigError(file, [{ path: '', where: file, message }]);
   }
-  const tree: unknown = doc.toJS() ?? {};
   if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) {
     throw new ConfigError(file, [{ path: '', where: `${file}:1`, message: 'the top level must be a mapping of keys to values' }]);
   }
-  const map: SourceMap = new Map();
-  collectLines(doc.contents, [], map, file, lines);
   return { tree: tree as Tree, map };
 }
 
-function collectLines(node: YamlNode | null | undefined, at: string[], out: SourceMap, file: string, lines: LineCounter): void {
+/** Record the line of every key path in `out`, and the offset of every key repeated within its mapping in `duplicates`. */
+function collectLines(node: YamlNode | null | undefined, at: string[], out: SourceMap, file: string, lines: LineCounter, duplicates: number[]): void {
   if (isMap(node)) {
+    // Scalar keys compared by value, as yaml's uniqueKeys does (`1` and `'1'` differ).
+    const seen = new Set<unknown>();
     for (const item of node.items) {
       const key = isScalar(item.key) ? String(item.key.value) : String(item.key);
       const p = [...at, key];
       const offset = (isScalar(item.key) ? item.key.range?.[0] : undefined) ?? 0;
+      if (isScalar(item.key)) {
+        if (seen.has(item.key.value)) duplicates.push(offset);
+        seen.add(item.key.value);
+      }
       out.set(p.join('.'), `${file}:${lines.linePos(offset).line}`);
-      collectLines(item.value as YamlNode, p, out, file, lines);
+      collectLines(item.value as YamlNode, p, out, file, lines, duplicates);
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
       const p = [...at, String(i)];
       const offset = (item as YamlNode | null)?.range?.[0];
       if (offset !== undefined) out.set(p.join('.'), `${file}:${lines.linePos(offset).line}`);
-      collectLines(item as YamlNode, p, out, file, lines);
+      collectLines(item as YamlNode, p, out, file, lines, duplicates);
     });
   }
 }

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue, UserError } from '../errors.js';
+import { ConfigError, type ConfigIssue, MAX_LISTED_ISSUES, UserError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import { editDistance, unknownNameMessage } from '../registry.js';
 import { coerce, descend, parseOverride, schemaAt, setPath, unwrap } from './overrides.js';
@@ -39,7 +39,9 @@ export function issuesFrom(error: z.ZodError, prefix: string[], sources: SourceM
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const p = [...at, key];
-        out.push({ path: p.join('.'), where: whereOf(sources, p), message: `unknown key '${key}'${knownKeysHint(schema, issue.path.map(String), key)}` });
+        // Only listed issues get the hint: the edit distances of 100,000 keys took seconds.
+        const hint = out.length < MAX_LISTED_ISSUES ? knownKeysHint(schema, issue.path.map(String), key) : '';
+        out.push({ path: p.join('.'), where: whereOf(sources, p), message: `unknown key '${key}'${hint}` });
       }
       continue;
     }
