@@ -129,8 +129,8 @@ describe('exp CLI end to end', () => {
     it('unwritable output folder or tracking store', () => {
       // Tests run as root, so permissions cannot make a folder unwritable: a file in the way does.
       const blocker = write(cwd, 'a-file', 'not a folder');
-      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', `output.dir=${blocker}/out`], /output folder.*a-file\/out is not writable: ENOTDIR/);
-      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', `tracking.uri=file:${blocker}/mlruns`], /tracking store .*a-file\/mlruns is not writable: ENOTDIR/);
+      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', `output.dir=${blocker}/out`], /output folder.*a-file\/out cannot be used: .*a-file is a file, not a folder/);
+      rejects(['run', write(cwd, 't.yaml', tiny()), '--set', `tracking.uri=file:${blocker}/mlruns`], /tracking store .*a-file\/mlruns cannot be used: .*a-file is a file, not a folder/);
     });
     it('resume of a missing run', () => {
       rejects(['run', '--resume', 'feedface'], /No run 'feedface'/);

@@ -118,6 +118,19 @@ export interface CheckContext {
   config: ResolvedConfig;
   /** The run's plugins (e.g. the metric plugins an evaluation names). */
   registry: Registry;
+  /** What the run's model will be able to do (`ModelPlugin.traits`); absent when its plugin does not say. */
+  model?: ModelTraits;
+}
+
+/**
+ * What a model of given options can do, known before it is created: whether it draws
+ * samples of a class asked for, and whether it has its own likelihood (`evaluate`). The
+ * checks of metrics and callbacks read it (`nll` needs a likelihood, `cas` a conditional
+ * model), so `exp validate` refuses what only the model could otherwise say at run time.
+ */
+export interface ModelTraits {
+  conditional: boolean;
+  likelihood: boolean;
 }
 
 // ---------------------------------------------------------------- models
@@ -240,6 +253,8 @@ export interface ModelPlugin<C = Record<string, unknown>> {
    * step never fail on the data. Everything `create` would refuse belongs here.
    */
   check?(cfg: C, ctx: CheckContext): CheckResult;
+  /** What a model of these options on this data can do (must agree with the created model's `conditional` and `evaluate`; the contract test checks). */
+  traits?(cfg: C, data: DataInfo): ModelTraits;
   create(cfg: C, ctx: ModelContext): GenerativeModel;
 }
 
@@ -443,8 +458,8 @@ export interface MetricPlugin {
   description: string;
   /** What it reads: the dataset's feature-network embeddings, or the raw samples. */
   input: 'features' | 'pixels';
-  /** Why it cannot be computed for this data (and, at run time, this model), else nothing. */
-  check?(ctx: { data: DataInfo; model?: GenerativeModel }): string | undefined | void;
+  /** Why it cannot be computed for this data and model (its traits: known at validation when its plugin says), else nothing. */
+  check?(ctx: { data: DataInfo; model?: ModelTraits }): string | undefined | void;
   /** The values, keyed as logged (a metric may report several, e.g. `kid` and `kid_std`). Synchronous, on host arrays. */
   compute(input: MetricInput): Record<string, number>;
 }

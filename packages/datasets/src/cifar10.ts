@@ -13,7 +13,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import * as tar from 'tar';
 import { z } from 'zod';
-import { type DatasetContext, type DatasetPlugin, UserError } from '@genlab/core';
+import { type DatasetContext, type DatasetPlugin, ensureDir, UserError } from '@genlab/core';
 import { allIndices, commonOptions, imageDataset, imageInfo } from './common.js';
 import { download, fileOptions, type FileOptions, type FileSpec, locateFiles, placementHelp, readFile, sha256File } from './files.js';
 import { checkBytes, type Limits } from './limits.js';
@@ -106,7 +106,7 @@ async function binFolder(cfg: FileOptions, ctx: DatasetContext, names: string[])
     if (!fs.existsSync(extracted)) {
       const tmp = `${extracted}.tmp-${process.pid}`;
       fs.rmSync(tmp, { recursive: true, force: true });
-      fs.mkdirSync(tmp, { recursive: true });
+      ensureDir(tmp);
       try {
         ctx.log(`cifar10: extracting ${archive}`);
         await tar.x({ file: archive, cwd: tmp });

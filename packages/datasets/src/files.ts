@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { gunzipSync as zlibGunzip } from 'node:zlib';
 import { z } from 'zod';
-import { type DatasetContext, UserError } from '@genlab/core';
+import { type DatasetContext, ensureDir, UserError } from '@genlab/core';
 import { formatBytes } from './limits.js';
 
 /** Schema fields of datasets read from files. */
@@ -81,7 +81,7 @@ export async function download(url: string, dest: string, sha256: string | undef
     ctx.log(`${dest} does not match dataset.sha256; downloading it again`);
     fs.rmSync(dest, { force: true });
   }
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  ensureDir(path.dirname(dest));
   const tmp = `${dest}.partial-${process.pid}`;
   const hash = crypto.createHash('sha256');
   ctx.log(`downloading ${url} to ${dest}`);

@@ -73,9 +73,9 @@ export const evalCallback: CallbackPlugin<Options> = {
   configSchema: schema,
   enabledByDefault: false,
   configKey: 'eval',
-  // What the data decides (the model's own abilities, `nll` and `cas`, are checked when the run starts).
-  check(cfg, { data, config, registry }) {
-    const plan = metricPlan({ info: data }, cfg.metrics, registry.metrics.size ? registry.metrics : undefined);
+  // What the data and the model's declared traits decide (`nll` needs a likelihood, `cas` a conditional model).
+  check(cfg, { data, config, registry, model }) {
+    const plan = metricPlan({ info: data, ...(model ? { model } : {}) }, cfg.metrics, registry.metrics.size ? registry.metrics : undefined);
     const issues = plan.problems.map((message) => ({ path: 'metrics', message }));
     if (!issues.length && plan.features) {
       const why = featureNetIssue({ info: data, dataset: config.dataset, baseDir: process.cwd() }, cfg.featureNet, 'eval.featureNet');

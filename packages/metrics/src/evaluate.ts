@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { ArrayDataset, type Batch, type DataInfo, deriveSeed, type Features, type GenerativeModel, type ImageDataset, type MetricPlugin, type MetricSet, permutation, stableHash, type StepResult, UserError, unknownNameMessage, writeFileAtomic } from '@genlab/core';
+import { ArrayDataset, type Batch, type DataInfo, deriveSeed, type Features, type GenerativeModel, type ImageDataset, type MetricPlugin, type MetricSet, type ModelTraits, permutation, stableHash, type StepResult, UserError, unknownNameMessage, writeFileAtomic } from '@genlab/core';
 import { FeatureNet, featureNetIssue } from './features.js';
 import { metricPlugins } from './metric-plugins.js';
 
@@ -235,12 +235,13 @@ export interface MetricPlan {
  * `eval` callback's validation, so a config that validates evaluates.
  */
 export function metricPlan(
-  target: { info: DataInfo; model?: GenerativeModel },
+  target: { info: DataInfo; model?: GenerativeModel | ModelTraits },
   metricsOption: EvalOptions['metrics'],
   registered: ReadonlyMap<string, MetricPlugin> = BUILTIN,
 ): MetricPlan {
-  const { info, model } = target;
-  const names = metricsOption === 'auto' ? autoMetrics(target) : metricsOption;
+  const { info } = target;
+  const model = target.model && traitsOf(target.model);
+  const names = metricsOption === 'auto' ? autoMetrics({ info, ...(model ? { model } : {}) }) : metricsOption;
   const problems: string[] = [];
   for (const n of names) if (n !== 'nll' && !registered.has(n)) problems.push(unknownNameMessage('metric', n, [...registered.keys(), 'nll']));
   const plugins = [...registered.values()].filter((m) => names.includes(m.name));
@@ -249,7 +250,7 @@ export function metricPlan(
     if (why) problems.push(why);
   }
   const nll = names.includes('nll');
-  if (nll && model && !model.evaluate) problems.push(`metric 'nll' needs a likelihood model; this model has no evaluate()`);
+  if (nll && model && !model.likelihood) problems.push(`metric 'nll' needs a model with its own likelihood (a VAE, the Row LSTM); this model has none`);
   const features = plugins.some((m) => m.input === 'features');
   if (features && info.shape.length !== 3) {
     problems.push(`metrics ${plugins.filter((m) => m.input === 'features').map((m) => m.name).join(', ')} read image features; the data has shape [${info.shape.join(', ')}]`);
@@ -258,11 +259,12 @@ export function metricPlan(
 }
 
 /** The metrics `auto` picks for a model and dataset (without a model: the data's part of the choice). */
-export function autoMetrics(target: { info: DataInfo; model?: GenerativeModel }): MetricName[] {
-  if (target.info.mixture) return ['modes', ...(target.model?.evaluate ? ['nll'] : [])];
+export function autoMetrics(target: { info: DataInfo; model?: GenerativeModel | ModelTraits }): MetricName[] {
+  const model = target.model && traitsOf(target.model);
+  if (target.info.mixture) return ['modes', ...(model?.likelihood ? ['nll'] : [])];
   const out: MetricName[] = ['fid', 'kid', 'is', 'pr', 'dc'];
-  if (target.model?.conditional) out.push('cas');
-  if (target.model?.evaluate) out.push('nll');
+  if (model?.conditional) out.push('cas');
+  if (model?.likelihood) out.push('nll');
   return out;
 }
 
@@ -455,4 +457,9 @@ export function formatReport(report: EvalReport): string {
 function fmt(v: number): string {
   if (Number.isInteger(v)) return String(v);
   return Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3);
+}
+
+/** A model's traits, from the model itself or as its plugin declared them. */
+function traitsOf(model: GenerativeModel | ModelTraits): ModelTraits {
+  return 'likelihood' in model ? model : { conditional: model.conditional === true, likelihood: typeof model.evaluate === 'function' };
 }

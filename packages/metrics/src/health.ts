@@ -305,11 +305,23 @@ export const healthCallback: CallbackPlugin<Options> = {
   configSchema: schema,
   enabledByDefault: false,
   // The class histogram needs a classifier: a toy mixture's modes, or a feature network for the images.
-  check(cfg, { data, config }) {
-    if (!cfg.classes || data.mixture) return [];
-    if (data.shape.length !== 3) return [{ path: 'classes', message: `needs images or a toy 2-D mixture; the data has shape [${data.shape.join(', ')}] (set callbacks.health.classes: false)` }];
+  // Diagnostics compare training data with the held-out split: the dataset must have one.
+  check(cfg, { data, config, registry }) {
+    const issues: { path: string; message: string }[] = [];
+    const split = config.dataset.split;
+    if (cfg.diagnose && split !== 'all') {
+      const heldOut = split === 'test' ? 'train' : 'test';
+      const { name, subset: _s, ...options } = config.dataset;
+      const plugin = registry.datasets.get(name);
+      const parsed = plugin?.configSchema.safeParse({ ...options, split: heldOut });
+      if (parsed && !parsed.success) {
+        issues.push({ path: 'diagnose', message: `compares training data with the held-out split '${heldOut}', which dataset ${name} refuses (${parsed.error.issues[0]?.message ?? 'invalid'}): set dataset.split: all, or callbacks.health.diagnose: false` });
+      }
+    }
+    if (!cfg.classes || data.mixture) return issues;
+    if (data.shape.length !== 3) return [...issues, { path: 'classes', message: `needs images or a toy 2-D mixture; the data has shape [${data.shape.join(', ')}] (set callbacks.health.classes: false)` }];
     const why = featureNetIssue({ info: data, dataset: config.dataset, baseDir: process.cwd() }, cfg.classes.featureNet, 'callbacks.health.classes.featureNet (or callbacks.health.classes: false)');
-    return why ? [{ path: cfg.classes.featureNet ? 'classes.featureNet' : 'classes', message: why }] : [];
+    return why ? [...issues, { path: cfg.classes.featureNet ? 'classes.featureNet' : 'classes', message: why }] : issues;
   },
   create: (cfg) => new Health(cfg),
 };

@@ -36,6 +36,7 @@ export const acgan: ModelPlugin<AcganConfig> = {
   description: 'auxiliary-classifier GAN: z ⊙ embed(y) into a DCGAN generator; D with real/fake and class heads',
   configSchema: schema,
   check: (cfg, { data }) => ganIssues('gan/acgan', cfg, data, { images: 4, classes: true }),
+  traits: () => ({ conditional: true, likelihood: false }),
   create(cfg, { data, seed }) {
     const shape = requireImages('gan/acgan', data.shape, 4);
     const K = requireClasses('gan/acgan', data.numClasses);

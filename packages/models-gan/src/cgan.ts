@@ -41,6 +41,7 @@ export const cgan: ModelPlugin<CganConfig> = {
   description: 'class-conditional DCGAN: conditional batch norm (or embedding) in G, projection discriminator',
   configSchema: schema,
   check: (cfg, { data }) => ganIssues('gan/cgan', cfg, data, { images: 4, classes: true }),
+  traits: () => ({ conditional: true, likelihood: false }),
   create(cfg, { data, seed }) {
     const shape = requireImages('gan/cgan', data.shape, 4);
     const K = requireClasses('gan/cgan', data.numClasses);

@@ -107,6 +107,7 @@ export const dcgan: ModelPlugin<DcganConfig> = {
   description: 'DCGAN: G dense 7x7x128, BN, convT 64, BN, convT C; D conv 64 s2, conv 128 s2, dense',
   configSchema: schema,
   check: (cfg, { data }) => ganIssues('gan/dcgan', cfg, data, { images: 4 }),
+  traits: () => ({ conditional: false, likelihood: false }),
   create(cfg, { data, seed }) {
     const shape = requireImages('gan/dcgan', data.shape, 4);
     const G = new Net('generator', deriveSeed(seed, 1));

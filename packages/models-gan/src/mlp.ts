@@ -75,6 +75,7 @@ export const mlpGan: ModelPlugin<MlpGanConfig> = {
   description: 'fully-connected GAN (the seed article: G 100-256-512-1024-784, D 784-512-256-1), non-saturating loss',
   configSchema: schema,
   check: (cfg, { data }) => ganIssues('gan/mlp', cfg, data, {}),
+  traits: () => ({ conditional: false, likelihood: false }),
   create(cfg, { data, seed }) {
     const dim = data.shape.reduce((a, b) => a * b, 1);
     const g = cfg.generator;

@@ -61,6 +61,7 @@ export const sngan: ModelPlugin<SnganConfig> = {
   description: 'SNGAN ResNet (Miyato et al. 2018) for 32x32 RGB (or 28x28): spectral norm on D, hinge loss',
   configSchema: schema,
   check: (cfg, { data }) => ganIssues('gan/sngan', cfg, data, { images: 4 }),
+  traits: () => ({ conditional: false, likelihood: false }),
   create(cfg, { data, seed }) {
     const [H, W, C] = requireImages('gan/sngan', data.shape, 4);
     const ups = H % 8 === 0 && W % 8 === 0 ? 3 : 2;

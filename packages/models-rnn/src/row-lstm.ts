@@ -154,6 +154,7 @@ export const rowLstm: ModelPlugin<RowLstmConfig> = {
   description: 'autoregressive pixel RNN (PixelRNN Row LSTM, masked row convolutions) for binary images; exact NLL',
   configSchema: schema,
   check: (cfg, { data }) => rowLstmIssues(cfg, data),
+  traits: (cfg) => ({ conditional: cfg.conditional, likelihood: true }),
   create(cfg, { data, seed }) {
     const [first] = rowLstmIssues(cfg, data);
     if (first) throw new UserError(first.path ? `'model.${first.path}' ${first.message}` : first.message);

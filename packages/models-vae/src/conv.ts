@@ -86,6 +86,7 @@ export const convVae: ModelPlugin<ConvVaeConfig> = {
   description: 'convolutional VAE (conv 32, 64 stride 2 / conv-transpose 64, 32 stride 2), Bernoulli / continuous-Bernoulli / Gaussian decoder, IWAE NLL',
   configSchema: convVaeSchema,
   check: (cfg, { data }) => vaeIssues(cfg, data, { name: 'vae/conv', images: true }),
+  traits: () => ({ conditional: false, likelihood: true }),
   create(cfg, { data, seed }) {
     return new Vae(convNets(cfg, data, 0, seed), resolveOptions(cfg, data, 0), data);
   },

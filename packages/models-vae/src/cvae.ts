@@ -31,6 +31,7 @@ export const cvae: ModelPlugin<CvaeConfig> = {
   description: 'class-conditional VAE (one-hot class into encoder and decoder), arch mlp or conv; NLL marginal over classes',
   configSchema: schema,
   check: (cfg, { data }) => vaeIssues(cfg, data, { name: cfg.arch === 'conv' ? 'vae/cvae (arch conv)' : 'vae/cvae', images: cfg.arch === 'conv', classes: true }),
+  traits: () => ({ conditional: true, likelihood: true }),
   create(cfg, { data, seed }) {
     const K = data.numClasses;
     if (K === 0) throw new UserError(`vae/cvae is conditioned on the class, but the data is unlabelled (numClasses 0): use vae/${cfg.arch === 'conv' ? 'conv' : 'mlp'}, or a labelled dataset`);

@@ -73,6 +73,7 @@ export const mlpVae: ModelPlugin<MlpVaeConfig> = {
   description: 'fully-connected VAE (encoder D-512-256-2L, decoder L-256-512-D), Bernoulli / continuous-Bernoulli / Gaussian decoder, IWAE NLL',
   configSchema: mlpVaeSchema,
   check: (cfg, { data }) => vaeIssues(cfg, data, { name: 'vae/mlp' }),
+  traits: () => ({ conditional: false, likelihood: true }),
   create(cfg, { data, seed }) {
     return new Vae(mlpNets(cfg, data, 0, seed), resolveOptions(cfg, data, 0), data);
   },

@@ -54,7 +54,15 @@ export function checkRunnable(config: ResolvedConfig, data: DataInfo, registry: 
     add(['tracking', 'uri'], (error as Error).message);
   }
 
-  const ctx: CheckContext = { data, config, registry };
+  const { name: modelName, ...modelCfg } = config.model;
+  const model = registry.models.get(modelName);
+  let traits: CheckContext['model'];
+  try {
+    traits = model?.traits?.(modelCfg, data);
+  } catch {
+    traits = undefined; // the model's own check says what is wrong with its options
+  }
+  const ctx: CheckContext = { data, config, registry, ...(traits ? { model: traits } : {}) };
   const run = (kind: PluginKind, name: string, section: string[], check: (() => CheckResult) | undefined) => {
     if (!check) return;
     let result: CheckResult;
@@ -70,8 +78,6 @@ export function checkRunnable(config: ResolvedConfig, data: DataInfo, registry: 
     for (const issue of normalise(result)) add(issue.path ? [...section, ...issue.path.split('.')] : section, issue.message);
   };
 
-  const { name: modelName, ...modelCfg } = config.model;
-  const model = registry.models.get(modelName);
   run('model', modelName, ['model'], model?.check && (() => model.check!(modelCfg, ctx)));
   for (const [name, cbCfg] of Object.entries(config.callbacks)) {
     const plugin = registry.callbacks.get(name);

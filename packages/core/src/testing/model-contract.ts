@@ -58,6 +58,17 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
       expect(typeof result === 'string' ? [result] : (result ?? [])).toEqual([]);
     });
 
+    it('declares traits that agree with the model it creates (validation checks metrics against them)', () => {
+      const { model, cfg, trainer } = build(4);
+      try {
+        const traits = plugin.traits?.(cfg, { ...opts.data, size: batchSize * 2 });
+        if (traits) expect(traits).toEqual({ conditional: model.conditional === true, likelihood: typeof model.evaluate === 'function' });
+      } finally {
+        trainer.dispose();
+        model.dispose();
+      }
+    });
+
     it('round-trips its config through YAML unchanged', () => {
       const cfg = plugin.configSchema.parse(opts.config);
       const again = plugin.configSchema.parse(parseYaml(toYaml(cfg)));
