@@ -1,4 +1,5 @@
 /** The `exp` subcommands. Each returns the process exit code. */
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   datasetReloader,
@@ -172,7 +173,8 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
       `  outputs: ${result.runDir}`,
       result.finalGrid ? `  final grid: ${result.finalGrid}` : '',
       `  tracked: ${loaded.config.tracking.uri} (${trackedWhere(result)})`,
-      result.status !== 'FINISHED' && result.step < result.totalSteps ? `  resume with: pnpm exp run --resume ${result.runId}` : '',
+      // Only where a resume can work: a checkpoint exists (a run writes one before its first step).
+      result.status !== 'FINISHED' && result.step < result.totalSteps && hasCheckpoint(result.runDir) ? `  resume with: pnpm exp run --resume ${result.runId}` : '',
     ].filter(Boolean);
     process.stdout.write(summary.join('\n') + '\n');
     if (result.error) {
@@ -292,6 +294,12 @@ export async function sampleCommand(args: { run: string; n: number; out: string;
     dataset.dispose?.();
   }
   return 0;
+}
+
+/** Whether a run folder holds a checkpoint to resume from. */
+function hasCheckpoint(runDir: string): boolean {
+  const last = path.join(runDir, 'checkpoints', 'last');
+  return fs.existsSync(path.join(last, 'manifest.json')) || fs.existsSync(path.join(`${last}.old`, 'manifest.json'));
 }
 
 /**

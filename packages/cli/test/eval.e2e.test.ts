@@ -31,7 +31,7 @@ describe('metrics through the CLI', () => {
     }
     // An untrained-for-12-steps generator is far from the real-vs-real floor.
     expect(run.metrics.fid![0]!.value).toBeGreaterThan(run.metrics['floor/fid']![0]!.value);
-    expect(run.tags['genlab.eval.protocol.fid']).toMatch(/^features=mnist-cnn@[0-9a-f]{12}; real=mnist\/train\[300\]; fake=300; seed=0; floor=test$/);
+    expect(run.tags['genlab.eval.protocol.fid']).toMatch(/^features=mnist-cnn@[0-9a-f]{12}; real=mnist\/train\[300\]; fake=300; pixels=as-is; seed=0; floor=mnist\/test\[300\]$/);
 
     const e = exp(['eval', runId.slice(0, 10), '--samples', '300', '--metrics', 'fid', 'pr'], cwd);
     expect(e.code, e.stderr).toBe(0);

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32, readCheckpoint } from '@genlab/core';
+import { LocalSource } from '@genlab/dashboard';
 import { FileStore } from '@genlab/tracking';
 import { bin, exp, runIdOf, seedConfig, write } from './helpers.js';
 
@@ -100,7 +101,9 @@ describe('reliability', () => {
       const ckptStep = runJson(cwd, id).checkpointStep as number;
       expect(ckptStep % 20).toBe(0); // the step-0 checkpoint at the least: always resumable
 
-      // The next command that looks finds the process gone and records it.
+      // The dashboard (read-only) shows it interrupted; the next command that looks records it.
+      const shown = await new LocalSource(path.join(cwd, 'mlruns'), { warn: () => {} }).runs();
+      expect(shown.find((r) => r.runId === id)?.status).toBe('INTERRUPTED');
       const runs = exp(['runs'], cwd);
       expect(runs.code, runs.stderr).toBe(0);
       expect(runs.stdout).toMatch(new RegExp(`${id}\\s+KILLED\\s+step\\s+${ckptStep}\\b.*interrupted; resume from step ${ckptStep}`));

@@ -49,9 +49,10 @@ const metaSchema = z.looseObject({
   epoch: count,
   batchInEpoch: count,
   seed: z.number().int(),
-  modelHash: z.string().min(1),
-  model: z.string().min(1),
-  runId: z.string().min(1),
+  // Empty for checkpoints that are not a run's (a feature network's weights).
+  modelHash: z.string(),
+  model: z.string(),
+  runId: z.string(),
   createdAt: z.string(),
   rollbacks: count.optional(),
   lrScale: z.number().positive().finite().optional(),

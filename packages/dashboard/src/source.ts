@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { interruptedReason, readRunRecord } from '@genlab/core';
 import { FileStore, MlflowClient, clientOptionsFromEnv, type Warn } from '@genlab/tracking';
 
 export interface RunSummary {
@@ -53,6 +54,20 @@ export function checkRelative(rel: string): string {
   return rel;
 }
 
+/**
+ * A RUNNING run as the dashboard shows it: INTERRUPTED when its `run.json` (found through the
+ * `genlab.run_dir` tag) names a process that is gone. Read-only: the next `exp runs` or
+ * `exp run` records it as KILLED.
+ */
+function liveness(runDir: string | undefined): string {
+  if (!runDir) return 'RUNNING';
+  try {
+    return interruptedReason(readRunRecord(runDir)) ? 'INTERRUPTED' : 'RUNNING';
+  } catch {
+    return 'RUNNING'; // no readable run folder here (another machine's run): nothing to say
+  }
+}
+
 export class LocalSource implements DashboardSource {
   private readonly store: FileStore;
   readonly description: string;
@@ -71,7 +86,7 @@ export class LocalSource implements DashboardSource {
         experimentId: r.meta.experiment_id,
         experiment: r.experiment,
         runName: r.meta.run_name,
-        status: r.status,
+        status: r.status === 'RUNNING' ? liveness(r.tags['genlab.run_dir']) : r.status,
         startTime: r.meta.start_time,
         ...(r.meta.end_time ? { endTime: r.meta.end_time } : {}),
         params: r.params,

@@ -148,7 +148,7 @@ describe('evaluateModel', () => {
     const base = { model, info: ds.info, dataset: { name: 'nothing-here' }, baseDir: '/' };
     expect(() => planMetrics(base, { metrics: ['fid'] })).toThrow("no feature network for dataset 'nothing-here': train one with 'pnpm exp features train --dataset nothing-here'");
     expect(() => planMetrics(base, { metrics: ['modes'] })).toThrow("metric 'modes' needs a Gaussian-mixture dataset");
-    expect(() => planMetrics(base, { metrics: ['nll'] })).toThrow("metric 'nll' needs a likelihood model");
+    expect(() => planMetrics(base, { metrics: ['nll'] })).toThrow("metric 'nll' needs a model with its own likelihood");
     expect(() => planMetrics(base, { metrics: ['cas'] })).toThrow("metric 'cas' (accuracy of class-conditional samples) needs a conditional model");
   });
 });
