@@ -86,9 +86,11 @@ describe('reliability', () => {
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  // Random kill points (seeded, so a failure is reproducible), one before the first periodic checkpoint.
+  // Random kill points (seeded, so a failure is reproducible), and one before the first
+  // periodic checkpoint but after the first logged window (a resume from step 0 that must not
+  // log step 7 again).
   const rand = mulberry32(15);
-  const killPoints = [3, ...Array.from({ length: 2 }, () => 21 + Math.floor(rand() * (STEPS - 30)))];
+  const killPoints = [9, ...Array.from({ length: 2 }, () => 21 + Math.floor(rand() * (STEPS - 30)))];
   for (const at of killPoints) {
     it(`kill -9 near step ${at}: shown as interrupted, recorded KILLED, resumed to the same weights and metric points`, async () => {
       const cwd = fs.mkdtempSync(path.join(root, 'kill-'));

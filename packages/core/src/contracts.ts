@@ -481,6 +481,12 @@ export interface Tracker {
   startRun(opts: { experiment: string; runName: string; resumeRunId?: string; tags?: Record<string, string> }): Promise<{ runId: string; experimentId: string }>;
   logParams(params: Record<string, string>): Promise<void>;
   logMetrics(step: number, values: Record<string, number>, timestamp?: number): Promise<void>;
+  /**
+   * The highest step of each metric the open run already holds. A resumed run trains the
+   * steps after its checkpoint again; the `tracker` callback does not log again what the
+   * interrupted process had logged (optional: without it, a file beside the run says).
+   */
+  loggedSteps?(): Promise<Record<string, number>>;
   setTags(tags: Record<string, string>): Promise<void>;
   /** Copy a local file or folder into the run's artifacts at `artifactPath` (a relative folder). */
   logArtifact(localPath: string, artifactPath?: string): Promise<void>;

@@ -363,6 +363,16 @@ export class FileStore {
     return { dir, meta, experiment, status: statusName(meta.status), params: this.readKeys(path.join(dir, 'params')), tags: this.readKeys(path.join(dir, 'tags')), metrics };
   }
 
+  /** The highest step of each metric of the run in `dir` (a damaged line is skipped, with a warning). */
+  metricSteps(dir: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, text] of Object.entries(this.readKeys(path.join(dir, 'metrics')))) {
+      const points = parseMetricText(text, path.join(dir, 'metrics', ...key.split('/')), (m) => this.warn(m));
+      if (points.length) out[key] = Math.max(...points.map((p) => p.step));
+    }
+    return out;
+  }
+
   /** Everything recorded for a run (for tests, `exp` tools and the dashboard). */
   readRun(runId: string): StoredRun {
     const dir = this.runDir(runId);
@@ -487,6 +497,10 @@ export class FileStoreTracker implements Tracker {
         throw diskError(error, 'log a metric to', file);
       }
     }
+  }
+
+  async loggedSteps(): Promise<Record<string, number>> {
+    return this.store.metricSteps(this.run());
   }
 
   async setTags(tags: Record<string, string>): Promise<void> {

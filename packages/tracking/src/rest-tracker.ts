@@ -108,6 +108,11 @@ export class RestTracker implements Tracker {
     await this.local.logMetrics(step, values, timestamp);
   }
 
+  /** What the journal holds: every point logged reaches it first (and the server from it). */
+  loggedSteps(): Promise<Record<string, number>> {
+    return this.local.loggedSteps();
+  }
+
   async setTags(tags: Record<string, string>) {
     await this.local.setTags(tags);
   }

@@ -6,9 +6,12 @@
  * callbacks publish with `RunInfo.report` (health signals, evaluations) are logged as they
  * are, at the step they were reported at.
  *
- * Each step is logged once: the last step logged is kept beside the run (`<runDir>/.logged-step`),
- * and a resumed run, which trains the steps after its checkpoint again (bit-identically), does
- * not log those the interrupted process had already logged. After a rollback the steps that
+ * Each step is logged once: a resumed run, which trains the steps after its checkpoint again
+ * (bit-identically), does not log what the interrupted process had already logged. It asks
+ * the tracker which step each metric has reached (`Tracker.loggedSteps`), key by key, so a
+ * process killed halfway through logging one step leaves nothing twice and nothing missing;
+ * for a tracker that cannot say, the last step logged is kept beside the run
+ * (`<runDir>/.logged-step`). After a rollback the steps that
  * follow are logged again on purpose: they are a new attempt (the tracker keeps both; a
  * `genlab.rollback.<n>` tag says why).
  */
@@ -30,15 +33,18 @@ class TrackerLog implements Callback {
   private lastStep = 0;
   /** A checkpoint at this step was written before this step's values arrived: end the window with them. */
   private endWindowAt = -1;
-  /** Steps up to this one were logged by an earlier process of this run. */
-  private loggedBefore = -1;
+  /** Per metric, the step up to which an earlier process of this run logged it (`*`: every metric). */
+  private loggedBefore: Record<string, number> = {};
   private logged = -1;
 
-  onRunStart(run: RunInfo): void {
+  async onRunStart(run: RunInfo): Promise<void> {
     this.windowStart = performance.now();
-    if (run.startStep > 0) {
+    // A resumed run (also one resumed from the checkpoint at step 0) finds what was logged.
+    if (run.tracker.loggedSteps) {
+      this.loggedBefore = await run.tracker.loggedSteps();
+    } else {
       const n = Number.parseInt(safeRead(path.join(run.runDir, LOGGED)) ?? '', 10);
-      if (Number.isInteger(n) && n > run.startStep) this.loggedBefore = n;
+      if (Number.isInteger(n)) this.loggedBefore = { '*': n };
     }
   }
 
@@ -72,9 +78,12 @@ class TrackerLog implements Callback {
   }
 
   private async log(run: RunInfo, step: number, values: Record<string, number>): Promise<void> {
-    if (step <= this.loggedBefore) return; // logged by the interrupted process, with the same values
-    await run.tracker.logMetrics(step, values);
-    if (step > this.logged) {
+    // What the interrupted process logged already (the same values: a resume is bit-identical).
+    const before = this.loggedBefore;
+    const fresh = Object.fromEntries(Object.entries(values).filter(([k]) => step > (before[k] ?? before['*'] ?? -1)));
+    if (!Object.keys(fresh).length) return;
+    await run.tracker.logMetrics(step, fresh);
+    if (!run.tracker.loggedSteps && step > this.logged) {
       this.logged = step;
       writeFileAtomic(path.join(run.runDir, LOGGED), `${step}\n`);
     }
@@ -87,7 +96,7 @@ class TrackerLog implements Callback {
   /** The window so far belongs to the abandoned attempt: log it now, then start afresh (and log again what follows). */
   async onRollback(run: RunInfo): Promise<void> {
     await this.flush(run);
-    this.loggedBefore = -1;
+    this.loggedBefore = {};
   }
 
   async onRunEnd(run: RunInfo): Promise<void> {

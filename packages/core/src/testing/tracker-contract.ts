@@ -79,12 +79,15 @@ export function describeTrackerContract(plugin: TrackerPlugin, opts: TrackerCont
       const uri = await opts.uri();
       const first = plugin.create(uri, { baseDir });
       const { runId } = await first.startRun({ experiment: 'contract', runName: 'resumed' });
-      await first.logMetrics(1, { loss: 1 });
+      await first.logMetrics(1, { loss: 1, acc: 0.5 });
+      await first.logMetrics(3, { acc: 0.75 });
       await first.flush?.();
       await first.endRun('KILLED');
       const again = plugin.create(uri, { baseDir });
       const reopened = await again.startRun({ experiment: 'contract', runName: 'resumed', resumeRunId: runId });
       expect(reopened.runId).toBe(runId);
+      // What the reopened run holds, key by key (a resumed run does not log it again).
+      if (again.loggedSteps) expect(await again.loggedSteps()).toEqual({ loss: 1, acc: 3 });
       await again.logMetrics(2, { loss: 0.5 });
       await again.flush?.();
       await again.endRun('FINISHED');
