@@ -18,6 +18,11 @@ export class MemoryTracker implements Tracker {
   async logMetrics(step: number, values: Record<string, number>) {
     this.metrics.push({ step, values });
   }
+  async loggedSteps() {
+    const out: Record<string, number> = {};
+    for (const m of this.metrics) for (const k of Object.keys(m.values)) out[k] = Math.max(out[k] ?? -Infinity, m.step);
+    return out;
+  }
   async setTags(t: Record<string, string>) {
     Object.assign(this.tags, t);
   }

@@ -85,7 +85,11 @@ class TrackerLog implements Callback {
     await run.tracker.logMetrics(step, fresh);
     if (!run.tracker.loggedSteps && step > this.logged) {
       this.logged = step;
-      writeFileAtomic(path.join(run.runDir, LOGGED), `${step}\n`);
+      try {
+        writeFileAtomic(path.join(run.runDir, LOGGED), `${step}\n`);
+      } catch {
+        // Only a resume reads it; a run whose folder cannot take it still logs.
+      }
     }
   }
 
