@@ -201,6 +201,9 @@ describe('reliability', () => {
   fs.mkdirSync(full, { recursive: true });
   const canMount = process.platform === 'linux' && mountTmpfs(full, 64);
   if (canMount) spawnSync('umount', [full]);
+  // Skipped only where this machine cannot mount a tmpfs (not root, or a container without the
+  // mount capability); there the injected-ENOSPC tests (core state.test.ts, tracking
+  // file-store.test.ts) still cover a full disk on the checkpoint and artifact writes.
   describe.skipIf(!canMount)('a full disk (a small tmpfs)', () => {
     afterAll(() => {
       spawnSync('umount', [full]);
