@@ -110,20 +110,23 @@ async function decodeOne(file: string, cfg: Options): Promise<{ data: Buffer; wi
   return { data, width: info.width, height: info.height };
 }
 
-/** Decode every file (a few at a time), checking sizes agree. */
-async function decodeAll(listing: Listing, cfg: Options, ctx: DatasetContext): Promise<Decoded> {
+/**
+ * `read` on every file, four at a time, under one error policy: a limit (a `UserError`) always
+ * stops; a file that cannot be read stops with onError: fail, and is left out (and named in
+ * `skipped`) with onError: skip. `kept`: the indices read; at least one, or an error.
+ */
+async function eachFile<T>(listing: Listing, cfg: Options, read: (file: string) => Promise<T>, onRead?: (done: number, n: number) => void): Promise<{ results: (T | undefined)[]; kept: number[]; skipped: string[] }> {
   const n = listing.files.length;
-  const results: ({ data: Buffer; width: number; height: number } | undefined)[] = new Array(n);
+  const results: (T | undefined)[] = new Array(n);
   const skipped: string[] = [];
   let next = 0;
   let done = 0;
-  let lastLog = Date.now();
   const worker = async () => {
     while (next < n) {
       const i = next++;
       const file = listing.files[i]!;
       try {
-        results[i] = await decodeOne(file, cfg);
+        results[i] = await read(file);
       } catch (error) {
         // A limit is not a broken file: onError: skip does not drop images for being large.
         if (error instanceof UserError) throw error;
@@ -131,21 +134,35 @@ async function decodeAll(listing: Listing, cfg: Options, ctx: DatasetContext): P
         if (cfg.onError === 'fail') throw new UserError(`image-folder: cannot decode ${file}: ${why} (set dataset.onError: skip to leave such files out)`);
         skipped.push(`${file} (${why})`);
       }
-      done++;
-      if (Date.now() - lastLog > 2000) {
-        lastLog = Date.now();
-        ctx.log(`image-folder: decoded ${done}/${n} images`);
-      }
+      onRead?.(++done, n);
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
   const kept = results.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
   if (kept.length === 0) throw new UserError(`image-folder: none of the ${n} files under ${cfg.dir} could be decoded`);
-  const first = results[kept[0]!]!;
+  return { results, kept, skipped };
+}
+
+/** Refuse images of different sizes among the kept ones (naming the first and the odd one). */
+function checkSameSize(listing: Listing, kept: number[], sizes: readonly ({ width: number; height: number } | undefined)[]): void {
+  const first = sizes[kept[0]!]!;
   for (const i of kept) {
-    const r = results[i]!;
+    const r = sizes[i]!;
     if (r.width !== first.width || r.height !== first.height) throw mixedSizes(listing.files[kept[0]!]!, first, listing.files[i]!, r);
   }
+}
+
+/** Decode every file (a few at a time), checking sizes agree. */
+async function decodeAll(listing: Listing, cfg: Options, ctx: DatasetContext): Promise<Decoded> {
+  let lastLog = Date.now();
+  const { results, kept, skipped } = await eachFile(listing, cfg, (file) => decodeOne(file, cfg), (done, n) => {
+    if (Date.now() - lastLog > 2000) {
+      lastLog = Date.now();
+      ctx.log(`image-folder: decoded ${done}/${n} images`);
+    }
+  });
+  checkSameSize(listing, kept, results);
+  const first = results[kept[0]!]!;
   const rowSize = first.width * first.height * cfg.channels;
   const pixels = new Uint8Array(kept.length * rowSize);
   kept.forEach((i, k) => pixels.set(results[i]!.data, k * rowSize));
@@ -244,32 +261,9 @@ function checkSetBytes(n: number, shape: [number, number, number], root: string,
  */
 async function readHeaders(listing: Listing, cfg: Options): Promise<{ kept: number[]; shape: [number, number, number] }> {
   checkSizeOption(cfg);
-  const n = listing.files.length;
-  const sizes: ({ width: number; height: number } | undefined)[] = new Array(n);
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      const file = listing.files[i]!;
-      try {
-        sizes[i] = await headerSize(file, cfg);
-      } catch (error) {
-        if (error instanceof UserError) throw error;
-        const why = (error as Error).message.split('\n')[0];
-        if (cfg.onError === 'fail') throw new UserError(`image-folder: cannot decode ${file}: ${why} (set dataset.onError: skip to leave such files out)`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-  const kept = sizes.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
-  if (kept.length === 0) throw new UserError(`image-folder: none of the ${n} files under ${cfg.dir} could be decoded`);
+  const { results: sizes, kept } = await eachFile(listing, cfg, (file) => headerSize(file, cfg));
   const first = sizes[kept[0]!]!;
-  if (cfg.size === undefined) {
-    for (const i of kept) {
-      const r = sizes[i]!;
-      if (r.width !== first.width || r.height !== first.height) throw mixedSizes(listing.files[kept[0]!]!, first, listing.files[i]!, r);
-    }
-  }
+  if (cfg.size === undefined) checkSameSize(listing, kept, sizes);
   const [h, w] = cfg.size !== undefined ? outputSize(cfg.size) : [first.height, first.width];
   return { kept, shape: [h, w, cfg.channels] };
 }
