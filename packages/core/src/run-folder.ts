@@ -97,9 +97,16 @@ export function readRunRecord(runDir: string): RunRecord {
  * with one warning naming its path; other files and folders (`sweeps/`) are not runs.
  */
 export function listRunRecords(outputDir: string, warn: (message: string) => void): RunRecord[] {
+  return runEntries(outputDir, warn)
+    .map((e) => e.record)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+/** The run folders of an output folder with their records (what `listRunRecords` lists). */
+function runEntries(outputDir: string, warn: (message: string) => void): { dir: string; record: RunRecord }[] {
   const root = path.resolve(outputDir);
   if (!fs.existsSync(root)) return [];
-  const out: RunRecord[] = [];
+  const out: { dir: string; record: RunRecord }[] = [];
   for (const name of fs.readdirSync(root).sort()) {
     if (name.startsWith('.')) continue;
     const dir = path.join(root, name);
@@ -118,12 +125,12 @@ export function listRunRecords(outputDir: string, warn: (message: string) => voi
     }
     if (!fs.lstatSync(file, { throwIfNoEntry: false })) continue;
     try {
-      out.push(readRunRecord(dir));
+      out.push({ dir, record: readRunRecord(dir) });
     } catch (error) {
       warn(`skipping ${(error as Error).message.replace(/^Cannot read /, '')}`);
     }
   }
-  return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  return out;
 }
 
 /** Write `<runDir>/run.json` atomically. */
@@ -204,13 +211,8 @@ export async function reconcileInterrupted(
   opts: { log(message: string): void; only?: (record: RunRecord) => boolean; skip?: string },
 ): Promise<string[]> {
   const done: string[] = [];
-  for (const dir of listRunDirs(path.resolve(outputDir))) {
-    let record: RunRecord;
-    try {
-      record = readRunRecord(dir);
-    } catch {
-      continue; // listings warn about malformed records; nothing to reconcile in one
-    }
+  // Listings warn about malformed records; there is nothing to reconcile in one.
+  for (const { dir, record } of runEntries(outputDir, () => {})) {
     if (path.resolve(dir) === opts.skip || record.runId === opts.skip) continue;
     if (opts.only && !opts.only(record)) continue;
     const why = interruptedReason(record);
