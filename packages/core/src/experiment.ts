@@ -187,28 +187,26 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const { runId, experimentId } = await tracker.startRun({ experiment, runName, ...(record ? { resumeRunId: record.runId } : {}), ...(opts.tags ? { tags: opts.tags } : {}) });
   opts.onRunStart?.({ runId, runName, experimentId });
   // From here on a run exists: any failure before training ends it as FAILED, not RUNNING.
-  let runDir: string;
-  let heartbeat!: RunHeartbeat;
-  let trainer!: Trainer;
+  const runDir = opts.resumeDir ?? path.join(outputDir, runId);
+  const newRecord: RunRecord = {
+    ...(record ?? {}),
+    runId,
+    runName,
+    experiment,
+    experimentId,
+    trackingUri: uri,
+    trackingBaseDir,
+    createdAt: record?.createdAt ?? new Date().toISOString(),
+    status: 'RUNNING',
+    step: resume?.position.step ?? 0,
+    backend: opts.backend.name,
+    configDir: record?.configDir ?? opts.baseDir,
+  };
+  delete newRecord.interrupted;
+  let trainer: Trainer | undefined;
+  const heartbeat = new RunHeartbeat(runDir, newRecord, () => trainer?.step ?? newRecord.step);
   try {
-    runDir = opts.resumeDir ?? path.join(outputDir, runId);
     ensureDir(runDir);
-    const newRecord: RunRecord = {
-      ...(record ?? {}),
-      runId,
-      runName,
-      experiment,
-      experimentId,
-      trackingUri: uri,
-      trackingBaseDir,
-      createdAt: record?.createdAt ?? new Date().toISOString(),
-      status: 'RUNNING',
-      step: resume?.position.step ?? 0,
-      backend: opts.backend.name,
-      configDir: record?.configDir ?? opts.baseDir,
-    };
-    delete newRecord.interrupted;
-    heartbeat = new RunHeartbeat(runDir, newRecord, () => trainer?.step ?? newRecord.step);
     heartbeat.start();
     const configFile = path.join(runDir, 'config.yaml');
     try {
@@ -256,7 +254,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       loadDataset,
     });
   } catch (error) {
-    (heartbeat as RunHeartbeat | undefined)?.stop();
+    heartbeat.stop();
     if (record) {
       // A resume that could not start changes nothing: the run keeps the status and record it had.
       await recordRunEnd(tracker, record.status === 'RUNNING' ? 'KILLED' : record.status, { log });
