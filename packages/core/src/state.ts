@@ -171,21 +171,23 @@ export function readCheckpoint(dir: string): { state: StateDict; meta: Checkpoin
     throw new UserError(`Checkpoint ${manifestFile} has format '${String(format)}', expected '${CHECKPOINT_FORMAT}'`);
   }
   const blob = readFile(blobFile, 'data');
+  // Hashed once: the checksums file and the manifest both name the tensors' hash.
+  const blobHash = sha256(blob);
   if (format === CHECKPOINT_FORMAT) {
     if (!fs.existsSync(sumsFile)) throw new UserError(`Checkpoint ${dir} is incomplete: ${CHECKSUMS} is missing (it is written last)`);
     const sums = checksumsSchema.safeParse(parseJson(readFile(sumsFile, 'checksums'), sumsFile));
     if (!sums.success) throw new UserError(`Checkpoint ${sumsFile} is corrupt: ${issuesText(sums.error)}`);
-    for (const [name, bytes] of [['manifest.json', manifestBytes], ['tensors.bin', blob]] as const) {
+    for (const [name, bytes, hash] of [['manifest.json', manifestBytes, sha256(manifestBytes)], ['tensors.bin', blob, blobHash]] as const) {
       const want = sums.data.files[name];
       const file = path.join(dir, name);
       if (bytes.length !== want.bytes) throw new UserError(`Checkpoint ${file} is corrupt: ${bytes.length} bytes, ${CHECKSUMS} says ${want.bytes}`);
-      if (sha256(bytes) !== want.sha256) throw new UserError(`Checkpoint ${file} is corrupt (SHA-256 mismatch with ${CHECKSUMS})`);
+      if (hash !== want.sha256) throw new UserError(`Checkpoint ${file} is corrupt (SHA-256 mismatch with ${CHECKSUMS})`);
     }
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) throw new UserError(`Checkpoint ${manifestFile} is malformed: ${issuesText(parsed.error)}`);
   const manifest = parsed.data;
-  if (sha256(blob) !== manifest.sha256) throw new UserError(`Checkpoint ${blobFile} is corrupt (SHA-256 mismatch: ${blob.length} bytes read)`);
+  if (blobHash !== manifest.sha256) throw new UserError(`Checkpoint ${blobFile} is corrupt (SHA-256 mismatch: ${blob.length} bytes read)`);
   // The layout: tensors back to back in manifest order, each its shape's size, filling the file.
   const state: StateDict = {};
   let offset = 0;
