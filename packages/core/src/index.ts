@@ -37,3 +37,31 @@ export { stateDictOf, loadStateDict, stateMismatch, entryOf, layerTargets, type 
 export { MemoryTracker } from './memory-tracker.js';
 export { checkRunnable, describeData, describeInfo, type CheckSource } from './config/runnable.js';
 export { TAGS, recordRunStart, recordRollback, recordRunEnd } from './run-record.js';
+export {
+  exportGraph,
+  graphModelArtifacts,
+  writeGraphModel,
+  readGraphModelFiles,
+  toFloat16Bits,
+  ExportError,
+  QUANTIZE_MIN_SIZE,
+  TRACE_BATCHES,
+  latentExport,
+  cyclicLabels,
+  LATENT_SAMPLER_SOURCE,
+  type LatentExportOptions,
+  buildExport,
+  exportManifest,
+  bundleArtifacts,
+  loadArtifacts,
+  importSampler,
+  EXPORT_FORMAT,
+  type ExportBundle,
+  type ExportManifest,
+  type SamplerFn,
+  type ExportGraph,
+  type ExportInput,
+  type GraphModelParts,
+  type GraphModelArtifacts,
+  type Quantization,
+} from './export/index.js';
