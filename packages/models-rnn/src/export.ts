@@ -16,7 +16,7 @@ import type { RowLstmNet, RowState } from './net.js';
 export const ROW_LSTM_SAMPLER_SOURCE = `// genlab sampler "row-lstm": ancestral sampling, pixel by pixel, with the one-row network "step".
 // sample(tf, graphs, inputs, info): inputs.u [n, H, W] uniforms in [0, 1) (and inputs.labels [n]
 // for a conditional model); returns float32 [n, H, W, 1] in info.output.range.
-export async function sample(tf, graphs, inputs, info) {
+export function sample(tf, graphs, inputs, info) {
   const step = graphs.step;
   const { height: H, width: W, hidden, states: stateNames } = info.info;
   const [lo, hi] = info.output.range;

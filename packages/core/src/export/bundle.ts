@@ -88,7 +88,7 @@ export async function loadArtifacts(a: GraphModelArtifacts): Promise<GraphModel>
 }
 
 /** A sampler module's `sample`. */
-export type SamplerFn = (tfjs: unknown, graphs: Record<string, GraphModel>, inputs: Record<string, tf.Tensor>, info: ExportManifest) => Promise<tf.Tensor>;
+export type SamplerFn = (tfjs: unknown, graphs: Record<string, GraphModel>, inputs: Record<string, tf.Tensor>, info: ExportManifest) => tf.Tensor;
 
 /** Import a sampler's source as an ES module (through a temporary file: the source is code a page loads as is). */
 export async function importSampler(source: string): Promise<SamplerFn> {

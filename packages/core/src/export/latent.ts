@@ -11,7 +11,7 @@ export const LATENT_SAMPLER_SOURCE = `// genlab sampler "latent": images = gener
 // sample(tf, graphs, inputs, info): graphs are loaded tfjs graph models by name, inputs the
 // random inputs by name ([n, ...] each, as genlab.json's "random" describes), info genlab.json.
 // Returns float32 [n, ...info.output.shape] in info.output.range.
-export async function sample(tf, graphs, inputs, info) {
+export function sample(tf, graphs, inputs, info) {
   const feeds = {};
   for (const name of Object.keys(info.graphs.generator.inputs)) feeds[name] = inputs[name];
   return graphs.generator.execute(feeds, 'images');
