@@ -1,7 +1,7 @@
 /**
  * `exp export <run> --out <dir>`: the networks of a run's checkpoint that generate, as tfjs
  * graph models that plain `@tensorflow/tfjs` loads (`tf.loadGraphModel`) with no genlab code,
- * the plain-JS sampler that runs them (`sampler.js`), `genlab.json` (what the export is and
+ * the plain-JS sampler that runs them (`sampler.mjs`), `genlab.json` (what the export is and
  * how to use it: family, inputs, output range and pixels, classes, the run, its metrics and
  * their protocol) and, with `--with-page`, a static sampler page.
  *
@@ -187,7 +187,7 @@ export async function exportCommand(args: ExportArgs): Promise<number> {
       const float32Bytes = args.quantize ? graphModelArtifacts(g.parts, { generatedBy }).weightData.byteLength : written.bytes;
       files[name] = { bytes: written.bytes, float32Bytes };
     }
-    writeFileAtomic(path.join(tmp, 'sampler.js'), bundle.spec.samplerSource);
+    writeFileAtomic(path.join(tmp, 'sampler.mjs'), bundle.spec.samplerSource);
 
     // The check: the files as written, loaded with tfjs-converter, against `exp sample`.
     const sample = await importSampler(bundle.spec.samplerSource);
@@ -247,7 +247,7 @@ export async function exportCommand(args: ExportArgs): Promise<number> {
       metrics,
       quantization,
       check: { maxAbsDiff: diff, samples: n, backend, tolerance: args.quantize ? null : EXPORT_TOLERANCE },
-      files: { sampler: 'sampler.js', ...(args.withPage ? { page: 'index.html' } : {}) },
+      files: { sampler: 'sampler.mjs', ...(args.withPage ? { page: 'index.html' } : {}) },
       generatedBy,
       exportedAt: new Date().toISOString(),
     };

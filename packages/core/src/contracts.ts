@@ -258,7 +258,7 @@ export interface ModelExport {
   graphs: Record<string, ExportGraph>;
   /**
    * The sampling loop as an ES module with no imports, shipped beside the graphs as
-   * `sampler.js`: `export function sample(tf, graphs, inputs, info)` → images (synchronous: graph models without control flow run synchronously)
+   * `sampler.mjs`: `export function sample(tf, graphs, inputs, info)` → images (synchronous: graph models without control flow run synchronously)
    * float32 [n, ...shape] in `info.output.range`, where `graphs` are the loaded graph models
    * by name, `inputs` the random inputs by name ([n, ...shape] each) and `info` genlab.json.
    */

@@ -1,7 +1,7 @@
 /**
  * The Row LSTM's export: `step`, the network of one row (the states and pixels of the row
  * above and this row's pixels so far → this row's logits and states), and the plain-JS loop
- * that samples with it pixel by pixel, shipped beside it as `sampler.js`.
+ * that samples with it pixel by pixel, shipped beside it as `sampler.mjs`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { cyclicLabels, deriveSeed, type ExportInput, type ModelExport, type SampleOptions } from '@genlab/core';

@@ -180,7 +180,8 @@ export class RowLstmNet {
   /** The class term of layer l, [n, G], or undefined for an unconditional model. */
   classTerm(l: number, labels: tf.Tensor1D | undefined): tf.Tensor2D | undefined {
     const e = this.layerVars[l]!.embedding;
-    return e && labels ? (tf.gather(e, labels) as tf.Tensor2D) : undefined;
+    // Rows by one-hot matmul, not gather: gather's gradient (UnsortedSegmentSum) has no wasm kernel.
+    return e && labels ? (tf.matMul(tf.cast(tf.oneHot(labels, this.spec.numClasses), 'float32') as tf.Tensor2D, e as tf.Tensor2D) as tf.Tensor2D) : undefined;
   }
 
   /** The output head on hidden features [..., hidden] → logits [..., 1]. */

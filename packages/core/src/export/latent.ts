@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelExport, RandomInput, SampleOptions } from '../contracts.js';
 import type { ExportGraph, ExportInput } from './trace.js';
 
-/** `sampler.js` of a latent model (an ES module with no imports: plain tfjs calls it). */
+/** `sampler.mjs` of a latent model (an ES module with no imports: plain tfjs calls it). */
 export const LATENT_SAMPLER_SOURCE = `// genlab sampler "latent": images = generator(z[, labels]), one graph pass.
 // sample(tf, graphs, inputs, info): graphs are loaded tfjs graph models by name, inputs the
 // random inputs by name ([n, ...] each, as genlab.json's "random" describes), info genlab.json.
