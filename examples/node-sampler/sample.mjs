@@ -1,3 +1,4 @@
+/* global Buffer, console, process */
 // Sample from a genlab export in plain Node: node sample.mjs <export folder> [grid.png]
 // (npm install @tensorflow/tfjs pngjs; no genlab package is needed)
 import fs from 'node:fs';

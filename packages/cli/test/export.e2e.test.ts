@@ -151,6 +151,42 @@ describe('exp export', () => {
     }
   });
 
+  it('--checkpoint best and a step the run kept (callbacks.checkpoint: keep, best)', () => {
+    const cfg = write(
+      cwd,
+      'kept.yaml',
+      `extends: ${path.join(repo, 'configs', 'gan-mnist.yaml')}
+model: { latentDim: 8, generator: { hidden: [16] }, discriminator: { hidden: [16] } }
+dataset: { subset: 128 }
+train: { steps: 8, batchSize: 16, logEvery: 2 }
+callbacks:
+  samples: { every: 0, n: 4 }
+  checkpoint: { every: 2, keep: 2, best: { metric: fid } }
+  progress: false
+eval: { every: 4, metrics: [fid], samples: 40, floor: false }
+tracking: { uri: file:./mlruns }
+`,
+    );
+    const r = exp(['run', cfg], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const id = runIdOf(r.stdout);
+    const fids = [...r.stderr.matchAll(/checkpoint: best fid ([\d.]+) at step (\d+)/g)].map((m) => ({ fid: Number(m[1]), step: Number(m[2]) }));
+    expect(fids.length).toBeGreaterThan(0);
+    // Each new best is better than the one before.
+    for (let i = 1; i < fids.length; i++) expect(fids[i]!.fid).toBeLessThan(fids[i - 1]!.fid);
+    const ckpts = fs.readdirSync(path.join(cwd, 'outputs', id, 'checkpoints')).filter((n) => !n.startsWith('.')).sort();
+    expect(ckpts).toEqual(['best', 'last', 'step-0000006', 'step-0000008']);
+    const best = exp(['export', id.slice(0, 8), '--out', path.join(cwd, 'x-best'), '--checkpoint', 'best'], cwd);
+    expect(best.code, best.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, 'x-best', 'genlab.json'), 'utf8')).run).toMatchObject({ checkpoint: 'best', step: fids.at(-1)!.step });
+    const six = exp(['export', id.slice(0, 8), '--out', path.join(cwd, 'x-6'), '--checkpoint', '6'], cwd);
+    expect(six.code, six.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, 'x-6', 'genlab.json'), 'utf8')).run).toMatchObject({ checkpoint: 'step-0000006', step: 6 });
+    const two = exp(['export', id.slice(0, 8), '--out', path.join(cwd, 'x-2'), '--checkpoint', '2'], cwd);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain(`run ${id} has no checkpoint '2' (it has: last, best, 6, 8)`);
+  });
+
   describe('bad input: exit 2, a message naming what, nothing half-written', () => {
     const noPartials = () => expect(fs.readdirSync(cwd).filter((f) => f.includes('.partial-'))).toEqual([]);
 
