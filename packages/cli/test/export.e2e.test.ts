@@ -244,21 +244,25 @@ tracking: { uri: file:./mlruns }
       noPartials();
     });
 
-    it('a run whose plugin module is not installed any more', () => {
+    it("a plugin model without exportSpec, and a run whose plugin module is not installed any more", () => {
       const dir = fs.mkdtempSync(path.join(cwd, 'plugin-'));
       const mod = path.join(dir, 'my-model.mjs');
       fs.copyFileSync(path.join(here, 'fixtures', 'flaky-model.mjs'), mod);
-      // A run of a built-in model whose config names a plugin module: it cannot load without it.
-      const own = write(dir, 'with-plugin.yaml', `plugins: [./my-model.mjs]\n${from('gan-mnist.yaml', 'model: { latentDim: 8, generator: { hidden: [16] }, discriminator: { hidden: [16] } }\ndataset: { subset: 64 }')}`);
+      const own = write(dir, 'with-plugin.yaml', `plugins: [./my-model.mjs]\nmodel: { name: test/flaky }\ndataset: { name: mnist, subset: 64 }\n${quick}`);
       const r = exp(['run', own], dir);
       expect(r.code, r.stderr).toBe(0);
       const id = runIdOf(r.stdout);
+      const args = ['export', id.slice(0, 8), '--out', path.join(dir, 'web'), '--output-dir', path.join(dir, 'outputs')];
+      const none = exp(args, dir);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain(`cannot export run ${id}: model test/flaky does not export (its GenerativeModel has no exportSpec)`);
       fs.rmSync(mod);
-      const e = exp(['export', id.slice(0, 8), '--out', path.join(dir, 'web'), '--output-dir', path.join(dir, 'outputs')], dir);
+      const e = exp(args, dir);
       expect(e.code).toBe(2);
       expect(e.stderr).toContain(`run ${id} cannot be reopened: its config does not load here`);
       expect(e.stderr).toContain('my-model.mjs');
       expect(fs.existsSync(path.join(dir, 'web'))).toBe(false);
+      expect(fs.readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
     });
   });
 });
