@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKENDS, exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
 import { benchCommand, benchDataWorker, benchFidWorker, benchWorker } from './bench.js';
+import { profileCommand, profileWorker } from './profile.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
@@ -296,9 +297,11 @@ async function main(argv: string[]): Promise<number> {
           .option('batch', { type: 'number', default: 64 })
           .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, rnn, data, fid' })
           .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
+          .option('profile', { type: 'string', description: 'instead: where a training step of one model (mlp, dcgan, rnn) spends its time, kernel by kernel, next to PyTorch\'s' })
+          .option('top', { type: 'number', default: 15, description: '--profile: rows per table' })
           .option('worker', { type: 'string', hidden: true })
-          .option('backend', { choices: BACKENDS, hidden: true })
-          .option('steps', { type: 'number', hidden: true }),
+          .option('backend', { choices: BACKENDS, description: '--profile: the genlab backend (default wasm)' })
+          .option('steps', { type: 'number', description: '--profile: profiled steps (default 10)' }),
       (a) =>
         run(async () => {
           if (a.worker === 'fid') {
@@ -309,6 +312,11 @@ async function main(argv: string[]): Promise<number> {
             process.stdout.write(JSON.stringify(await benchDataWorker(a.batch)) + '\n');
             return 0;
           }
+          if (a.worker && a.profile) {
+            process.stdout.write(JSON.stringify(await profileWorker(a.worker, a.backend ?? 'wasm', a.steps ?? 10, a.batch)) + '\n');
+            return 0;
+          }
+          if (a.profile) return profileCommand({ model: a.profile, steps: a.steps ?? 10, batch: a.batch, top: a.top, ...(a.backend ? { backend: a.backend } : {}), ...(a.out !== undefined ? { out: a.out } : {}) });
           if (a.worker) {
             const r = await benchWorker(a.worker, a.backend ?? 'auto', a.steps ?? 20, a.batch);
             process.stdout.write(JSON.stringify(r) + '\n');
