@@ -14,6 +14,11 @@ describe('bench --profile: kernel FLOPs and grouping', () => {
     expect(kernelFlops('Relu', [[4]], [[4]])).toBeUndefined();
   });
 
+  it('leaves out the op records tf.profile adds around kernels with a custom gradient', () => {
+    const rows = groupKernels([{ name: 'fusedConv2d__op', ms: 5, inputShapes: [], outputShapes: [] }, { name: 'FusedConv2D', ms: 5, inputShapes: [], outputShapes: [] }], 1);
+    expect(rows.map((r) => r.name)).toEqual(['FusedConv2D']);
+  });
+
   it('agrees with the kernels tf.profile records for a real matmul and conv, per step', async () => {
     await tf.setBackend('cpu');
     const a = tf.ones([6, 4]);

@@ -83,6 +83,8 @@ export function kernelFlops(name: string, inputShapes: (number[] | undefined)[],
 export function groupKernels(kernels: { name: string; ms: number; inputShapes: (number[] | undefined)[]; outputShapes: (number[] | undefined)[] }[], steps: number): ProfileRow[] {
   const by = new Map<string, ProfileRow>();
   for (const k of kernels) {
+    // tf.profile also records ops with a custom gradient (`fusedConv2d__op`) around the kernel they run: not kernels, and counted twice.
+    if (k.name.endsWith('__op')) continue;
     const row = by.get(k.name) ?? { name: k.name, count: 0, ms: 0 };
     row.count += 1 / steps;
     row.ms += k.ms / steps;
