@@ -268,7 +268,7 @@ export async function exportCommand(args: ExportArgs): Promise<number> {
     }
     process.stdout.write(`${out}\n`);
     log(
-      `exported run ${record.runId} (${config.model.name}, checkpoint ${genlabJson.run && (genlabJson.run as { checkpoint: string }).checkpoint} at step ${opened.checkpoint.step}) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
+      `exported run ${record.runId} (${config.model.name}, checkpoint ${path.basename(opened.checkpoint.dir)} at step ${opened.checkpoint.step}) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
         `${Object.keys(files).length} graph${Object.keys(files).length > 1 ? 's' : ''}, ${(total / 1024).toFixed(0)} KiB${args.quantize ? ` (${args.quantize})` : ''}` +
         (args.withPage ? `\n  page: ${path.join(out, 'index.html')} (open it, or: pnpm exp serve ${args.out})` : `\n  load it with tf.loadGraphModel (see the README's "Using an export"); --with-page adds a sampler page`),
     );
