@@ -10,7 +10,7 @@ export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, hasSweepBlock, ov
 export { composeRoot } from './config/validate.js';
 export { minimalConfig, rootSchema, trainSchema, trackingSchema, outputSchema, BACKENDS, type BackendName, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
 export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, ADAM_KERNEL, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
-export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
+export { deriveSeed, mulberry32, noiseSeed, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';
 export { Trainer, modelHash, resumeFrom, globalNorm, clipByGlobalNorm, GRAD_NORM_PREFIX, type TrainerOptions, type TrainResult, type StartPosition } from './trainer.js';

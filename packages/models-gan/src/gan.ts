@@ -21,7 +21,7 @@
  * generator passes per call; caching them would outlive the call as model state).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { latentExport } from '@genlab/core';
+import { latentExport, noiseSeed } from '@genlab/core';
 import type { Batch, GenerativeModel, ModelExport, SampleOptions, StateDict, StepResult, TrainContext } from '@genlab/core';
 import { diffAugment } from './augment.js';
 import { classLoss, discriminatorLoss, generatorLoss, isLogistic } from './losses.js';
@@ -223,7 +223,7 @@ export class Gan implements GenerativeModel {
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
     return tf.tidy(() => {
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
+      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', noiseSeed(seed)) as tf.Tensor2D;
       let labels: tf.Tensor1D | undefined;
       if (this.conditional) {
         if (opts.labels && opts.labels.shape[0] !== n) throw new Error(`sample: ${opts.labels.shape[0]} labels for ${n} samples`);

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { type CheckIssue, cyclicLabels, deriveSeed, latentExport, type ExportGraph, type ModelExport, layerTargets, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
+import { type CheckIssue, cyclicLabels, deriveSeed, latentExport, noiseSeed, type ExportGraph, type ModelExport, layerTargets, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
 import { decoderMean, decoderNoise, decoderSample, decoderSampleWith, gaussianKl, LIKELIHOODS, type Likelihood, type LikelihoodChoice, likelihoodIssue, LOG_VAR_MIN, logProb, resolveLikelihood } from './likelihood.js';
 
 /** Decoder rows (k draws × batch) per chunk of the IWAE bound: bounds evaluation memory. */
@@ -290,7 +290,7 @@ export class Vae implements GenerativeModel {
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
     return tf.tidy(() => {
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
+      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', noiseSeed(seed)) as tf.Tensor2D;
       return this.render(this.decode(z, this.condition(opts.labels, n)), seed);
     });
   }

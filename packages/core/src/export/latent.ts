@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelExport, RandomInput, SampleOptions } from '../contracts.js';
+import { noiseSeed } from '../rng.js';
 import type { ExportGraph, ExportInput } from './trace.js';
 
 /** `sampler.mjs` of a latent model (an ES module with no imports: plain tfjs calls it). */
@@ -43,7 +44,7 @@ export function cyclicLabels(n: number, k: number): tf.Tensor1D {
 
 /** The `ModelExport` of a latent model. */
 export function latentExport(o: LatentExportOptions): ModelExport {
-  const drawZ = o.drawZ ?? ((n: number, seed: number) => tf.randomNormal([n, o.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D);
+  const drawZ = o.drawZ ?? ((n: number, seed: number) => tf.randomNormal([n, o.latentDim], 0, 1, 'float32', noiseSeed(seed)) as tf.Tensor2D);
   const inputs: ExportInput[] = [{ name: 'z', shape: [o.latentDim], dtype: 'float32', description: 'latent vectors, N(0, I)', example: (n) => drawZ(n, 1) }];
   const random: Record<string, RandomInput> = { z: { distribution: 'normal', shape: [o.latentDim], description: 'latent vector z ~ N(0, I)' } };
   if (o.numClasses > 0) {

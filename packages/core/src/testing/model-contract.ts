@@ -107,7 +107,11 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
         expect(Math.min(...values)).toBeGreaterThanOrEqual(lo);
         expect(Math.max(...values)).toBeLessThanOrEqual(hi);
         expect(Array.from(b.dataSync())).toEqual(Array.from(values));
-        tf.dispose([a, b]);
+        // Seed 0 too (tfjs's seeded ops read 0 as "no seed": see noiseSeed).
+        const z0 = model.sample(2, { seed: 0 });
+        const z1 = model.sample(2, { seed: 0 });
+        expect(Array.from(z1.dataSync())).toEqual(Array.from(z0.dataSync()));
+        tf.dispose([a, b, z0, z1]);
         expect(tf.memory().numTensors).toBe(before);
       } finally {
         model.dispose();
