@@ -46,6 +46,8 @@
     return out;
   };
   const setStatus = (text) => ($('status').textContent = text);
+  /** A whole number ≥ 1 from a URL parameter (at most 1024), or undefined. */
+  const positive = (v) => (v !== null && /^\d+$/.test(v) && Number(v) >= 1 ? Math.min(1024, Number(v)) : undefined);
 
   // ---------------------------------------------------------------- backend
 
@@ -367,6 +369,7 @@
       else q.delete('backend');
       location.search = q.toString();
     });
+    if (![...$('count').options].some((o) => o.value === String(state.n))) $('count').append(el('option', { value: String(state.n) }, String(state.n)));
     $('count').value = String(state.n);
     $('count').addEventListener('change', () => {
       state.n = Number($('count').value);
@@ -425,6 +428,9 @@
     setStatus(`loading the model on ${backend.name}…`);
     const loaded = await loadExport();
     Object.assign(state, { manifest: loaded.manifest, graphs: loaded.graphs, sample: loaded.sample });
+    // ?n= and ?seed= start elsewhere; a pixel-by-pixel sampler starts with fewer samples.
+    state.n = positive(params.get('n')) ?? (loaded.manifest.sampler === 'latent' ? 64 : 16);
+    state.seed = positive(params.get('seed')) ?? 1;
     timings.model = performance.now();
     showAbout(loaded.manifest, backend.name, loaded.how);
     setupControls();
