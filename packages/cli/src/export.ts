@@ -25,7 +25,6 @@ import {
   ensureWritableDir,
   ExportError,
   exportManifest,
-  findRunDir,
   GENLAB_VERSION,
   graphModelArtifacts,
   importSampler,
@@ -262,7 +261,7 @@ export async function exportCommand(args: ExportArgs): Promise<number> {
       fs.renameSync(tmp, out);
       fs.rmSync(old, { recursive: true, force: true });
     } else fs.renameSync(tmp, out);
-    recordInRun(findRunDir(args.run, args.outputDir), { out, exportedAt: genlabJson.exportedAt as string, page: args.withPage, model: config.model.name, checkpoint: path.basename(opened.checkpoint.dir), step: opened.checkpoint.step, quantize: args.quantize ?? null });
+    recordInRun(args.run, args.outputDir, { out, exportedAt: genlabJson.exportedAt as string, page: args.withPage, model: config.model.name, checkpoint: path.basename(opened.checkpoint.dir), step: opened.checkpoint.step, quantize: args.quantize ?? null });
 
     const total = Object.values(files).reduce((a, f) => a + f.bytes, 0);
     for (const [name, f] of Object.entries(files)) {

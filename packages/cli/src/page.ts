@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { readGraphModelFiles, writeFileAtomic, type ExportManifest } from '@genlab/core';
+import { findRunDir, readGraphModelFiles, writeFileAtomic, type ExportManifest } from '@genlab/core';
 import { recordExport, type ExportRecord } from '@genlab/dashboard';
 
 const require = createRequire(import.meta.url);
@@ -87,13 +87,13 @@ export function writeSamplerPage(dir: string, manifest: ExportManifest): string[
 }
 
 /**
- * Note an export in its run folder's exports.json, where the dashboard finds it (and shows its
+ * Note an export in its run folder's exports.json (the run as `exp export` was given it), where the dashboard finds it (and shows its
  * sampler page). The export is already in place: a failure here is a warning, not an error.
  */
-export function recordInRun(runDir: string, record: ExportRecord): void {
+export function recordInRun(run: string, outputDir: string, record: ExportRecord): void {
   try {
-    recordExport(runDir, record);
+    recordExport(findRunDir(run, outputDir), record);
   } catch (error) {
-    process.stderr.write(`warning: the export is not listed in ${path.join(runDir, 'exports.json')} (${(error as Error).message}): the dashboard will not show it\n`);
+    process.stderr.write(`warning: the export is not listed in its run folder's exports.json (${(error as Error).message}): the dashboard will not show it\n`);
   }
 }
