@@ -11,6 +11,7 @@ import { profileCommand, profileWorker } from './profile.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
+import { serveCommand } from './serve.js';
 import { featuresTrainCommand } from './features.js';
 import { syncCommand } from './sync.js';
 import { uiCommand } from './ui.js';
@@ -156,6 +157,17 @@ async function main(argv: string[]): Promise<number> {
             ...(a.backend !== undefined ? { backend: a.backend } : {}),
           }),
         )(),
+    )
+    .command(
+      'serve <dir>',
+      "serve an export folder's sampler page (exp export --with-page) on this machine, with the same rules as exp ui",
+      (y) =>
+        y
+          .positional('dir', { type: 'string', demandOption: true, description: 'the export folder (exp export --out)' })
+          .option('port', { type: 'number', default: 5180, description: 'port (0: any free one)' })
+          .option('host', { type: 'string', default: '127.0.0.1', description: 'address to bind (default: this machine only)' })
+          .example('$0 serve web/', 'open http://127.0.0.1:5180/ for the export in web/'),
+      (a) => run(() => serveCommand({ dir: a.dir, host: a.host, port: a.port }))(),
     )
     .command(
       'data <what> [name]',

@@ -46,7 +46,7 @@ import { LocalSource, RemoteSource } from '@genlab/dashboard';
 import type { BackendName } from './backend.js';
 import { openRun, type OpenRun } from './commands.js';
 import { METRIC_PROTOCOL } from './compare.js';
-import { writeSamplerPage } from './page.js';
+import { recordInRun, writeSamplerPage } from './page.js';
 
 const log = (message: string) => process.stderr.write(message + '\n');
 
@@ -261,6 +261,7 @@ export async function exportCommand(args: ExportArgs): Promise<number> {
       fs.renameSync(tmp, out);
       fs.rmSync(old, { recursive: true, force: true });
     } else fs.renameSync(tmp, out);
+    recordInRun(args.run, args.outputDir, { out, exportedAt: genlabJson.exportedAt as string, page: args.withPage, model: config.model.name, checkpoint: path.basename(opened.checkpoint.dir), step: opened.checkpoint.step, quantize: args.quantize ?? null });
 
     const total = Object.values(files).reduce((a, f) => a + f.bytes, 0);
     for (const [name, f] of Object.entries(files)) {

@@ -1,9 +1,99 @@
-/** The sampler page `exp export --with-page` writes beside an export (static files, no build step). */
-import type { ExportManifest } from '@genlab/core';
+/**
+ * The sampler page `exp export --with-page` writes beside an export: static files, no build
+ * step for the user. The page itself (index.html, page/app.js, page/style.css) is in this
+ * package's `page/` folder; beside it go TensorFlow.js's browser bundles (tf.min.js: core,
+ * converter, webgl and cpu backends; tf-backend-wasm.min.js and its .wasm binaries) from the
+ * npm packages this CLI depends on, so the page makes no request outside its folder.
+ *
+ * Over http(s) the page loads the export's own files (genlab.json, model.json, sampler.js) as
+ * any web page would. From file:// Chromium refuses fetch and module scripts, so the same
+ * files are also embedded in page/model.js (genlab.json, every graph's model.json with its
+ * weights in base64, the sampler's source) and the wasm binaries in page/wasm.js, both classic
+ * scripts the page adds only when it is opened from a file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { findRunDir, readGraphModelFiles, writeFileAtomic, type ExportManifest } from '@genlab/core';
+import { recordExport, type ExportRecord } from '@genlab/dashboard';
 
-/** Write the page into the export folder `dir`, whose graphs and genlab.json are already there. */
-export function writeSamplerPage(dir: string, manifest: ExportManifest): void {
-  void dir;
-  void manifest;
-  throw new Error('the sampler page is not written yet');
+const require = createRequire(import.meta.url);
+/** This package's page/ folder (found from src/ and from dist/ alike). */
+const PAGE_DIR = fileURLToPath(new URL('../page/', import.meta.url));
+/** The page's own files: source in page/ → where they go in the export. */
+const PAGE_FILES: [string, string][] = [
+  ['index.html', 'index.html'],
+  ['app.js', 'page/app.js'],
+  ['style.css', 'page/style.css'],
+];
+/** The wasm backend's binaries (the page picks one: SIMD where the browser has it). */
+export const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'] as const;
+
+/** The TensorFlow.js files the page needs: source path → name in page/. */
+function tfjsFiles(): [string, string][] {
+  const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js'));
+  return [
+    [require.resolve('@tensorflow/tfjs/dist/tf.min.js'), 'tf.min.js'],
+    [path.join(wasmDir, 'tf-backend-wasm.min.js'), 'tf-backend-wasm.min.js'],
+    ...WASM_FILES.map((f): [string, string] => [path.join(wasmDir, f), f]),
+  ];
+}
+
+/** A bundle without its `//# sourceMappingURL=` line (the map is not shipped: a browser's dev tools would ask for it in vain). */
+function withoutSourceMap(text: string): string {
+  return text.replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+}
+
+/** A classic script that sets `window[name]` to `value` (JSON is valid JavaScript). */
+function globalScript(name: string, value: unknown, comment: string): string {
+  return `// ${comment}\nwindow.${name} = ${JSON.stringify(value)};\n`;
+}
+
+/**
+ * Write the page into the export folder `dir`, whose graphs, sampler.js and genlab.json are
+ * already there (`manifest` is what genlab.json holds). Returns the files written, relative
+ * to `dir`.
+ */
+export function writeSamplerPage(dir: string, manifest: ExportManifest): string[] {
+  const written: string[] = [];
+  const put = (rel: string, data: string | Buffer) => {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeFileAtomic(path.join(dir, rel), data);
+    written.push(rel);
+  };
+  for (const [src, rel] of PAGE_FILES) {
+    const file = path.join(PAGE_DIR, src);
+    if (!fs.existsSync(file)) throw new Error(`the sampler page's ${src} is missing from ${PAGE_DIR}: reinstall @genlab/cli`);
+    put(rel, fs.readFileSync(file));
+  }
+  for (const [src, name] of tfjsFiles()) {
+    put(`page/${name}`, name.endsWith('.js') ? withoutSourceMap(fs.readFileSync(src, 'utf8')) : fs.readFileSync(src));
+  }
+
+  // For file://: the export embedded in classic scripts.
+  const graphs: Record<string, { modelJson: unknown; weights: string }> = {};
+  for (const [name, g] of Object.entries(manifest.graphs)) {
+    const { modelJson, weightData } = readGraphModelFiles(path.join(dir, path.dirname(g.path)));
+    graphs[name] = { modelJson, weights: Buffer.from(weightData.buffer, weightData.byteOffset, weightData.byteLength).toString('base64') };
+  }
+  const sampler = fs.readFileSync(path.join(dir, typeof manifest.files === 'object' && manifest.files && 'sampler' in manifest.files ? String(manifest.files.sampler) : 'sampler.js'), 'utf8');
+  put('page/model.js', globalScript('GENLAB_EXPORT', { manifest, graphs, sampler }, 'genlab.json, every graph (model.json, weights in base64) and sampler.js, for the sampler page opened from file:// (generated by exp export)'));
+  // The threaded build is not embedded: a file:// page is never cross-origin isolated, so it cannot use threads.
+  const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js'));
+  const wasm = Object.fromEntries(WASM_FILES.filter((f) => !f.includes('threaded')).map((f) => [f, fs.readFileSync(path.join(wasmDir, f)).toString('base64')]));
+  put('page/wasm.js', globalScript('GENLAB_WASM', wasm, "TensorFlow.js's wasm binaries in base64, for the sampler page opened from file:// (generated by exp export)"));
+  return written;
+}
+
+/**
+ * Note an export in its run folder's exports.json (the run as `exp export` was given it), where the dashboard finds it (and shows its
+ * sampler page). The export is already in place: a failure here is a warning, not an error.
+ */
+export function recordInRun(run: string, outputDir: string, record: ExportRecord): void {
+  try {
+    recordExport(findRunDir(run, outputDir), record);
+  } catch (error) {
+    process.stderr.write(`warning: the export is not listed in its run folder's exports.json (${(error as Error).message}): the dashboard will not show it\n`);
+  }
 }

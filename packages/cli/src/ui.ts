@@ -2,29 +2,40 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '@genlab/core';
-import { LocalSource, RemoteSource, startDashboard } from '@genlab/dashboard';
+import { isLoopback, LocalSource, RemoteSource, startDashboard, type HttpServer } from '@genlab/dashboard';
 
 const log = (message: string) => process.stderr.write(message + '\n');
 
-export async function uiCommand(args: { source: string; host: string; port: number }): Promise<number> {
-  const remote = /^https?:\/\//.test(args.source);
-  const root = path.resolve(args.source.replace(/^file:/, ''));
-  if (!remote && !fs.existsSync(root)) throw new UserError(`no tracking store at ${root}: run an experiment first, or name a store or an MLflow server URI`);
-  const source = remote ? new RemoteSource(args.source) : new LocalSource(root);
-  if (!['127.0.0.1', 'localhost', '::1'].includes(args.host)) log(`warning: listening on ${args.host}: anyone who can reach this address can read your runs`);
-  let dash;
+/**
+ * What `exp ui` and `exp serve` share around their servers: a warning when bound off this
+ * machine, a clear error (exit 2) when the address cannot be bound, the URL on stdout, and
+ * serving until SIGINT or SIGTERM.
+ */
+export async function serveUntilStopped(args: { host: string; port: number }, exposes: string, start: () => Promise<HttpServer>, banner: (url: string) => string): Promise<number> {
+  if (!isLoopback(args.host)) log(`warning: listening on ${args.host}: anyone who can reach this address can read ${exposes}`);
+  let server: HttpServer;
   try {
-    dash = await startDashboard(source, { host: args.host, port: args.port });
+    server = await start();
   } catch (error) {
-    throw new UserError(`cannot listen on ${args.host}:${args.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UserError(`cannot listen on ${args.host}:${args.port}: the port is in use (another exp ui or exp serve?); choose another with --port`);
+    throw new UserError(`cannot listen on ${args.host}:${args.port}: ${code ?? (error as Error).message}`);
   }
-  process.stdout.write(`genlab dashboard for ${source.description}: ${dash.url}\n`);
+  process.stdout.write(`${banner(server.url)}\n`);
   log('read-only; press Ctrl-C to stop');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await dash.close();
+  await server.close();
   return 0;
+}
+
+export async function uiCommand(args: { source: string; host: string; port: number }): Promise<number> {
+  const remote = /^https?:\/\//.test(args.source);
+  const root = path.resolve(args.source.replace(/^file:/, ''));
+  if (!remote && !fs.existsSync(root)) throw new UserError(`no tracking store at ${root}: run an experiment first, or name a store or an MLflow server URI`);
+  const source = remote ? new RemoteSource(args.source) : new LocalSource(root);
+  return serveUntilStopped(args, 'your runs', () => startDashboard(source, { host: args.host, port: args.port }), (url) => `genlab dashboard for ${source.description}: ${url}`);
 }

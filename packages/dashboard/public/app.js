@@ -4,7 +4,7 @@
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 const COMPARE_METRICS = ['fid', 'kid', 'is', 'precision', 'recall', 'density', 'coverage', 'cas', 'modes_covered', 'high_quality', 'nll', 'bits_per_dim', 'loss_d', 'loss_g', 'img_per_sec'];
-const state = { runs: [], sweeps: new Map(), selected: [], sort: { key: 'startTime', dir: -1 }, filter: '', xaxis: 'step', charts: [] };
+const state = { runs: [], sweeps: new Map(), exports: {}, selected: [], sort: { key: 'startTime', dir: -1 }, filter: '', xaxis: 'step', charts: [] };
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...children) => {
@@ -38,7 +38,52 @@ const COLUMNS = [
   { key: 'steps', label: 'steps', get: (r) => Number(r.params['train.steps'] ?? NaN), num: true },
   { key: 'fid', label: 'fid', get: (r) => r.latest.fid ?? null, num: true },
   { key: 'loss_g', label: 'loss_g', get: (r) => r.latest.loss_g ?? null, num: true },
+  // Its exports (exp export): the sampler page of the newest, or the command that makes one.
+  { key: 'export', label: 'export', get: (r) => (state.exports[r.runId] ?? []).length, cell: exportCell },
 ];
+
+/** A word for a shell: as is when it is safe, else in single quotes. */
+const shq = (s) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The command that exports a run with its sampler page (the dashboard is read-only: it shows it, to copy). */
+function exportCommand(r) {
+  const runDir = r.tags['genlab.run_dir'];
+  const outputs = runDir ? runDir.replace(/[\\/][^\\/]+[\\/]?$/, '') : null;
+  const name = (r.runName || r.runId.slice(0, 8)).replace(/[^\w.-]+/g, '-');
+  return ['pnpm', 'exp', 'export', r.runId, ...(outputs ? ['--output-dir', outputs] : []), '--out', `exports/${name}`, '--with-page'].map(shq).join(' ');
+}
+
+/** The newest export of a run that has a sampler page. */
+const pageExport = (r) => (state.exports[r.runId] ?? []).filter((e) => e.page).sort((a, b) => (a.exportedAt < b.exportedAt ? 1 : -1))[0];
+const exportUrl = (r, e) => `/exports/${r.runId}/${e.index}/index.html`;
+
+function exportCell(r) {
+  const e = pageExport(r);
+  if (e) return el('a', { href: exportUrl(r, e), target: '_blank', rel: 'noopener', 'data-testid': 'sampler-link', title: `${e.out}\nexported ${e.exportedAt} (checkpoint ${e.checkpoint}, step ${e.step}${e.quantize ? `, ${e.quantize}` : ''})` }, 'sampler');
+  return el('button', { type: 'button', class: 'link', 'data-testid': 'export-button', onclick: () => showExportCommand(r) }, 'export…');
+}
+
+function showExportCommand(r) {
+  const cmd = exportCommand(r);
+  const code = el('code', { 'data-testid': 'export-command' }, cmd);
+  const copy = el('button', { type: 'button', 'data-testid': 'export-copy' }, 'copy');
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(cmd);
+      copy.textContent = 'copied';
+    } catch {
+      getSelection().selectAllChildren(code);
+      copy.textContent = 'selected: press Ctrl-C';
+    }
+  });
+  const exported = state.exports[r.runId] ?? [];
+  $('export-panel').replaceChildren(
+    el('div', {}, `Export ${r.runName} with its sampler page (run this where the run's outputs are; then reload this page):`),
+    el('div', { class: 'cmd' }, code, copy),
+    ...(exported.length ? [el('div', { class: 'note' }, `It has ${exported.length} export${exported.length > 1 ? 's' : ''} without a page: ${exported.map((e) => e.out).join(', ')}`)] : []),
+  );
+  $('export-panel').hidden = false;
+}
 
 function sweepCell(r) {
   const id = r.tags['genlab.sweep'];
@@ -238,6 +283,27 @@ async function renderSamples(runs) {
   }
 }
 
+/** The sampler page of each selected run that has one, embedded; the export command for the others. */
+function renderSamplers(runs) {
+  $('samplers').replaceChildren(
+    ...runs.map((r) => {
+      const e = pageExport(r);
+      const head = el('div', {}, el('span', { class: 'swatch', style: `background:${colorOf(r)}` }), r.runName);
+      if (!e) {
+        const button = el('button', { type: 'button', class: 'link', onclick: () => showExportCommand(r) }, 'how to export it');
+        return el('div', { class: 'sampler', 'data-testid': 'sampler', 'data-run': r.runId }, head, el('div', {}, 'not exported with a page: ', button));
+      }
+      return el(
+        'div',
+        { class: 'sampler', 'data-testid': 'sampler', 'data-run': r.runId },
+        head,
+        el('div', { class: 'small' }, `${e.out} (checkpoint ${e.checkpoint}, step ${e.step}${e.quantize ? `, ${e.quantize}` : ''}) · `, el('a', { href: exportUrl(r, e), target: '_blank', rel: 'noopener' }, 'open in a new tab')),
+        el('iframe', { src: exportUrl(r, e), title: `sampler of ${r.runName}`, 'data-testid': 'sampler-frame' }),
+      );
+    }),
+  );
+}
+
 async function renderSelection() {
   const runs = state.selected.map(byId).filter(Boolean);
   $('selected').hidden = runs.length === 0;
@@ -245,6 +311,7 @@ async function renderSelection() {
   try {
     renderCompare(runs);
     renderParams(runs);
+    renderSamplers(runs);
     await renderCharts(runs);
     await renderSamples(runs);
   } catch (e) {
@@ -259,7 +326,8 @@ function showError(e) {
 
 async function main() {
   $('source').textContent = (await api('/api/source')).source;
-  const runs = await api('/api/runs');
+  const [runs, exports] = await Promise.all([api('/api/runs'), api('/api/exports')]);
+  state.exports = exports;
   // A sweep's parent run groups its variants; it has no metrics of its own, so it is not a
   // row: its variants link to it through their sweep id.
   const isParent = (r) => r.tags['genlab.sweep.role'] === 'parent';

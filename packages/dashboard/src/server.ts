@@ -1,17 +1,19 @@
 /**
  * The dashboard's HTTP server: a read-only JSON API over a `DashboardSource` plus the static
- * page (public/) and the chart library (uPlot, served from its npm package). Binds
- * 127.0.0.1 unless told otherwise; answers GET and HEAD only; serves only files inside a
- * run's artifacts (no path traversal) and a fixed list of static files.
+ * page (public/) and the chart library (uPlot, served from its npm package), and the files of
+ * the runs' exports (their sampler pages). The rules of http.ts: binds 127.0.0.1 unless told
+ * otherwise; answers GET and HEAD only; serves only files inside a run's artifacts or inside
+ * an export folder the run's exports.json lists (no path traversal), and a fixed list of
+ * static files.
  */
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
 import { MlflowError } from '@genlab/tracking';
 import { type DashboardSource, OutsideError } from './source.js';
+import { type HttpServer, send, sendFromFolder, startHttp } from './http.js';
 
 const require = createRequire(import.meta.url);
 const publicDir = fileURLToPath(new URL('../public/', import.meta.url));
@@ -26,12 +28,10 @@ const STATIC: Record<string, [string, string]> = {
   '/vendor/uplot.css': [path.join(uplotDir, 'uPlot.min.css'), 'text/css; charset=utf-8'],
 };
 
-const TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.json': 'application/json', '.yaml': 'text/plain; charset=utf-8', '.txt': 'text/plain; charset=utf-8' };
+/** Run artifacts are served as these types only (never as HTML or script: they are data a run wrote). */
+const ARTIFACT_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.json': 'application/json', '.yaml': 'text/plain; charset=utf-8', '.txt': 'text/plain; charset=utf-8' };
 
-export interface Dashboard {
-  url: string;
-  close(): Promise<void>;
-}
+export type Dashboard = HttpServer;
 
 /**
  * An error as an HTTP answer. Bodies never carry a message from below: an MLflow server's
@@ -48,68 +48,40 @@ export function errorAnswer(error: unknown, log: (message: string) => void): [nu
 }
 
 export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number; log?: (message: string) => void } = {}): Promise<Dashboard> {
-  const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const loopback = ['127.0.0.1', 'localhost', '::1'].includes(host);
-  const server = http.createServer((req, res) => {
-    // DNS rebinding: a page on another domain that resolves to 127.0.0.1 must not read the
-    // runs, so on loopback only loopback Host headers are answered.
-    const hostname = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    if (loopback && !['127.0.0.1', 'localhost', '::1'].includes(hostname)) return send(res, 403, { error: `host '${req.headers.host ?? ''}' refused` });
-    void handle(source, req, res).catch((error: unknown) => {
-      if (res.headersSent) return res.end();
-      const [status, body] = errorAnswer(error, log);
-      send(res, status, body);
-    });
+  return startHttp((_req, res, url) => handle(source, res, url), {
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    readOnly: 'the dashboard is read-only',
+    errorAnswer: (error) => errorAnswer(error, log),
+    log,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, type = 'application/json'): void {
-  const data = Buffer.isBuffer(body) ? body : Buffer.from(type === 'application/json' ? JSON.stringify(body) : String(body));
-  res.writeHead(status, { 'content-type': type, 'content-length': data.length, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.end(res.req.method === 'HEAD' ? undefined : data);
-}
-
-async function handle(source: DashboardSource, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'the dashboard is read-only' });
-  let url: URL;
-  try {
-    url = new URL(req.url ?? '/', 'http://dashboard');
-  } catch {
-    return send(res, 400, { error: 'bad URL' });
-  }
+async function handle(source: DashboardSource, res: http.ServerResponse, url: URL): Promise<void> {
   const file = STATIC[url.pathname];
   if (file) return send(res, 200, fs.readFileSync(file[0]), file[1]);
-  try {
-    if (url.pathname === '/api/source') return send(res, 200, { source: source.description });
-    if (url.pathname === '/api/runs') return send(res, 200, await source.runs());
-    const m = /^\/api\/runs\/([^/]+)\/(history|artifacts|artifact-dirs|artifact)$/.exec(url.pathname);
-    if (m) {
-      const [, runId, what] = m as unknown as [string, string, string];
-      if (what === 'history') return send(res, 200, await source.history(runId, url.searchParams.get('key') ?? ''));
-      if (what === 'artifacts') return send(res, 200, await source.listArtifacts(runId, url.searchParams.get('dir') ?? 'samples'));
-      if (what === 'artifact-dirs') return send(res, 200, await source.listArtifactDirs(runId, url.searchParams.get('dir') ?? 'samples'));
-      const rel = url.searchParams.get('path') ?? '';
-      const data = await source.artifact(runId, rel);
-      if (!data) return send(res, 404, { error: `no artifact ${rel}` });
-      return send(res, 200, data, TYPES[path.extname(rel).toLowerCase()] ?? 'application/octet-stream');
-    }
-  } catch (error) {
-    if (error instanceof OutsideError) return send(res, 400, { error: error.message });
-    throw error;
+  if (url.pathname === '/api/source') return send(res, 200, { source: source.description });
+  if (url.pathname === '/api/runs') return send(res, 200, await source.runs());
+  // The exports of the runs (local stores), and their files: /exports/<run id>/<index>/<path>.
+  if (url.pathname === '/api/exports') return send(res, 200, source.exports ? await source.exports() : {});
+  const e = /^\/exports\/([^/]+)\/(\d+)\/(.*)$/.exec(url.pathname);
+  if (e) {
+    const [, runId, index, rest] = e as unknown as [string, string, string, string];
+    const dir = source.exportDir ? await source.exportDir(runId, Number(index)) : undefined;
+    if (!dir) return send(res, 404, { error: `no export ${index} of run ${runId}` });
+    return sendFromFolder(res, dir, rest);
+  }
+  const m = /^\/api\/runs\/([^/]+)\/(history|artifacts|artifact-dirs|artifact)$/.exec(url.pathname);
+  if (m) {
+    const [, runId, what] = m as unknown as [string, string, string];
+    if (what === 'history') return send(res, 200, await source.history(runId, url.searchParams.get('key') ?? ''));
+    if (what === 'artifacts') return send(res, 200, await source.listArtifacts(runId, url.searchParams.get('dir') ?? 'samples'));
+    if (what === 'artifact-dirs') return send(res, 200, await source.listArtifactDirs(runId, url.searchParams.get('dir') ?? 'samples'));
+    const rel = url.searchParams.get('path') ?? '';
+    const data = await source.artifact(runId, rel);
+    if (!data) return send(res, 404, { error: `no artifact ${rel}` });
+    return send(res, 200, data, ARTIFACT_TYPES[path.extname(rel).toLowerCase()] ?? 'application/octet-stream');
   }
   return send(res, 404, { error: `not found: ${url.pathname}` });
 }

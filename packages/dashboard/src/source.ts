@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { interruptedReason, readRunRecord } from '@genlab/core';
 import { FileStore, MlflowClient, clientOptionsFromEnv, type Warn } from '@genlab/tracking';
+import { OutsideError } from './http.js';
+import { liveExports, type RunExport } from './exports.js';
 
 export interface RunSummary {
   runId: string;
@@ -37,10 +39,17 @@ export interface DashboardSource {
   listArtifactDirs(runId: string, dir: string): Promise<string[]>;
   /** A run artifact's bytes; throws `OutsideError` for paths that leave the artifacts. */
   artifact(runId: string, relPath: string): Promise<Buffer | undefined>;
+  /**
+   * The exports (`exp export`) of every run that has some and whose folder this machine can
+   * read, by run id. Only where the run folders are known (a local store); absent elsewhere.
+   */
+  exports?(): Promise<Record<string, RunExport[]>>;
+  /** The folder of export `index` of a run, if it is still an export of that run. */
+  exportDir?(runId: string, index: number): Promise<string | undefined>;
 }
 
-/** A path that would leave a run's artifact folder. */
-export class OutsideError extends Error {}
+/** A path that would leave a run's artifact folder (the servers answer it with 400). */
+export { OutsideError };
 
 const RUN_ID = /^[0-9a-f]{32}$/;
 const json = (v: number) => (Number.isFinite(v) ? v : null);
@@ -145,6 +154,22 @@ export class LocalSource implements DashboardSource {
   async artifact(runId: string, rel: string): Promise<Buffer | undefined> {
     const file = this.resolve(runId, rel);
     return fs.existsSync(file) && fs.statSync(file).isFile() ? fs.readFileSync(file) : undefined;
+  }
+
+  async exports(): Promise<Record<string, RunExport[]>> {
+    const out: Record<string, RunExport[]> = {};
+    for (const r of this.store.listRuns()) {
+      const runDir = r.tags['genlab.run_dir'];
+      const list = runDir ? liveExports(runDir, r.meta.run_id) : [];
+      if (list.length) out[r.meta.run_id] = list;
+    }
+    return out;
+  }
+
+  async exportDir(runId: string, index: number): Promise<string | undefined> {
+    this.runDir(runId);
+    const runDir = this.store.readRun(runId).tags['genlab.run_dir'];
+    return runDir ? liveExports(runDir, runId).find((e) => e.index === index)?.out : undefined;
   }
 }
 
