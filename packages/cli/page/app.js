@@ -4,7 +4,7 @@
 //
 // Where the export comes from:
 //   - over http(s) (`exp serve`, any static server): the export's own files, as any page
-//     would load them: genlab.json, tf.loadGraphModel('model.json'), import('sampler.js');
+//     would load them: genlab.json, tf.loadGraphModel('model.json'), import('sampler.mjs');
 //   - from file:// (Chromium refuses fetch there): the same files embedded in page/model.js
 //     (and the wasm binaries in page/wasm.js), loaded as classic scripts.
 // Backends: webgl, else wasm, else cpu (or the one named by ?backend=…), and the page says
@@ -139,7 +139,7 @@
         graphs[name] = await tf.loadGraphModel(tf.io.fromMemory({ ...artifacts, weightSpecs, weightData: bytesOfBase64(g.weights).buffer }));
       }
       const sampler = await importSampler(e.sampler);
-      return { manifest: e.manifest, graphs, sample: sampler.fn, how: `embedded in page/model.js (file://); sampler.js as a ${sampler.how}` };
+      return { manifest: e.manifest, graphs, sample: sampler.fn, how: `embedded in page/model.js (file://); sampler.mjs as a ${sampler.how}` };
     }
     const base = new URL('.', location.href);
     const r = await fetch(new URL('genlab.json', base));
@@ -147,8 +147,8 @@
     const manifest = await r.json();
     const graphs = {};
     for (const [name, g] of Object.entries(manifest.graphs)) graphs[name] = await tf.loadGraphModel(new URL(g.path, base).href);
-    const mod = await import(new URL(manifest.files?.sampler ?? 'sampler.js', base).href);
-    return { manifest, graphs, sample: mod.sample, how: 'model.json and sampler.js loaded from this server' };
+    const mod = await import(new URL(manifest.files?.sampler ?? 'sampler.mjs', base).href);
+    return { manifest, graphs, sample: mod.sample, how: 'model.json and sampler.mjs loaded from this server' };
   }
 
   // ---------------------------------------------------------------- sampling

@@ -74,9 +74,9 @@ async function nodeReference(dir: string, inputs: Inputs, backend: 'cpu' | 'wasm
     const weights = Buffer.concat(weightsManifest.flatMap((m) => m.paths).map((p) => fs.readFileSync(path.join(gdir, p))));
     graphs[name] = await loadGraphModel(tf.io.fromMemory({ ...artifacts, weightSpecs: weightsManifest.flatMap((m) => m.weights), weightData: new Uint8Array(weights).buffer }));
   }
-  // sampler.js is an ES module; as .mjs Node loads it whatever package.json is above it.
+  // A copy outside the export (vitest would otherwise transform it); .mjs: Node loads it as an ES module.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-page-ref-'));
-  fs.copyFileSync(path.join(dir, 'sampler.js'), path.join(tmp, 'sampler.mjs'));
+  fs.copyFileSync(path.join(dir, 'sampler.mjs'), path.join(tmp, 'sampler.mjs'));
   const { sample } = (await import(/* @vite-ignore */ pathToFileURL(path.join(tmp, 'sampler.mjs')).href)) as { sample: (t: typeof tf, g: Record<string, GraphModel>, i: Record<string, tf.Tensor>, m: Manifest) => tf.Tensor };
   const tensors = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.data, v.shape, manifest.random[k]!.distribution === 'labels' ? 'int32' : 'float32')]));
   try {
@@ -374,7 +374,7 @@ describe.skipIf(!hasChromium)('the sampler page in Chromium', () => {
       try {
         const backend = await openSampler(page, `${url}/?backend=wasm&n=16&seed=2`);
         expect(backend).toBe('wasm');
-        expect(await page.evaluate(() => window.genlab.loadedFrom)).toBe('model.json and sampler.js loaded from this server');
+        expect(await page.evaluate(() => window.genlab.loadedFrom)).toBe('model.json and sampler.mjs loaded from this server');
         const want = await nodeReference(web, pageInputs(manifest, 16, 2), 'wasm');
         expect(maxAbs(await gridBytes(page, 16), toBytes(want, manifest.output.range))).toBeLessThanOrEqual(1);
         // The page says what it shows: the run, and the metrics section.
@@ -450,7 +450,7 @@ describe('exp serve through the CLI', () => {
       for (const [p, type] of [
         ['/', 'text/html; charset=utf-8'],
         ['/genlab.json', 'application/json'],
-        ['/sampler.js', 'text/javascript; charset=utf-8'],
+        ['/sampler.mjs', 'text/javascript; charset=utf-8'],
         ['/model.json', 'application/json'],
         ['/group1-shard1of1.bin', 'application/octet-stream'],
         ['/page/tfjs-backend-wasm-simd.wasm', 'application/wasm'],
