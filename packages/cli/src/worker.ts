@@ -357,6 +357,14 @@ class QueueWorker {
         await job.updateProgress({ host: this.name, pid: process.pid, step: end.step, totalSteps, at: lastProgress } satisfies VariantProgress);
       },
       onCheckpoint: async (_run, c) => {
+        // The points up to the checkpoint go first: a checkpoint on the server is never ahead
+        // of the server's metrics, so a resume elsewhere (which logs only what the server lacks)
+        // leaves no gap where this machine's unpushed points would have been.
+        if (!(await tracker.sync())) {
+          log(`the tracking server did not take the run's points up to step ${c.step}; the checkpoint is uploaded with the next one, or before the job ends`);
+          uploadPending = { dir: c.dir, step: c.step };
+          return;
+        }
         await upload(c.dir, c.step);
       },
     };
@@ -382,7 +390,7 @@ class QueueWorker {
       // The final checkpoint must be on the server before the job may end (any machine resumes from it).
       const deadline = Date.now() + (finalWaitFromEnv().finalTimeoutMs ?? 120_000);
       while (uploadPending && Date.now() < deadline) {
-        if (!(await upload(uploadPending.dir, uploadPending.step))) await new Promise((r) => setTimeout(r, 2000));
+        if (!(await tracker.sync()) || !(await upload(uploadPending.dir, uploadPending.step))) await new Promise((r) => setTimeout(r, 2000));
       }
       if (result.status === 'FINISHED' && (uploadPending || !tracker.settled())) return { status: 'NOT_SETTLED', step: result.step, wallSeconds: result.wallSeconds };
       return { status: result.status, step: result.step, wallSeconds: result.wallSeconds, ...(result.reason ? { reason: result.reason } : {}) };
