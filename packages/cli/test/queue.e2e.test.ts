@@ -216,6 +216,32 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     expect(steps(r)).toEqual(expected);
   });
 
+  it('the MLflow server down mid-variant: the journal keeps the points, the checkpoint upload is retried, and the job is not done before its final state is on the server', async () => {
+    const cwd = path.join(root, 'mlflow-down');
+    fs.mkdirSync(cwd, { recursive: true });
+    const cfg = write(cwd, 'toy.yaml', tinyToy(400, '64, 64'));
+    const sub = await submit(cwd, cfg, ['--sweep', 'seed=9']);
+    expect(sub.code, sub.stderr).toBe(0);
+    const id = sweepIdOf(sub.stdout);
+    const [run] = variantRuns(id);
+    const w = startWorker(path.join(cwd, 'w'), 'w', redis.url, ['--max-jobs', '1']);
+    await until('a checkpoint past step 40', () => latestCheckpointStep(run!) >= 40);
+    stub.down = true;
+    try {
+      await until('a refused push', () => /did not take the run's points up to step \d+|could not upload the checkpoint/.test(w.output()));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await (await queue.getJob(`${id}-1`))!.getState()).toBe('active');
+    } finally {
+      stub.down = false;
+    }
+    expect(await w.exited, w.output()).toBe(0);
+    const r = variantRuns(id)[0]!;
+    expect(r.info.status).toBe('FINISHED');
+    expect(steps(r)).toEqual(Array.from({ length: 80 }, (_, i) => (i + 1) * 5));
+    expect(latestCheckpointStep(r)).toBe(400);
+    expect(await (await queue.getJob(`${id}-1`))!.getState()).toBe('completed');
+  });
+
   it('Redis restarted mid-sweep (killed, then back on its append-only file): nothing lost, nothing run twice', async () => {
     const cwd = path.join(root, 'redis');
     fs.mkdirSync(cwd, { recursive: true });
