@@ -216,9 +216,10 @@ async function main(argv: string[]): Promise<number> {
           .positional('source', { type: 'string', default: './mlruns', description: 'local MLflow file store, or http(s)://server' })
           .option('port', { type: 'number', default: 5179 })
           .option('host', { type: 'string', default: '127.0.0.1', description: 'address to bind (default: this machine only)' })
+          .option('queue', { type: 'string', description: "a sweep's view also shows its variants on this Redis queue (redis://host:6379/0)" })
           .example('$0 ui', 'open http://127.0.0.1:5179 for ./mlruns')
           .example('$0 ui http://localhost:5000', 'the same over an MLflow server'),
-      (a) => run(() => uiCommand({ source: a.source, host: a.host, port: a.port }))(),
+      (a) => run(() => uiCommand({ source: a.source, host: a.host, port: a.port, ...(a.queue !== undefined ? { queue: a.queue } : {}) }))(),
     )
     .command(
       'sync [store]',

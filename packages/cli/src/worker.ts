@@ -167,6 +167,17 @@ class QueueWorker {
     this.worker = worker;
     worker.on('error', (e) => this.log(`queue: ${e.message} (reconnecting)`));
     worker.on('stalled', (jobId) => this.log(`job ${jobId} stalled (its worker stopped renewing the lock): back in the queue`));
+    // A lock this worker could not renew (Redis away longer than the lock lasts): the job may be
+    // another worker's now. This one stops at once and writes nothing more to the server.
+    worker.on('lockRenewalFailed', (ids) => {
+      for (const id of ids) {
+        if (!this.active.has(id) || this.lost.has(id)) continue;
+        this.lost.add(id);
+        this.log(`${id}: lost the job's lock; stopping it without writing to the server (another worker resumes it from its last uploaded checkpoint)`);
+        this.trackers.get(id)?.detach();
+        worker.cancelJob(id, 'lock lost');
+      }
+    });
     const done = new Promise<void>((resolve) => worker.on('closed', () => resolve()));
     const stop = (why: string) => {
       if (this.idleTimer) clearTimeout(this.idleTimer);
@@ -218,6 +229,8 @@ class QueueWorker {
   }
 
   private active = new Map<string, string>();
+  private readonly lost = new Set<string>();
+  private readonly trackers = new Map<string, RestTracker>();
   private readonly pending = new Set<Promise<void>>();
 
   private async watchCancels(): Promise<void> {
@@ -262,6 +275,10 @@ class QueueWorker {
     this.active.set(job.id!, d.sweepId);
     try {
       const result = await this.train(job, client, signal, log);
+      if (this.lost.has(job.id!)) {
+        log(`stopped at step ${result.step} after losing the lock; the job is left to its new owner`);
+        throw new WaitingError();
+      }
       if (result.status === 'KILLED' && (this.stopping || (signal?.aborted && !this.cancelled.has(job.id!)))) {
         // Handed back: another worker resumes it from the checkpoint just uploaded.
         await job.moveToWait(token);
@@ -285,6 +302,7 @@ class QueueWorker {
       return { runId: d.runId, status: 'FINISHED', step: result.step, host: this.name, wallSeconds: result.wallSeconds };
     } catch (error) {
       if (error instanceof WaitingError || error instanceof DelayedError) throw error;
+      if (this.lost.has(job.id!)) throw new WaitingError(); // not this worker's job any more: leave its state alone
       const reason = (error as Error)?.message ?? String(error);
       if (error instanceof UserError || error instanceof UnrecoverableError || lastAttempt()) {
         if (!(error instanceof UnrecoverableError) || !reason.startsWith('cancelled')) await failRun(reason);
@@ -295,6 +313,8 @@ class QueueWorker {
       throw error;
     } finally {
       this.active.delete(job.id!);
+      this.lost.delete(job.id!);
+      this.trackers.delete(job.id!);
     }
   }
 
@@ -319,11 +339,14 @@ class QueueWorker {
       // A worker waits longer than a lone run for the server at the end: the job is not done before.
       finalTimeoutMs: finalWaitFromEnv().finalTimeoutMs ?? 120_000,
     });
+    this.trackers.set(job.id!, tracker);
+    const lost = () => this.lost.has(job.id!);
     let slot: 'a' | 'b' = (await this.latestCheckpoint(client, d))?.slot === 'a' ? 'b' : 'a';
     let lastProgress = 0;
     let totalSteps: number = config.train.steps ?? 0;
     let uploadPending: { dir: string; step: number } | undefined;
     const upload = async (dir: string, step: number): Promise<boolean> => {
+      if (lost()) return true; // the run is another worker's now
       const t0 = performance.now();
       try {
         let bytes = 0;
@@ -352,7 +375,10 @@ class QueueWorker {
         await job.updateProgress({ host: this.name, pid: process.pid, step: run.startStep, totalSteps, at: Date.now() } satisfies VariantProgress);
       },
       onStepEnd: async (_run, end) => {
-        if (Date.now() - lastProgress < 1000) return;
+        // A step ends in microtasks only; without a turn of the event loop, BullMQ's lock renewal
+        // (a timer) would wait for the whole run, the lock would expire and the job be taken twice.
+        await new Promise((r) => setImmediate(r));
+        if (Date.now() - lastProgress < 1000 || lost()) return;
         lastProgress = Date.now();
         await job.updateProgress({ host: this.name, pid: process.pid, step: end.step, totalSteps, at: lastProgress } satisfies VariantProgress);
       },
@@ -360,6 +386,7 @@ class QueueWorker {
         // The points up to the checkpoint go first: a checkpoint on the server is never ahead
         // of the server's metrics, so a resume elsewhere (which logs only what the server lacks)
         // leaves no gap where this machine's unpushed points would have been.
+        if (lost()) return;
         if (!(await tracker.sync())) {
           log(`the tracking server did not take the run's points up to step ${c.step}; the checkpoint is uploaded with the next one, or before the job ends`);
           uploadPending = { dir: c.dir, step: c.step };

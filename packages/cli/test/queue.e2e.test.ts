@@ -140,6 +140,21 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     const st = await expAsync(['sweep', 'status', id, '--queue', redis.url], cwd);
     expect(st.stdout).toContain(`sweep ${id} (qtoy, 9 variants; parent run ${parent.info.run_id} on ${stub.url}): 9 finished`);
 
+    // The dashboard's sweep view reads the same status (exp ui --queue).
+    const json = await expAsync(['sweep', 'status', id, '--queue', redis.url, '--format', 'json'], cwd);
+    const ui = spawn(process.execPath, [bin, 'ui', stub.url, '--queue', redis.url, '--port', '0'], { cwd });
+    try {
+      let out = '';
+      ui.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const url = await until('the dashboard', () => /: (http:\/\/127\.0\.0\.1:\d+)\n/.exec(out)?.[1], 30_000);
+      const fromUi = (await (await fetch(`${url}/api/sweeps/${id}/queue`)).json()) as { variants: { state: string; runId: string }[] };
+      const fromCli = JSON.parse(json.stdout) as { variants: { state: string; runId: string }[] };
+      expect(fromUi.variants.map((v) => [v.state, v.runId])).toEqual(fromCli.variants.map((v) => [v.state, v.runId]));
+      expect(fromUi.variants.map((v) => v.state)).toEqual(Array(9).fill('finished'));
+    } finally {
+      ui.kill('SIGTERM');
+    }
+
     // The same sweep again: the same id, no new job, no new run.
     const again = await submit(cwd, cfg, ['--sweep', 'seed=1,2,3', '--sweep', 'model.latentDim=2,4,8']);
     expect(again.code, again.stderr).toBe(0);

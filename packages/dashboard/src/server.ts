@@ -47,7 +47,14 @@ export function errorAnswer(error: unknown, log: (message: string) => void): [nu
   return [500, { error: "internal error; see the dashboard's log" }];
 }
 
-export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number; log?: (message: string) => void } = {}): Promise<Dashboard> {
+/**
+ * What the dashboard shows of a sweep on a job queue (`exp ui --queue redis://…`): per variant
+ * its state, attempts, host and step or failure reason, as `exp sweep status` prints it.
+ * Undefined for a sweep the queue does not know.
+ */
+export type QueueStatusFn = (sweepId: string) => Promise<unknown>;
+
+export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number; log?: (message: string) => void; queueStatus?: QueueStatusFn } = {}): Promise<Dashboard> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const loopback = ['127.0.0.1', 'localhost', '::1'].includes(host);
@@ -56,7 +63,7 @@ export async function startDashboard(source: DashboardSource, opts: { host?: str
     // runs, so on loopback only loopback Host headers are answered.
     const hostname = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     if (loopback && !['127.0.0.1', 'localhost', '::1'].includes(hostname)) return send(res, 403, { error: `host '${req.headers.host ?? ''}' refused` });
-    void handle(source, req, res).catch((error: unknown) => {
+    void handle(source, req, res, opts.queueStatus).catch((error: unknown) => {
       if (res.headersSent) return res.end();
       const [status, body] = errorAnswer(error, log);
       send(res, status, body);
@@ -83,7 +90,7 @@ function send(res: http.ServerResponse, status: number, body: unknown, type = 'a
   res.end(res.req.method === 'HEAD' ? undefined : data);
 }
 
-async function handle(source: DashboardSource, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(source: DashboardSource, req: http.IncomingMessage, res: http.ServerResponse, queueStatus?: QueueStatusFn): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'the dashboard is read-only' });
   let url: URL;
   try {
@@ -96,6 +103,13 @@ async function handle(source: DashboardSource, req: http.IncomingMessage, res: h
   try {
     if (url.pathname === '/api/source') return send(res, 200, { source: source.description });
     if (url.pathname === '/api/runs') return send(res, 200, await source.runs());
+    if (url.pathname === '/api/queue') return send(res, 200, { queue: Boolean(queueStatus) });
+    const q = /^\/api\/sweeps\/([0-9a-f]{8})\/queue$/.exec(url.pathname);
+    if (q) {
+      if (!queueStatus) return send(res, 404, { error: 'no queue: start the dashboard with --queue redis://host:port/db' });
+      const status = await queueStatus(q[1]!);
+      return status ? send(res, 200, status) : send(res, 404, { error: `the queue has no sweep ${q[1]}` });
+    }
     const m = /^\/api\/runs\/([^/]+)\/(history|artifacts|artifact-dirs|artifact)$/.exec(url.pathname);
     if (m) {
       const [, runId, what] = m as unknown as [string, string, string];

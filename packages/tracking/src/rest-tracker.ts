@@ -150,9 +150,20 @@ export class RestTracker implements Tracker {
     await this.sync();
   }
 
+  /**
+   * Stop pushing to the server for good; what is logged from now on stays in the journal. For
+   * a run whose right to write was taken away (a queue worker that lost its job's lock: another
+   * worker owns the run now and writes to it).
+   */
+  detach(): void {
+    this.stopper.abort();
+    if (this.timer) clearInterval(this.timer);
+  }
+
   async endRun(status: RunStatus) {
     await this.local.endRun(status);
     if (this.timer) clearInterval(this.timer);
+    if (this.stopper.signal.aborted) return;
     const deadline = Date.now() + (this.opts.finalTimeoutMs ?? 30_000);
     for (;;) {
       // The deadline holds even when a request hangs instead of failing.
