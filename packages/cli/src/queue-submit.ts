@@ -29,8 +29,8 @@ export interface QueueSubmitArgs {
   overrides: string[];
   sweeps: string[];
   queue: string;
-  /** Attempts per variant before it ends FAILED (default 3). */
-  attempts: number;
+  /** Attempts per variant before it ends FAILED (default: the `launcher:` block's, else 3). */
+  attempts?: number;
   wait: boolean;
 }
 
@@ -54,9 +54,16 @@ export function queueTrackingProblem(uri: string): string | undefined {
 
 /** `exp run --queue`: submit (and with `--wait`, follow) a sweep. */
 export async function submitSweep(registry: Registry, args: QueueSubmitArgs): Promise<number> {
-  const q = parseQueueUrl(args.queue);
-  if (!Number.isInteger(args.attempts) || args.attempts < 1) throw new UserError(`--attempts must be a whole number ≥ 1, got ${args.attempts}`);
+  parseQueueUrl(args.queue); // a bad URL is refused before the variants are built
   const plan = await loadSweep(args.config, registry, { overrides: args.overrides, sweeps: args.sweeps, checkData: { log } });
+  return submitPlan(plan, args);
+}
+
+/** Submit a loaded sweep (from `--queue`, or from the config's `launcher:` block). */
+export async function submitPlan(plan: SweepPlan, args: Pick<QueueSubmitArgs, 'queue' | 'attempts' | 'wait'>): Promise<number> {
+  const q = parseQueueUrl(args.queue);
+  const attempts = args.attempts ?? plan.launcher?.attempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1) throw new UserError(`--attempts must be a whole number ≥ 1, got ${args.attempts}`);
   for (const note of plan.notes) log(`note: ${note}`);
   const first = plan.variants[0]!.config;
   const uri = first.tracking.uri;
@@ -100,7 +107,7 @@ export async function submitSweep(registry: Registry, args: QueueSubmitArgs): Pr
         submittedAt: Date.now(),
         submittedBy: `${user}@${os.hostname()}`,
       };
-      return { data, attempts: args.attempts };
+      return { data, attempts };
     });
     for (const j of jobs) j.data.artifactUri = (await client.getRun(j.data.runId)).info.artifact_uri;
     const added = await addVariantJobs(queue, jobs);

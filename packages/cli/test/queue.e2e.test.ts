@@ -321,6 +321,15 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/The queue's Redis server redis:\/\/127\.0\.0\.1:1\/0 cannot be reached \(ECONNREFUSED\)/);
 
+    // A launcher: block in the config says the same as --queue (and --attempts).
+    const launched = write(cwd, 'launched.yaml', tinyToy(10, '16', `sweep:\n  seed: [31, 32]\nlauncher:\n  queue: ${redis.url}\n  attempts: 1\n`));
+    const viaBlock = await expAsync(['run', launched, '--set', `tracking.uri=${stub.url}`], cwd);
+    expect(viaBlock.code, viaBlock.stderr).toBe(0);
+    const blockId = sweepIdOf(viaBlock.stdout);
+    expect(viaBlock.stdout).toContain(`sweep ${blockId}: 2 jobs queued`);
+    expect((await queue.getJob(`${blockId}-2`))!.opts.attempts).toBe(1);
+    await expAsync(['sweep', 'cancel', blockId, '--queue', redis.url], cwd);
+
     // A job made by another release line of genlab.
     const sub = await submit(cwd, cfg, ['--sweep', 'seed=21']);
     const id = sweepIdOf(sub.stdout);
