@@ -348,7 +348,7 @@ describe('the launcher: block', () => {
     const file = write('q.yaml', BASE + 'sweep:\n  seed: [1, 2]\nlauncher:\n  queue: redis://redis:6379/0\n  attempts: 2\n');
     const plan = await loadSweep(file, registry());
     expect(plan.launcher).toEqual({ queue: 'redis://redis:6379/0', attempts: 2 });
-    expect(plan.variants.map((v) => (v.config as Record<string, unknown>).launcher)).toEqual([undefined, undefined]);
+    expect(plan.variants.map((v) => (v.config as unknown as Record<string, unknown>).launcher)).toEqual([undefined, undefined]);
     // Switched off by a file that extends it; absent otherwise.
     const child = write('child.yaml', 'extends: q.yaml\nlauncher: null\n');
     expect((await loadSweep(child, registry())).launcher).toBeUndefined();
