@@ -231,6 +231,41 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     expect(steps(r)).toEqual(expected);
   });
 
+  it('exp sweep cancel stops a running variant (KILLED, resumable) and removes queued ones; exp sweep retry brings them back into the same runs', async () => {
+    const cwd = path.join(root, 'cancel');
+    fs.mkdirSync(cwd, { recursive: true });
+    const cfg = write(cwd, 'toy.yaml', tinyToy(400, '64, 64'));
+    const sub = await submit(cwd, cfg, ['--sweep', 'seed=41,42']);
+    expect(sub.code, sub.stderr).toBe(0);
+    const id = sweepIdOf(sub.stdout);
+    const [first] = variantRuns(id);
+    const a = startWorker(path.join(cwd, 'a'), 'a', redis.url, ['--idle-exit', '3']);
+    await until('a checkpoint past step 40', () => latestCheckpointStep(first!) >= 40);
+    const c = await expAsync(['sweep', 'cancel', id, '--queue', redis.url], cwd);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toContain(`sweep ${id} cancelled: 1 queued variant(s) removed, 1 running variant(s) stopping`);
+    expect(await a.exited, a.output()).toBe(0);
+    const stoppedAt = Number(/cancelled \(exp sweep cancel\) at step (\d+)/.exec(a.output())?.[1]);
+    expect(stoppedAt).toBeLessThan(400);
+    expect(variantRuns(id).map((r) => r.info.status)).toEqual(['KILLED', 'SCHEDULED']);
+    expect(parentRun(id).info.status).toBe('KILLED');
+    const st = await expAsync(['sweep', 'status', id, '--queue', redis.url], cwd);
+    expect(st.stdout).toContain('2 cancelled (cancelled)');
+
+    const r = await expAsync(['sweep', 'retry', id, '--queue', redis.url], cwd);
+    expect(r.stdout).toContain(`sweep ${id}: 2 variant(s) back in the queue (1, 2)`);
+    const b = startWorker(path.join(cwd, 'a'), 'b', redis.url, ['--idle-exit', '3']);
+    expect(await b.exited, b.output()).toBe(0);
+    expect(b.output()).toContain(`resuming from this machine's checkpoint at step ${stoppedAt}`);
+    expect(variantRuns(id).map((v) => v.info.status)).toEqual(['FINISHED', 'FINISHED']);
+    expect(sweepRuns(id)).toHaveLength(3); // the same parent and two variant runs: none made anew
+    expect(variantRuns(id)[0]!.info.run_id).toBe(first!.info.run_id);
+    expect(parentRun(id).info.status).toBe('FINISHED');
+    const again = steps(variantRuns(id)[0]!);
+    expect(new Set(again).size).toBe(again.length);
+    expect(again.at(-1)).toBe(400);
+  });
+
   it('the MLflow server down mid-variant: the journal keeps the points, the checkpoint upload is retried, and the job is not done before its final state is on the server', async () => {
     const cwd = path.join(root, 'mlflow-down');
     fs.mkdirSync(cwd, { recursive: true });
