@@ -383,6 +383,7 @@ class QueueWorker {
         await job.updateProgress({ host: this.name, pid: process.pid, step: end.step, totalSteps, at: lastProgress } satisfies VariantProgress);
       },
       onCheckpoint: async (_run, c) => {
+        if (c.tag !== 'last') return; // only the checkpoint a resume starts from
         // The points up to the checkpoint go first: a checkpoint on the server is never ahead
         // of the server's metrics, so a resume elsewhere (which logs only what the server lacks)
         // leaves no gap where this machine's unpushed points would have been.
