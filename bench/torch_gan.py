@@ -52,6 +52,7 @@ def main():
     ap.add_argument('--warmup', type=int, default=5)
     ap.add_argument('--batch', type=int, default=64)
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--profile', action='store_true', help='print a per-op profile instead (torch_profile.py)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -76,6 +77,10 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    if a.profile:
+        from torch_profile import profile
+        profile(step, a.steps, a.model)
+        return
     t0 = time.perf_counter()
     for _ in range(a.steps):
         step()

@@ -21,7 +21,7 @@ import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
 
 /** The benchmarked models: genlab plugin, its options (as in configs/), PyTorch twin. */
-const MODELS = [
+export const BENCH_MODELS = [
   { key: 'mlp', plugin: 'gan/mlp', config: { generator: { batchNorm: true } }, label: 'MLP GAN (gan-mnist.yaml)' },
   // The plain cpu backend needs minutes per DCGAN step: not measured by default.
   { key: 'dcgan', plugin: 'gan/dcgan', config: {}, label: 'DCGAN (dcgan-mnist.yaml)', skip: ['cpu'] },
@@ -55,9 +55,9 @@ export interface WorkerResult {
   leakedPerStep: number;
 }
 
-/** Measure one model on one backend in this process (`exp bench --worker`). */
-export async function benchWorker(modelKey: string, backend: BackendName, steps: number, batch: number): Promise<WorkerResult> {
-  const spec = MODELS.find((m) => m.key === modelKey);
+/** A bench model's trainer on one backend, and one step on a fixed batch of MNIST. */
+export async function benchTrainer(modelKey: string, backend: BackendName, steps: number, batch: number) {
+  const spec = BENCH_MODELS.find((m) => m.key === modelKey);
   if (!spec) throw new Error(`unknown bench model ${modelKey}`);
   const choice = await chooseBackend(backend);
   const plugin = builtinRegistry().model(spec.plugin);
@@ -81,6 +81,16 @@ export async function benchWorker(modelKey: string, backend: BackendName, steps:
     trainer.trainStep(b);
     tf.dispose([b.x, b.y]);
   };
+  const dispose = () => {
+    trainer.dispose();
+    model.dispose();
+  };
+  return { trainer, step, dispose, choice };
+}
+
+/** Measure one model on one backend in this process (`exp bench --worker`). */
+export async function benchWorker(modelKey: string, backend: BackendName, steps: number, batch: number): Promise<WorkerResult> {
+  const { step, dispose, choice } = await benchTrainer(modelKey, backend, steps, batch);
   // Warm-up: kernel set-up and optimizer slots (one step is enough for slots; short runs do one).
   for (let i = 0; i < Math.min(3, Math.ceil(steps / 2)); i++) step(i);
   const before = tf.memory().numTensors;
@@ -88,8 +98,7 @@ export async function benchWorker(modelKey: string, backend: BackendName, steps:
   for (let i = 0; i < steps; i++) step(i);
   const secs = (performance.now() - t0) / 1000;
   const leaked = (tf.memory().numTensors - before) / steps;
-  trainer.dispose();
-  model.dispose();
+  dispose();
   return { model: modelKey, backend: choice.name, reason: choice.reason, imgPerSec: (steps * batch) / secs, peakRssMb: process.resourceUsage().maxRSS / 1024, leakedPerStep: leaked };
 }
 
@@ -166,14 +175,14 @@ export async function benchFidWorker(n: number): Promise<FidResult> {
 }
 
 /** Environment of every measured process: OpenBLAS core overrides off, one thread. */
-function benchEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function benchEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra, GENLAB_BLAS_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   return env;
 }
 
-function lastJson(stdout: string): Record<string, unknown> | undefined {
+export function lastJson(stdout: string): Record<string, unknown> | undefined {
   const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
   return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
 }
@@ -190,7 +199,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
 
   const rows: (WorkerResult & { path: string; label: string; torchImgPerSec?: number; ratio?: number; note?: string })[] = [];
   const reference: Record<string, number> = {};
-  for (const m of MODELS.filter((x) => !args.models || args.models.includes(x.key))) {
+  for (const m of BENCH_MODELS.filter((x) => !args.models || args.models.includes(x.key))) {
     const steps = args.steps[m.key] ?? 20;
     if (hasTorch) {
       log(`bench: PyTorch ${m.key}, ${steps} steps…`);

@@ -7,8 +7,10 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKENDS, exitCodeOf, GENLAB_VERSION, UserError } from '@genlab/core';
 import { benchCommand, benchDataWorker, benchFidWorker, benchWorker } from './bench.js';
+import { profileCommand, profileWorker } from './profile.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
 import { featuresTrainCommand } from './features.js';
 import { syncCommand } from './sync.js';
 import { uiCommand } from './ui.js';
@@ -128,6 +130,37 @@ async function main(argv: string[]): Promise<number> {
             ...(a.seed !== undefined ? { seed: a.seed } : {}),
             ...(a.backend !== undefined ? { backend: a.backend } : {}),
             outputDir: a['output-dir'],
+          }),
+        )(),
+    )
+    .command(
+      'export <run>',
+      "write the networks of a run's checkpoint that generate as a tfjs graph model any web page or Node program loads with plain @tensorflow/tfjs",
+      (y) =>
+        y
+          .positional('run', { type: 'string', demandOption: true, description: 'run id, id prefix or run folder' })
+          .option('out', { type: 'string', demandOption: true, description: 'folder to write (new or empty; --force to replace)' })
+          .option('quantize', { choices: ['float16', 'uint8'] as const, description: 'smaller weights; the FID change is measured and a change above the bound refused (see --force)' })
+          .option('checkpoint', { type: 'string', description: 'last (default), best, or a step number the run kept (callbacks.checkpoint.keep)' })
+          .option('with-page', { type: 'boolean', default: false, description: 'also write a static sampler page (index.html)' })
+          .option('force', { type: 'boolean', default: false, description: 'replace a non-empty --out; export quantized weights whose FID change exceeds the bound or cannot be measured' })
+          .option('fid-samples', { type: 'number', default: 2000, description: 'samples per side for the quantization FID check' })
+          .option('backend', { choices: BACKENDS })
+          .option('output-dir', { type: 'string', default: './outputs', description: 'folder holding the runs' })
+          .example('$0 export 3f2a --out web/ --with-page', 'the generator of run 3f2a… and a sampler page')
+          .example('$0 export 3f2a --out web16/ --quantize float16', 'half-size weights, with the FID change measured'),
+      (a) =>
+        run(() =>
+          exportCommand({
+            run: a.run,
+            out: a.out,
+            outputDir: a['output-dir'],
+            ...(a.quantize !== undefined ? { quantize: a.quantize } : {}),
+            ...(a.checkpoint !== undefined ? { checkpoint: String(a.checkpoint) } : {}),
+            withPage: a['with-page'],
+            force: a.force,
+            fidSamples: a['fid-samples'],
+            ...(a.backend !== undefined ? { backend: a.backend } : {}),
           }),
         )(),
     )
@@ -312,9 +345,11 @@ async function main(argv: string[]): Promise<number> {
           .option('batch', { type: 'number', default: 64 })
           .option('models', { type: 'string', array: true, description: 'subset: mlp, dcgan, rnn, data, fid' })
           .option('out', { type: 'string', description: 'JSON results file (default bench/results/<time>.json)' })
+          .option('profile', { type: 'string', description: 'instead: where a training step of one model (mlp, dcgan, rnn) spends its time, kernel by kernel, next to PyTorch\'s' })
+          .option('top', { type: 'number', default: 15, description: '--profile: rows per table' })
           .option('worker', { type: 'string', hidden: true })
-          .option('backend', { choices: BACKENDS, hidden: true })
-          .option('steps', { type: 'number', hidden: true }),
+          .option('backend', { choices: BACKENDS, description: '--profile: the genlab backend (default wasm)' })
+          .option('steps', { type: 'number', description: '--profile: profiled steps (default 10)' }),
       (a) =>
         run(async () => {
           if (a.worker === 'fid') {
@@ -325,6 +360,11 @@ async function main(argv: string[]): Promise<number> {
             process.stdout.write(JSON.stringify(await benchDataWorker(a.batch)) + '\n');
             return 0;
           }
+          if (a.worker && a.profile) {
+            process.stdout.write(JSON.stringify(await profileWorker(a.worker, a.backend ?? 'wasm', a.steps ?? 10, a.batch)) + '\n');
+            return 0;
+          }
+          if (a.profile) return profileCommand({ model: a.profile, steps: a.steps ?? 10, batch: a.batch, top: a.top, ...(a.backend ? { backend: a.backend } : {}), ...(a.out !== undefined ? { out: a.out } : {}) });
           if (a.worker) {
             const r = await benchWorker(a.worker, a.backend ?? 'auto', a.steps ?? 20, a.batch);
             process.stdout.write(JSON.stringify(r) + '\n');

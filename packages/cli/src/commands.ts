@@ -280,13 +280,55 @@ export interface OpenRun {
   loadDataset(overrides: Record<string, unknown>): Promise<ImageDataset>;
 }
 
-/** Reopen a run for `exp sample` and `exp eval`; the caller disposes `model` and `dataset`. */
-export async function openRun(run: string, outputDir: string, backendChoice?: BackendName, beforeLoad?: (config: ResolvedConfig, registry: Registry) => void): Promise<OpenRun> {
+/** The checkpoints a run folder holds: `last`, `best` and `step-NNNNNNN` (kept with `callbacks.checkpoint.keep`). */
+export function runCheckpoints(runDir: string): string[] {
+  const root = path.join(runDir, 'checkpoints');
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(root).filter((n) => fs.existsSync(path.join(root, n, 'manifest.json')));
+  } catch {
+    // No checkpoints folder.
+  }
+  const rank = (n: string) => (n === 'last' ? 0 : n === 'best' ? 1 : 2);
+  return names.filter((n) => n === 'last' || n === 'best' || /^step-\d+$/.test(n)).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** The folder of checkpoint `which` (`last`, `best` or a step number) of a run; a UserError names what the run has. */
+export function checkpointDir(runDir: string, runId: string, which = 'last'): string {
+  const name = /^\d+$/.test(which) ? `step-${which.padStart(7, '0')}` : which;
+  if (!/^(last|best|step-\d+)$/.test(name)) throw new UserError(`--checkpoint ${which}: expected last, best or a step number`);
+  const have = runCheckpoints(runDir);
+  if (!have.includes(name)) {
+    const old = name === 'last' && fs.existsSync(path.join(runDir, 'checkpoints', 'last.old', 'manifest.json'));
+    throw new UserError(
+      have.length
+        ? `run ${runId} has no checkpoint '${which}' (it has: ${have.map((h) => h.replace(/^step-0*(\d)/, '$1')).join(', ')})`
+        : `run ${runId} has no checkpoint${old ? ' (only an unfinished one, checkpoints/last.old: resume the run to complete it)' : ''}: ${path.join(runDir, 'checkpoints')} holds none`,
+    );
+  }
+  return path.join(runDir, 'checkpoints', name);
+}
+
+/** Reopen a run for `exp sample`, `exp eval` and `exp export`; the caller disposes `model` and `dataset`. */
+export async function openRun(
+  run: string,
+  outputDir: string,
+  backendChoice?: BackendName,
+  beforeLoad?: (config: ResolvedConfig, registry: Registry) => void,
+  opts: { checkpoint?: string } = {},
+): Promise<OpenRun & { checkpoint: { dir: string; step: number } }> {
   const runDir = findRunDir(run, outputDir);
   const record = readRunRecord(runDir);
   const registry = builtinRegistry();
-  const { config } = await loadConfig(path.join(runDir, 'config.yaml'), registry);
-  const { state } = readCheckpoint(path.join(runDir, 'checkpoints', 'last'));
+  const ckptDir = checkpointDir(runDir, record.runId, opts.checkpoint ?? 'last');
+  let config: ResolvedConfig;
+  try {
+    ({ config } = await loadConfig(path.join(runDir, 'config.yaml'), registry));
+  } catch (error) {
+    if (error instanceof UserError) throw new UserError(`run ${record.runId} cannot be reopened: its config does not load here (a plugin it uses missing or changed?)\n${error.message}`);
+    throw error;
+  }
+  const { state, meta } = readCheckpoint(ckptDir);
   beforeLoad?.(config, registry);
   const backend = await chooseBackend(backendChoice ?? config.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
@@ -301,7 +343,7 @@ export async function openRun(run: string, outputDir: string, backendChoice?: Ba
     model.dispose();
     throw error;
   }
-  return { record, registry, config, dataset, model, loadDataset };
+  return { record, registry, config, dataset, model, loadDataset, checkpoint: { dir: ckptDir, step: meta.step } };
 }
 
 /** `exp sample`: draw a grid from a run's last checkpoint. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 
 /** Reported metrics and the eval metric whose protocol tag covers them. */
-const METRIC_PROTOCOL: [string, string][] = [
+export const METRIC_PROTOCOL: [string, string][] = [
   ['fid', 'fid'],
   ['kid', 'kid'],
   ['is', 'is'],

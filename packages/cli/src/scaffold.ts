@@ -78,7 +78,7 @@ const PLUGIN: Record<TemplateKind, (n: Names) => string> = {
  *   npx exp run ${n.stem}.yaml           # train, sample grids, checkpoints, a tracked run
  *   npx vitest run ${n.stem}.test.ts     # the shared model contract
  */
-import { deriveSeed, discriminatorLoss, generatorLoss, live, Net, optimizerSchema, tf, z, type GenerativeModel, type ModelPlugin, type StateDict } from 'genlab';
+import { deriveSeed, discriminatorLoss, generatorLoss, latentExport, live, Net, noiseSeed, optimizerSchema, tf, z, type GenerativeModel, type ModelPlugin, type StateDict } from 'genlab';
 
 // 1. Options: a zod schema with defaults, so \`model: { name: ${n.name} }\` is a whole config.
 //    .strict() makes a misspelt option an error that names the key and its line.
@@ -134,7 +134,7 @@ export const ${n.ident}: ModelPlugin<${cap(n.ident)}Options> = {
       const flat = tf.reshape(x, [x.shape[0]!, dim]);
       return d2.apply(tf.leakyRelu(d1.apply(flat, f), 0.2), f);
     };
-    const noise = (n: number, seedOf: number) => tf.randomNormal([n, cfg.latentDim], 0, 1, 'float32', seedOf) as tf.Tensor2D;
+    const noise = (n: number, seedOf: number) => tf.randomNormal([n, cfg.latentDim], 0, 1, 'float32', noiseSeed(seedOf)) as tf.Tensor2D; // noiseSeed: tfjs reads seed 0 as none
 
     return {
       // The trainer creates these optimizers and owns gradient handling (norms, clipping).
@@ -156,6 +156,10 @@ export const ${n.ident}: ModelPlugin<${cap(n.ident)}Options> = {
       sample(n, opts = {}) {
         return tf.tidy(() => generate(noise(n, opts.seed ?? 0)));
       },
+
+      // 5b. exportSpec (optional): what \`exp export\` writes, a tfjs graph model of \`generate\` that
+      //     plain @tensorflow/tfjs loads; the contract test checks it reproduces \`sample\`.
+      exportSpec: () => latentExport({ latentDim: cfg.latentDim, numClasses: 0, shape: data.shape, generate: (zs) => generate(zs), drawZ: noise }),
 
       // 6. State: every weight by name, for checkpoints (the trainer saves the optimizer slots).
       getState(): StateDict {

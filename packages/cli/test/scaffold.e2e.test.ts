@@ -34,6 +34,13 @@ describe('exp new', () => {
       expect(r.stdout).toContain('FINISHED at step 4');
       if (kind === 'metric') expect(r.stderr).toMatch(/my-metric_mean_gap\s+\d/);
       if (kind === 'callback') expect(r.stderr).toMatch(/ema\/loss_d \d/);
+      if (kind === 'model') {
+        // The scaffolded model exports too (its exportSpec), checked against its own samples.
+        const id = /run ([0-9a-f]{32}) /.exec(r.stdout)![1]!;
+        const e = exp(['export', id.slice(0, 8), '--out', 'my-model-web'], cwd);
+        expect(e.code, e.stderr).toBe(0);
+        expect(e.stderr).toContain('check: the export reproduces exp sample');
+      }
     });
   }
 

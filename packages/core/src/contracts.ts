@@ -8,6 +8,9 @@ import type { z } from 'zod';
 import type { ResolvedConfig } from './config/schema.js';
 import type { OptimizerConfig } from './optim.js';
 import type { Registry } from './registry.js';
+import type { ExportGraph } from './export/trace.js';
+
+export type { ExportGraph, ExportInput } from './export/trace.js';
 
 /** A zod schema for a plugin's options (the `name` key is added by the loader). */
 export type Schema<C> = z.ZodType<C>;
@@ -229,7 +232,46 @@ export interface GenerativeModel {
   setState(state: StateDict): void;
   /** Parameter counts per group (e.g. generator, discriminator). */
   summary(): ParamSummary[];
+  /**
+   * The networks that generate, for `exp export`: traced into tfjs graph models that plain
+   * `@tensorflow/tfjs` loads, with the plain-JS loop that samples with them. Called with
+   * the weights to export already set; the model is not trained afterwards.
+   */
+  exportSpec?(): ModelExport;
   dispose(): void;
+}
+
+/** A random input of a sampler: what a page or program draws for each sample. */
+export interface RandomInput {
+  /** `normal`: N(0, 1) values; `uniform`: U(0, 1) values; `labels`: class indices 0…K-1 (int32). */
+  distribution: 'normal' | 'uniform' | 'labels';
+  /** Shape of one sample's values (without the batch dimension). */
+  shape: number[];
+  description: string;
+}
+
+/** What a model exports (see `GenerativeModel.exportSpec`). */
+export interface ModelExport {
+  /** How the graphs sample, in a word (`latent`: one generator pass; `row-lstm`: a pixel loop). */
+  sampler: string;
+  /** Name → network, traced at export. */
+  graphs: Record<string, ExportGraph>;
+  /**
+   * The sampling loop as an ES module with no imports, shipped beside the graphs as
+   * `sampler.mjs`: `export function sample(tf, graphs, inputs, info)` → images (synchronous: graph models without control flow run synchronously)
+   * float32 [n, ...shape] in `info.output.range`, where `graphs` are the loaded graph models
+   * by name, `inputs` the random inputs by name ([n, ...shape] each) and `info` genlab.json.
+   */
+  samplerSource: string;
+  /** The random inputs the sampler takes, by name (labels only for conditional models). */
+  random: Record<string, RandomInput>;
+  /**
+   * The random inputs `sample(n, { seed, labels })` draws, so an export reproduces a run's
+   * samples exactly (the contract test and `exp export`'s check use it). Caller disposes.
+   */
+  randomInputs(n: number, opts: SampleOptions & { seed: number }): Record<string, tf.Tensor>;
+  /** Family facts for genlab.json (latent size, EMA, …). */
+  info?: Record<string, unknown>;
 }
 
 /** What a model plugin gets when it builds a model. */

@@ -253,7 +253,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       if (cbCfg) callbacks.push(plugin.create(cbCfg, { registry }));
     }
     // run.json follows the checkpoints: a run killed now says where it can resume from.
-    callbacks.push({ name: 'run.json', onCheckpoint: (_run, c) => heartbeat.checkpointed(c.step) });
+    callbacks.push({ name: 'run.json', onCheckpoint: (_run, c) => (c.tag === 'last' ? heartbeat.checkpointed(c.step) : undefined) });
     callbacks.push(...(opts.callbacks ?? []));
     trainer = new Trainer({
       config,

@@ -10,7 +10,7 @@ export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, hasSweepBlock, ov
 export { composeRoot } from './config/validate.js';
 export { minimalConfig, rootSchema, trainSchema, trackingSchema, outputSchema, BACKENDS, type BackendName, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
 export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, ADAM_KERNEL, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
-export { deriveSeed, mulberry32, permutation, SeedStream } from './rng.js';
+export { deriveSeed, mulberry32, noiseSeed, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';
 export { Trainer, modelHash, resumeFrom, globalNorm, clipByGlobalNorm, GRAD_NORM_PREFIX, type TrainerOptions, type TrainResult, type StartPosition } from './trainer.js';
@@ -38,3 +38,31 @@ export { stateDictOf, loadStateDict, stateMismatch, entryOf, layerTargets, type 
 export { MemoryTracker } from './memory-tracker.js';
 export { checkRunnable, describeData, describeInfo, type CheckSource } from './config/runnable.js';
 export { TAGS, recordRunStart, recordRollback, recordRunEnd } from './run-record.js';
+export {
+  exportGraph,
+  graphModelArtifacts,
+  writeGraphModel,
+  readGraphModelFiles,
+  toFloat16Bits,
+  ExportError,
+  QUANTIZE_MIN_SIZE,
+  TRACE_BATCHES,
+  latentExport,
+  cyclicLabels,
+  LATENT_SAMPLER_SOURCE,
+  type LatentExportOptions,
+  buildExport,
+  exportManifest,
+  bundleArtifacts,
+  loadArtifacts,
+  importSampler,
+  EXPORT_FORMAT,
+  type ExportBundle,
+  type ExportManifest,
+  type SamplerFn,
+  type ExportGraph,
+  type ExportInput,
+  type GraphModelParts,
+  type GraphModelArtifacts,
+  type Quantization,
+} from './export/index.js';

@@ -57,3 +57,12 @@ export const SeedStream = {
   /** The run seed after a rollback: step noise and data order continue on (seed, rollbacks). */
   rollback: 5,
 } as const;
+
+/**
+ * The seed to give tfjs's seeded random ops for a user's seed: tfjs treats a seed of 0 as "no
+ * seed" (`seed ? seed : Math.random()` in its samplers), so seed 0 would draw different noise
+ * every time. 0 maps to a fixed other value; every other seed is passed through unchanged.
+ */
+export function noiseSeed(seed: number): number {
+  return seed === 0 ? 0x5eed0 : seed;
+}

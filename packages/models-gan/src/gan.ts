@@ -21,7 +21,8 @@
  * generator passes per call; caching them would outlive the call as model state).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch, GenerativeModel, SampleOptions, StateDict, StepResult, TrainContext } from '@genlab/core';
+import { latentExport, noiseSeed } from '@genlab/core';
+import type { Batch, GenerativeModel, ModelExport, SampleOptions, StateDict, StepResult, TrainContext } from '@genlab/core';
 import { diffAugment } from './augment.js';
 import { classLoss, discriminatorLoss, generatorLoss, isLogistic } from './losses.js';
 import { live, type BatchNorm, type BnStats, type Fwd, type Net } from './nn.js';
@@ -222,7 +223,7 @@ export class Gan implements GenerativeModel {
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
     return tf.tidy(() => {
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
+      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', noiseSeed(seed)) as tf.Tensor2D;
       let labels: tf.Tensor1D | undefined;
       if (this.conditional) {
         if (opts.labels && opts.labels.shape[0] !== n) throw new Error(`sample: ${opts.labels.shape[0]} labels for ${n} samples`);
@@ -239,6 +240,21 @@ export class Gan implements GenerativeModel {
         parts.push(tf.tidy(() => this.nets.generate(tf.slice(z, [s, 0], [c, -1]), labels && tf.slice(labels, [s], [c]), f)));
       }
       return tf.reshape(parts.length === 1 ? parts[0]! : tf.concat(parts, 0), [n, ...this.dataShape]);
+    });
+  }
+
+  /**
+   * The generator as `sample` runs it: the EMA weights with their standing statistics when
+   * EMA is on (computed once at export and folded into the graph), spectral norms folded
+   * into the weights, batch norms in inference form.
+   */
+  exportSpec(): ModelExport {
+    return latentExport({
+      latentDim: this.opts.latentDim,
+      numClasses: this.conditional ? this.nets.numClasses : 0,
+      shape: this.dataShape,
+      generate: (z, labels) => tf.reshape(this.nets.generate(z, labels, this.sampling()), [-1, ...this.dataShape]),
+      info: { ema: this.ema.size > 0, conditioning: this.nets.conditioning },
     });
   }
 

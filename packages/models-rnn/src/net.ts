@@ -180,7 +180,8 @@ export class RowLstmNet {
   /** The class term of layer l, [n, G], or undefined for an unconditional model. */
   classTerm(l: number, labels: tf.Tensor1D | undefined): tf.Tensor2D | undefined {
     const e = this.layerVars[l]!.embedding;
-    return e && labels ? (tf.gather(e, labels) as tf.Tensor2D) : undefined;
+    // Rows by one-hot matmul, not gather: gather's gradient (UnsortedSegmentSum) has no wasm kernel.
+    return e && labels ? (tf.matMul(tf.cast(tf.oneHot(labels, this.spec.numClasses), 'float32') as tf.Tensor2D, e as tf.Tensor2D) as tf.Tensor2D) : undefined;
   }
 
   /** The output head on hidden features [..., hidden] → logits [..., 1]. */
@@ -240,6 +241,34 @@ export class RowLstmNet {
   }
 
   // ------------------------------------------------------------ one pixel at a time (sampling)
+
+  /**
+   * One row of the whole-image pass, as a function of its inputs (what an exported sampler
+   * runs once per pixel): the states of the row above (zeros above the first row), the pixels
+   * of the row above `above` [B, W, 1] and of this row `row` [B, W, 1] (columns not yet
+   * drawn are zeros: the logit of column j reads only columns before j) → the row's logits
+   * [B, W, 1] and its states. Computes what `logits` computes for a row i > 0; for the first
+   * row the terms from above are exact zeros.
+   */
+  rowForward(prev: RowState[], above: tf.Tensor3D, row: tf.Tensor3D, labels?: tf.Tensor1D): { logits: tf.Tensor3D; states: RowState[] } {
+    const { width: W, layers, kernel: k } = this.spec;
+    const shifted = tf.slice(tf.pad(row, [[0, 0], [k, 0], [0, 0]]), [0, 0, 0], [-1, W + k - 1, 1]) as tf.Tensor3D;
+    let input: tf.Tensor3D | undefined;
+    const states: RowState[] = [];
+    for (let l = 0; l < layers; l++) {
+      const v = this.layerVars[l]!;
+      const padded = l === 0 ? shifted : k > 1 ? tf.pad(input!, [[0, 0], [k - 1, 0], [0, 0]]) : input!;
+      let aIs = tf.add(tf.conv1d(padded, v.isKernel as tf.Tensor3D, 1, 'valid'), v.isBias) as tf.Tensor3D;
+      if (l === 0) aIs = tf.add(aIs, this.fromRowAbove(above));
+      const cls = this.classTerm(l, labels);
+      if (cls) aIs = tf.add(aIs, tf.reshape(cls, [-1, 1, this.gates]));
+      const aSs = this.stateToState(l, prev[l]!.h);
+      const { h, c } = this.cell(aIs, aSs, prev[l]!.h, prev[l]!.c) as RowState;
+      states.push({ h, c });
+      input = l === 0 ? h : (tf.add(h, input!) as tf.Tensor3D);
+    }
+    return { logits: this.logitsOf(input!) as tf.Tensor3D, states };
+  }
 
   /** Zero states for the row above the first. */
   zeroState(n: number): RowState[] {

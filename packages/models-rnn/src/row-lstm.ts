@@ -13,9 +13,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { type Batch, type CheckIssue, type DataInfo, type GenerativeModel, loadStateDict, type ModelPlugin, optimizerSchema, stateDictOf, type SampleOptions, type StateDict, type TrainContext, UserError } from '@genlab/core';
+import { type Batch, type CheckIssue, type DataInfo, type GenerativeModel, type ModelExport, loadStateDict, type ModelPlugin, optimizerSchema, stateDictOf, type SampleOptions, type StateDict, type TrainContext, UserError } from '@genlab/core';
 import { RowLstmNet } from './net.js';
 import { ancestralSample } from './sample.js';
+import { rowLstmExport } from './export.js';
 
 /** Adam with lr 1e-3, β1 0.9 (the usual settings for likelihood models, not the GAN's 2e-4, 0.5). */
 const adam = { type: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, momentum: 0 } as const;
@@ -119,6 +120,11 @@ export class RowLstm implements GenerativeModel {
     } finally {
       if (labels && labels !== opts.labels) labels.dispose();
     }
+  }
+
+  /** `step`, the one-row network, and the pixel loop that samples with it. */
+  exportSpec(): ModelExport {
+    return rowLstmExport(this.net, { conditional: this.conditional });
   }
 
   getState(): StateDict {

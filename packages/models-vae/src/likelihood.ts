@@ -82,7 +82,7 @@ export function cbLogNormaliser(a: tf.Tensor): tf.Tensor {
 export function cbMean(a: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const small = tf.less(tf.abs(a), CB_TAYLOR);
-    const safe = tf.where(small, tf.fill(a.shape, 1), a);
+    const safe = tf.where(small, tf.onesLike(a), a); // onesLike, not fill: an exported graph takes any batch size
     const exact = tf.sub(tf.reciprocal(tf.neg(tf.expm1(tf.neg(safe)))), tf.reciprocal(safe));
     const series = tf.add(0.5, tf.mul(a, tf.sub(1 / 12, tf.div(tf.square(a), 720))));
     return tf.clipByValue(tf.where(small, series, exact), 0, 1);
@@ -100,7 +100,7 @@ export function cbSample(a: tf.Tensor, u: tf.Tensor): tf.Tensor {
     const an = tf.neg(tf.abs(a)); // ≤ 0
     const un = tf.where(neg, u, tf.sub(1, u));
     const small = tf.less(tf.abs(a), 1e-3);
-    const safe = tf.where(small, tf.fill(a.shape, -1), an);
+    const safe = tf.where(small, tf.neg(tf.onesLike(a)), an);
     const xn = tf.div(tf.log1p(tf.mul(un, tf.expm1(safe))), safe); // the draw for −|a|
     const exact = tf.where(neg, xn, tf.sub(1, xn));
     const series = tf.add(u, tf.mul(tf.mul(a, tf.mul(u, tf.sub(1, u))), 0.5));
@@ -144,16 +144,27 @@ export function decoderMean(kind: Likelihood, params: tf.Tensor, range: [number,
 
 /** A draw x ~ p(x | params) (Gaussian draws clipped to the data range), seeded. */
 export function decoderSample(kind: Likelihood, params: tf.Tensor, range: [number, number], seed: number, logVar?: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => decoderSampleWith(kind, params, range, decoderNoise(kind, params.shape, seed), logVar));
+}
+
+/** The noise `decoderSample` draws: ε ~ N(0, 1) for the Gaussian, u ~ U(0, 1) otherwise. */
+export function decoderNoise(kind: Likelihood, shape: number[], seed: number): tf.Tensor {
+  return kind === 'gaussian' ? tf.randomNormal(shape, 0, 1, 'float32', seed) : tf.randomUniform(shape, 0, 1, 'float32', seed);
+}
+
+/** `decoderSample` with its noise given (an exported decoder takes the noise as an input). */
+export function decoderSampleWith(kind: Likelihood, params: tf.Tensor, range: [number, number], noise: tf.Tensor, logVar?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const [lo, hi] = range;
     if (kind === 'gaussian') {
       if (!logVar) throw new Error('the Gaussian likelihood needs its log-variance');
-      const eps = tf.randomNormal(params.shape, 0, 1, 'float32', seed);
-      return tf.clipByValue(tf.add(params, tf.mul(tf.exp(tf.mul(logVar, 0.5)), eps)), lo, hi);
+      return tf.clipByValue(tf.add(params, tf.mul(tf.exp(tf.mul(logVar, 0.5)), noise)), lo, hi);
     }
-    const u = tf.randomUniform(params.shape, 0, 1, 'float32', seed);
-    if (kind === 'bernoulli') return tf.where(tf.less(u, tf.sigmoid(params)), tf.fill(params.shape, hi), tf.fill(params.shape, lo));
-    return cbSample(params, u);
+    if (kind === 'bernoulli') {
+      const zeros = tf.zerosLike(params);
+      return tf.where(tf.less(noise, tf.sigmoid(params)), tf.add(zeros, hi), tf.add(zeros, lo));
+    }
+    return cbSample(params, noise);
   });
 }
 

@@ -15,8 +15,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { type CheckIssue, deriveSeed, layerTargets, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
-import { decoderMean, decoderSample, gaussianKl, LIKELIHOODS, type Likelihood, type LikelihoodChoice, likelihoodIssue, LOG_VAR_MIN, logProb, resolveLikelihood } from './likelihood.js';
+import { type CheckIssue, cyclicLabels, deriveSeed, latentExport, noiseSeed, type ExportGraph, type ModelExport, layerTargets, loadStateDict, optimizerSchema, stateDictOf, type Assignable, type Batch, type DataInfo, type GenerativeModel, type OptimizerConfig, type SampleOptions, type StateDict, type StepResult, type TrainContext } from '@genlab/core';
+import { decoderMean, decoderNoise, decoderSample, decoderSampleWith, gaussianKl, LIKELIHOODS, type Likelihood, type LikelihoodChoice, likelihoodIssue, LOG_VAR_MIN, logProb, resolveLikelihood } from './likelihood.js';
 
 /** Decoder rows (k draws × batch) per chunk of the IWAE bound: bounds evaluation memory. */
 const IWAE_ROWS = 4096;
@@ -290,8 +290,50 @@ export class Vae implements GenerativeModel {
   sample(n: number, opts: SampleOptions = {}): tf.Tensor {
     return tf.tidy(() => {
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
+      const z = tf.randomNormal([n, this.opts.latentDim], 0, 1, 'float32', noiseSeed(seed)) as tf.Tensor2D;
       return this.render(this.decode(z, this.condition(opts.labels, n)), seed);
+    });
+  }
+
+  /**
+   * The decoder as `sample` runs it (the mean, or a draw whose noise is an input `noise`),
+   * and the encoder (x → μ, log σ²) for reconstructions and interpolations.
+   */
+  exportSpec(): ModelExport {
+    const K = this.conditional ? this.opts.numClasses : 0;
+    const { shape, range } = this.data;
+    const kind = this.opts.likelihood;
+    const sampled = this.opts.sampleMode === 'sample';
+    const labelInput = { name: 'labels', shape: [], dtype: 'int32' as const, description: `class indices 0…${K - 1}`, example: (n: number) => cyclicLabels(n, K) };
+    const encoder: ExportGraph = {
+      inputs: [{ name: 'x', shape, dtype: 'float32', description: 'images in the data range', example: (n) => tf.randomUniform([n, ...shape], range[0], range[1], 'float32', 5) }, ...(K ? [labelInput] : [])],
+      outputs: { mu: 'posterior mean μ [n, latentDim]', logVar: 'posterior log-variance log σ² [n, latentDim]' },
+      forward: ({ x, labels }) => {
+        const { mu, logVar } = this.encode(x!, this.condition(labels as tf.Tensor1D | undefined, x!.shape[0]!));
+        return { mu, logVar };
+      },
+    };
+    const noise = kind === 'gaussian' ? ('normal' as const) : ('uniform' as const);
+    return latentExport({
+      latentDim: this.opts.latentDim,
+      numClasses: K,
+      shape,
+      generate: (z, labels, inputs) => {
+        const params = this.decode(z, this.condition(labels, z.shape[0]));
+        const x = sampled ? decoderSampleWith(kind, params, range, inputs.noise!, this.logVar()) : decoderMean(kind, params, range);
+        return tf.reshape(x, [-1, ...shape]);
+      },
+      extraGraphs: { encoder },
+      extraInputs: sampled
+        ? [
+            {
+              input: { name: 'noise', shape: [this.dim], dtype: 'float32', description: `the decoder's draw: ${noise === 'normal' ? 'N(0, 1)' : 'U(0, 1)'} per pixel`, example: (n) => decoderNoise(kind, [n, this.dim], 3) },
+              random: { distribution: noise, shape: [this.dim], description: `per-pixel noise of the decoder's draw (${kind} likelihood)` },
+              draw: (n, seed) => decoderNoise(kind, [n, this.dim], deriveSeed(seed, 1)),
+            },
+          ]
+        : [],
+      info: { likelihood: kind, sampleMode: this.opts.sampleMode },
     });
   }
 

@@ -59,7 +59,8 @@ class TrackerLog implements Callback {
   }
 
   /** A window ends at a checkpoint: a resume from it starts a fresh window, as this run does now. */
-  async onCheckpoint(run: RunInfo, checkpoint: { step: number }): Promise<void> {
+  async onCheckpoint(run: RunInfo, checkpoint: { step: number; tag: string }): Promise<void> {
+    if (checkpoint.tag !== 'last') return; // a resume starts from 'last' only
     if (checkpoint.step > this.lastStep && this.count > 0) this.endWindowAt = checkpoint.step; // this step's values are still to come
     else if (checkpoint.step === this.lastStep) await this.flush(run);
   }

@@ -8,6 +8,7 @@ import type { Trainer } from '../trainer.js';
 import { minimalConfig } from '../config/schema.js';
 import { Registry } from '../registry.js';
 import { ensureBackend, randomDataset, testTrainer } from './helpers.js';
+import { buildExport, bundleArtifacts, exportManifest, importSampler, loadArtifacts } from '../export/bundle.js';
 
 /** Options for the model contract test. */
 export interface ModelContractOptions {
@@ -106,7 +107,11 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
         expect(Math.min(...values)).toBeGreaterThanOrEqual(lo);
         expect(Math.max(...values)).toBeLessThanOrEqual(hi);
         expect(Array.from(b.dataSync())).toEqual(Array.from(values));
-        tf.dispose([a, b]);
+        // Seed 0 too (tfjs's seeded ops read 0 as "no seed": see noiseSeed).
+        const z0 = model.sample(2, { seed: 0 });
+        const z1 = model.sample(2, { seed: 0 });
+        expect(Array.from(z1.dataSync())).toEqual(Array.from(z0.dataSync()));
+        tf.dispose([a, b, z0, z1]);
         expect(tf.memory().numTensors).toBe(before);
       } finally {
         model.dispose();
@@ -133,6 +138,36 @@ export function describeModelContract<C>(plugin: ModelPlugin<C>, opts: ModelCont
           x.trainer.dispose();
           x.model.dispose();
         }
+      }
+    });
+
+    it('exports graphs that plain tfjs-converter runs to the same samples (when it has exportSpec), without a leak', async () => {
+      const { model, dataset, trainer } = build(10);
+      try {
+        oneStep(trainer, dataset); // batch-norm statistics and EMA weights away from their initial values
+        if (!model.exportSpec) return;
+        const before = tf.memory().numTensors;
+        const bundle = buildExport(model, plugin.name);
+        expect(tf.memory().numTensors).toBe(before);
+        const manifest = exportManifest(bundle, dataset.info);
+        expect(Object.keys(manifest.random).length).toBeGreaterThan(0);
+        const artifacts = bundleArtifacts(bundle, { generatedBy: 'contract test' });
+        const graphs = Object.fromEntries(await Promise.all(Object.entries(artifacts).map(async ([k, a]) => [k, await loadArtifacts(a)] as const)));
+        const sample = await importSampler(bundle.spec.samplerSource);
+        const n = 5; // neither of the traced batch sizes
+        const inputs = bundle.spec.randomInputs(n, { seed: 7 });
+        for (const [name, r] of Object.entries(manifest.random)) expect(inputs[name]?.shape, name).toEqual([n, ...r.shape]);
+        const got = await sample(tf, graphs, inputs, manifest);
+        const want = model.sample(n, { seed: 7 });
+        expect(got.shape).toEqual(want.shape);
+        const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]!);
+        expect(diff).toBeLessThanOrEqual(1e-5);
+        tf.dispose([got, want, ...Object.values(inputs)]);
+        for (const g of Object.values(graphs)) g.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+      } finally {
+        trainer.dispose();
+        model.dispose();
       }
     });
 
