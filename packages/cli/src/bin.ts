@@ -45,11 +45,15 @@ async function main(argv: string[]): Promise<number> {
           .option('sweep', { type: 'string', array: true, default: [] as string[], description: 'sweep a key over values, one run each (a grid with other --sweep flags and the config\'s sweep: block): --sweep seed=1,2,3' })
           .option('parallel', { type: 'number', description: 'sweeps: run N variants at a time, as child processes sharing the CPU threads (default 1: one after another)' })
           .option('fail-fast', { type: 'boolean', description: 'sweeps: stop at the first failed variant (default: run the others)' })
+          .option('queue', { type: 'string', description: 'sweeps: put the variants on this Redis queue (redis://host:6379/0) for exp worker processes on any machine, instead of running them here' })
+          .option('attempts', { type: 'number', description: 'with --queue: attempts per variant before it ends FAILED (default 3)' })
+          .option('wait', { type: 'boolean', description: 'with --queue: follow the sweep until every variant has ended (exit 1 if any failed)' })
           .option('sweep-child', { type: 'string', hidden: true })
           .example('$0 run configs/gan-mnist.yaml', 'train the MLP GAN on MNIST')
           .example('$0 run configs/gan-mnist.yaml --set train.steps=20 --set model.latentDim=64', 'a shorter, smaller variant')
           .example('$0 run configs/gan-mnist.yaml --sweep model.name=gan/mlp,gan/dcgan --sweep seed=1,2 --parallel 2', 'a sweep: 4 runs, 2 at a time')
-          .example('$0 run --resume 3f2a', 'continue run 3f2a… from its last checkpoint'),
+          .example('$0 run --resume 3f2a', 'continue run 3f2a… from its last checkpoint')
+          .example('$0 run configs/gan-mnist.yaml --sweep seed=1,2,3 --set tracking.uri=http://mlflow:5000 --queue redis://redis:6379/0', 'a sweep for exp worker processes on other machines'),
       (a) =>
         run(() =>
           runCommand({
@@ -63,6 +67,9 @@ async function main(argv: string[]): Promise<number> {
             ...(a.parallel !== undefined ? { parallel: a.parallel } : {}),
             ...(a['fail-fast'] !== undefined ? { failFast: a['fail-fast'] } : {}),
             ...(a['sweep-child'] !== undefined ? { sweepChild: a['sweep-child'] } : {}),
+            ...(a.queue !== undefined ? { queue: a.queue } : {}),
+            ...(a.attempts !== undefined ? { attempts: a.attempts } : {}),
+            ...(a.wait !== undefined ? { wait: a.wait } : {}),
           }),
         )(),
     )
@@ -254,9 +261,10 @@ async function main(argv: string[]): Promise<number> {
           .positional('source', { type: 'string', default: './mlruns', description: 'local MLflow file store, or http(s)://server' })
           .option('port', { type: 'number', default: 5179 })
           .option('host', { type: 'string', default: '127.0.0.1', description: 'address to bind (default: this machine only)' })
+          .option('queue', { type: 'string', description: "a sweep's view also shows its variants on this Redis queue (redis://host:6379/0)" })
           .example('$0 ui', 'open http://127.0.0.1:5179 for ./mlruns')
           .example('$0 ui http://localhost:5000', 'the same over an MLflow server'),
-      (a) => run(() => uiCommand({ source: a.source, host: a.host, port: a.port }))(),
+      (a) => run(() => uiCommand({ source: a.source, host: a.host, port: a.port, ...(a.queue !== undefined ? { queue: a.queue } : {}) }))(),
     )
     .command(
       'sync [store]',
@@ -291,6 +299,46 @@ async function main(argv: string[]): Promise<number> {
             ...(a.backend !== undefined ? { backend: a.backend } : {}),
           }),
         )(),
+    )
+    .command(
+      'worker',
+      'take sweep variants from a Redis queue and run them (any number of workers, on any machines)',
+      (y) =>
+        y
+          .option('queue', { type: 'string', demandOption: true, description: 'the Redis queue, redis://host:6379/0' })
+          .option('concurrency', { type: 'number', default: 1, description: 'variants at a time, each in a worker process of its own' })
+          .option('max-jobs', { type: 'number', description: 'stop after this many variants' })
+          .option('idle-exit', { type: 'number', description: 'stop after this many seconds without a variant to run' })
+          .option('name', { type: 'string', description: 'the name this worker reports (default <host>:<pid>)' })
+          .example('$0 worker --queue redis://redis:6379/0', 'run variants until stopped (SIGTERM hands the running one back)'),
+      (a) =>
+        run(async () => {
+          const { workerCommand } = await import('./worker.js');
+          return workerCommand({
+            queue: a.queue,
+            concurrency: a.concurrency,
+            ...(a['max-jobs'] !== undefined ? { maxJobs: a['max-jobs'] } : {}),
+            ...(a['idle-exit'] !== undefined ? { idleExit: a['idle-exit'] } : {}),
+            ...(a.name !== undefined ? { name: a.name } : {}),
+          });
+        })(),
+    )
+    .command(
+      'sweep <action> <id>',
+      'a sweep on a queue: status (per variant: queued, running where and at which step, finished, failed and why, attempts), cancel, retry',
+      (y) =>
+        y
+          .positional('action', { choices: ['status', 'cancel', 'retry'] as const, demandOption: true })
+          .positional('id', { type: 'string', demandOption: true, description: 'the sweep id exp run --queue printed' })
+          .option('queue', { type: 'string', demandOption: true, description: 'the Redis queue, redis://host:6379/0' })
+          .option('failed', { type: 'boolean', description: 'retry: only the failed variants (default: every one that did not finish)' })
+          .option('wait', { type: 'boolean', description: 'status: follow until every variant has ended (exit 1 if any failed)' })
+          .option('format', { choices: ['text', 'json'] as const, default: 'text' as const }),
+      (a) =>
+        run(async () => {
+          const { sweepControlCommand } = await import('./sweep-queue.js');
+          return sweepControlCommand({ action: a.action, sweepId: a.id, queue: a.queue, ...(a.failed !== undefined ? { failed: a.failed } : {}), ...(a.wait !== undefined ? { wait: a.wait } : {}), format: a.format });
+        })(),
     )
     .command(
       'runs',
@@ -342,7 +390,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, validate, new, list, sample, eval, compare, data, features, ui, sync, runs or bench.')
+    .demandCommand(1, 'Name a command: run, worker, sweep, validate, new, list, sample, eval, compare, data, features, ui, sync, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))

@@ -53,6 +53,12 @@ export interface RunArgs {
   failFast?: boolean;
   /** Internal: this process runs one variant of a `--parallel` sweep (JSON `SweepChildSpec`). */
   sweepChild?: string;
+  /** Put the sweep on this Redis queue (`redis://host:port/db`) for `exp worker` processes. */
+  queue?: string;
+  /** With `queue`: attempts per variant. */
+  attempts?: number;
+  /** With `queue`: follow the sweep to its end. */
+  wait?: boolean;
 }
 
 /** `exp run`: train one experiment, or every variant of a sweep. 0 finished, 1 failed, 130/143 interrupted. */
@@ -78,9 +84,27 @@ export async function runCommand(args: RunArgs): Promise<number> {
   if (!isSweep && (args.parallel !== undefined || args.failFast)) {
     throw new UserError(`--parallel and --fail-fast apply to sweeps: give --sweep key=a,b,… or a config with a 'sweep:' block`);
   }
+  if (!isSweep && (args.queue !== undefined || args.attempts !== undefined || args.wait)) {
+    throw new UserError(`--queue, --attempts and --wait apply to sweeps: give --sweep key=a,b,… or a config with a 'sweep:' block`);
+  }
+  if (isSweep && args.queue !== undefined) {
+    if (!args.config) throw new UserError('exp run --queue needs a config file');
+    if (args.parallel !== undefined || args.failFast) throw new UserError('--parallel and --fail-fast are for a sweep on this machine; on a queue, start as many exp worker processes as you like');
+    const { submitSweep } = await import('./queue-submit.js');
+    return submitSweep(registry, { config: args.config, overrides, sweeps, queue: args.queue, ...(args.attempts !== undefined ? { attempts: args.attempts } : {}), wait: Boolean(args.wait) });
+  }
   if (isSweep) {
     if (!args.config) throw new UserError('exp run --sweep needs a config file');
-    return runSweep(registry, { config: args.config, overrides, sweeps, parallel: args.parallel ?? 1, failFast: Boolean(args.failFast) });
+    return runSweep(registry, {
+      config: args.config,
+      overrides,
+      sweeps,
+      parallel: args.parallel ?? 1,
+      failFast: Boolean(args.failFast),
+      ...(args.parallel !== undefined ? { parallelGiven: true } : {}),
+      ...(args.attempts !== undefined ? { attempts: args.attempts } : {}),
+      ...(args.wait ? { wait: true } : {}),
+    });
   }
 
   let configFile = args.config;

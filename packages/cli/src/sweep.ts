@@ -63,6 +63,11 @@ export interface SweepArgs {
   /** Variants at a time, as child processes (1: sequential, in this process). */
   parallel: number;
   failFast: boolean;
+  /** `--parallel` was given (refused with a `launcher:` block). */
+  parallelGiven?: boolean;
+  /** For a config with a `launcher:` block: `--attempts`, `--wait`. */
+  attempts?: number;
+  wait?: boolean;
 }
 
 /** What a variant child process is told (the hidden `--sweep-child` flag, as JSON). */
@@ -135,6 +140,13 @@ export function outcomeTable(outcomes: VariantOutcome[]): string {
 export async function runSweep(registry: Registry, args: SweepArgs): Promise<number> {
   if (!Number.isInteger(args.parallel) || args.parallel < 1) throw new UserError(`--parallel must be a whole number ≥ 1, got ${args.parallel}`);
   const plan = await loadSweep(args.config, registry, { overrides: args.overrides, sweeps: args.sweeps, checkData: { log } });
+  if (plan.launcher) {
+    // The config says where its variants run: on a queue, for exp worker processes.
+    if (args.parallelGiven || args.failFast) throw new UserError(`--parallel and --fail-fast are for a sweep on this machine; ${plan.file} puts its variants on the queue ${plan.launcher.queue} (launcher:)`);
+    const { submitPlan } = await import('./queue-submit.js');
+    return submitPlan(plan, { queue: plan.launcher.queue, ...(args.attempts !== undefined ? { attempts: args.attempts } : {}), wait: Boolean(args.wait) });
+  }
+  if (args.attempts !== undefined || args.wait) throw new UserError('--attempts and --wait apply to a sweep on a queue: add --queue redis://host:6379/0 (or a launcher: block)');
   for (const note of plan.notes) log(`note: ${note}`);
   const first = plan.variants[0]!.config;
   const uri = first.tracking.uri;

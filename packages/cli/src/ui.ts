@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '@genlab/core';
-import { isLoopback, LocalSource, RemoteSource, startDashboard, type HttpServer } from '@genlab/dashboard';
+import { isLoopback, LocalSource, RemoteSource, startDashboard, type HttpServer, type QueueStatusFn } from '@genlab/dashboard';
 
 const log = (message: string) => process.stderr.write(message + '\n');
 
@@ -32,10 +32,26 @@ export async function serveUntilStopped(args: { host: string; port: number }, ex
   return 0;
 }
 
-export async function uiCommand(args: { source: string; host: string; port: number }): Promise<number> {
+export async function uiCommand(args: { source: string; host: string; port: number; queue?: string }): Promise<number> {
   const remote = /^https?:\/\//.test(args.source);
   const root = path.resolve(args.source.replace(/^file:/, ''));
   if (!remote && !fs.existsSync(root)) throw new UserError(`no tracking store at ${root}: run an experiment first, or name a store or an MLflow server URI`);
   const source = remote ? new RemoteSource(args.source) : new LocalSource(root);
-  return serveUntilStopped(args, 'your runs', () => startDashboard(source, { host: args.host, port: args.port }), (url) => `genlab dashboard for ${source.description}: ${url}`);
+  // A job queue: the sweep view shows its variants' queue states (the same as exp sweep status).
+  let queueStatus: QueueStatusFn | undefined;
+  let closeQueue = async () => {};
+  if (args.queue) {
+    const { checkReachable, openQueue, parseQueueUrl, sweepStatus } = await import('@genlab/queue');
+    const q = parseQueueUrl(args.queue);
+    await checkReachable(q);
+    const queue = openQueue(q);
+    queue.on('error', (e: Error) => log(`queue: ${e.message} (reconnecting)`));
+    queueStatus = (id) => sweepStatus(queue, id);
+    closeQueue = () => queue.close();
+  }
+  try {
+    return await serveUntilStopped(args, 'your runs', () => startDashboard(source, { host: args.host, port: args.port, ...(queueStatus ? { queueStatus } : {}) }), (url) => `genlab dashboard for ${source.description}: ${url}`);
+  } finally {
+    await closeQueue();
+  }
 }

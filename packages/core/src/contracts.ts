@@ -519,8 +519,12 @@ export interface MetricPoint {
 
 /** An MLflow-style experiment tracker. One backend per file. */
 export interface Tracker {
-  /** Start a new run, or reopen `resumeRunId` (status back to RUNNING). */
-  startRun(opts: { experiment: string; runName: string; resumeRunId?: string; tags?: Record<string, string> }): Promise<{ runId: string; experimentId: string }>;
+  /**
+   * Start a new run, or reopen `resumeRunId` (status back to RUNNING). `runId`: the id the run
+   * must have (a queued sweep variant's, given when the sweep was submitted; the run is
+   * reopened when the store has it already). Trackers that cannot choose ids refuse it.
+   */
+  startRun(opts: { experiment: string; runName: string; resumeRunId?: string; runId?: string; tags?: Record<string, string> }): Promise<{ runId: string; experimentId: string }>;
   logParams(params: Record<string, string>): Promise<void>;
   logMetrics(step: number, values: Record<string, number>, timestamp?: number): Promise<void>;
   /**

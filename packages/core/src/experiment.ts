@@ -50,6 +50,16 @@ export interface ExperimentOptions {
   onRunStart?(run: { runId: string; runName: string; experimentId: string }): void;
   /** Where the config came from, so that a check that fails on the data names the `file:line`. */
   source?: CheckSource;
+  /**
+   * The tracker run's id, chosen before the run started (a queued sweep variant: its run on
+   * the tracking server was made at submission; every attempt, on any machine, logs into it).
+   * The run folder is `<output.dir>/<runId>`.
+   */
+  runId?: string;
+  /** The tracker to log to, instead of the one `tracking.uri` names (the same kind, set up by the caller). */
+  tracker?: Tracker;
+  /** Callbacks added after the configured ones (a queue worker's: progress to the queue, checkpoint uploads). */
+  callbacks?: Callback[];
 }
 
 /** What `runExperiment` reports. */
@@ -181,10 +191,15 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const trackingBaseDir = record?.trackingBaseDir ?? process.cwd();
   // Runs of this tracker whose process is gone (kill -9, power loss) are recorded as KILLED.
   await reconcileInterrupted(outputDir, registry, { log, only: (r) => r.trackingUri === uri && (r.trackingBaseDir ?? process.cwd()) === trackingBaseDir, ...(opts.resumeDir ? { skip: path.resolve(opts.resumeDir) } : {}) });
-  const tracker: Tracker = registry.trackerFor(uri).create(uri, { baseDir: trackingBaseDir });
+  const tracker: Tracker = opts.tracker ?? registry.trackerFor(uri).create(uri, { baseDir: trackingBaseDir });
   const experiment = config.tracking.experiment ?? config.name;
   const runName = record?.runName ?? config.tracking.runName ?? `${config.name}-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
-  const { runId, experimentId } = await tracker.startRun({ experiment, runName, ...(record ? { resumeRunId: record.runId } : {}), ...(opts.tags ? { tags: opts.tags } : {}) });
+  const { runId, experimentId } = await tracker.startRun({
+    experiment,
+    runName,
+    ...(opts.runId ? { runId: opts.runId } : record ? { resumeRunId: record.runId } : {}),
+    ...(opts.tags ? { tags: opts.tags } : {}),
+  });
   opts.onRunStart?.({ runId, runName, experimentId });
   // From here on a run exists: any failure before training ends it as FAILED, not RUNNING.
   const runDir = opts.resumeDir ?? path.join(outputDir, runId);
@@ -239,6 +254,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     }
     // run.json follows the checkpoints: a run killed now says where it can resume from.
     callbacks.push({ name: 'run.json', onCheckpoint: (_run, c) => (c.tag === 'last' ? heartbeat.checkpointed(c.step) : undefined) });
+    callbacks.push(...(opts.callbacks ?? []));
     trainer = new Trainer({
       config,
       model,

@@ -31,6 +31,7 @@ export {
   type SweepPlan,
   type SweepVariant,
   type SweepAxisInfo,
+  type SweepLauncher,
 } from './config/sweep.js';
 export { registerComparisonGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { stateDictOf, loadStateDict, stateMismatch, entryOf, layerTargets, type Assignable, type LayerWeight } from './state-dict.js';

@@ -96,8 +96,46 @@ function sweepCell(r) {
     state.filter = id;
     $('filter').value = id;
     renderRuns();
+    void showQueue(id);
   });
   return link;
+}
+
+// A sweep on a job queue (`exp ui --queue redis://…`): its variants as the queue sees them
+// (the same states as `exp sweep status`), refreshed every two seconds while it is shown.
+async function showQueue(sweepId) {
+  clearTimeout(state.queueTimer);
+  const panel = $('queue');
+  if (!state.queue || !sweepId) {
+    panel.hidden = true;
+    return;
+  }
+  let s;
+  try {
+    s = await api(`/api/sweeps/${sweepId}/queue`);
+  } catch {
+    panel.hidden = true; // not a queued sweep
+    return;
+  }
+  if (state.filter !== sweepId) return;
+  const counts = Object.entries(s.counts).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ');
+  $('queue-head').textContent = `sweep ${sweepId} on the queue: ${counts}${s.record.cancelledAt ? ' (cancelled)' : ''}`;
+  $('queue-table').tHead.replaceChildren(el('tr', {}, ...['#', 'variant', 'state', 'attempts', 'where / why'].map((h) => el('th', {}, h))));
+  $('queue-table').tBodies[0].replaceChildren(
+    ...s.variants.map((v) =>
+      el(
+        'tr',
+        { 'data-testid': 'queue-row', class: `q-${v.state}` },
+        el('td', { class: 'num' }, String(v.index + 1)),
+        el('td', {}, v.label),
+        el('td', {}, v.state),
+        el('td', { class: 'num' }, `${v.attempts}/${v.maxAttempts}`),
+        el('td', {}, v.state === 'running' ? `on ${v.host ?? '?'} at step ${v.step ?? 0}${v.totalSteps ? `/${v.totalSteps}` : ''}` : v.state === 'finished' ? `on ${v.host ?? '?'}` : (v.reason ?? '')),
+      ),
+    ),
+  );
+  panel.hidden = false;
+  if (!s.done) state.queueTimer = setTimeout(() => void showQueue(sweepId), 2000);
 }
 
 function visibleRuns() {
@@ -333,9 +371,11 @@ async function main() {
   const isParent = (r) => r.tags['genlab.sweep.role'] === 'parent';
   state.sweeps = new Map(runs.filter(isParent).map((r) => [r.tags['genlab.sweep'], r]));
   state.runs = runs.filter((r) => !isParent(r));
+  state.queue = (await api('/api/queue')).queue;
   $('filter').addEventListener('input', (e) => {
     state.filter = e.target.value;
     renderRuns();
+    void showQueue(state.sweeps.has(state.filter) ? state.filter : undefined);
   });
   $('all-params').addEventListener('change', () => renderParams(state.selected.map(byId).filter(Boolean)));
   for (const radio of document.querySelectorAll('input[name=xaxis]')) {

@@ -47,9 +47,16 @@ export function errorAnswer(error: unknown, log: (message: string) => void): [nu
   return [500, { error: "internal error; see the dashboard's log" }];
 }
 
-export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number; log?: (message: string) => void } = {}): Promise<Dashboard> {
+/**
+ * What the dashboard shows of a sweep on a job queue (`exp ui --queue redis://…`): per variant
+ * its state, attempts, host and step or failure reason, as `exp sweep status` prints it.
+ * Undefined for a sweep the queue does not know.
+ */
+export type QueueStatusFn = (sweepId: string) => Promise<unknown>;
+
+export async function startDashboard(source: DashboardSource, opts: { host?: string; port?: number; log?: (message: string) => void; queueStatus?: QueueStatusFn } = {}): Promise<Dashboard> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  return startHttp((_req, res, url) => handle(source, res, url), {
+  return startHttp((_req, res, url) => handle(source, res, url, opts.queueStatus), {
     ...(opts.host !== undefined ? { host: opts.host } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     readOnly: 'the dashboard is read-only',
@@ -58,11 +65,19 @@ export async function startDashboard(source: DashboardSource, opts: { host?: str
   });
 }
 
-async function handle(source: DashboardSource, res: http.ServerResponse, url: URL): Promise<void> {
+async function handle(source: DashboardSource, res: http.ServerResponse, url: URL, queueStatus?: QueueStatusFn): Promise<void> {
   const file = STATIC[url.pathname];
   if (file) return send(res, 200, fs.readFileSync(file[0]), file[1]);
   if (url.pathname === '/api/source') return send(res, 200, { source: source.description });
   if (url.pathname === '/api/runs') return send(res, 200, await source.runs());
+  // A sweep's variants on a job queue (exp ui --queue).
+  if (url.pathname === '/api/queue') return send(res, 200, { queue: Boolean(queueStatus) });
+  const q = /^\/api\/sweeps\/([0-9a-f]{8})\/queue$/.exec(url.pathname);
+  if (q) {
+    if (!queueStatus) return send(res, 404, { error: 'no queue: start the dashboard with --queue redis://host:port/db' });
+    const status = await queueStatus(q[1]!);
+    return status ? send(res, 200, status) : send(res, 404, { error: `the queue has no sweep ${q[1]}` });
+  }
   // The exports of the runs (local stores), and their files: /exports/<run id>/<index>/<path>.
   if (url.pathname === '/api/exports') return send(res, 200, source.exports ? await source.exports() : {});
   const e = /^\/exports\/([^/]+)\/(\d+)\/(.*)$/.exec(url.pathname);

@@ -168,7 +168,50 @@ describe('exp ui with a sweep', () => {
       await link.click();
       expect(await names()).toEqual(['v-1', 'v-2']);
       expect(await page.inputValue('[data-testid=filter]')).toBe('ab12cd34');
+      // Without --queue there is no queue panel.
+      expect(await page.locator('[data-testid=queue]').isHidden()).toBe(true);
       expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await dash.close();
+    }
+  });
+
+  it.skipIf(!hasChromium)("with a queue, a sweep's view shows each variant's state there: running where and at which step, finished, failed and why", async () => {
+    const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-queue-')), 'mlruns');
+    const parent = new FileStoreTracker(root);
+    await parent.startRun({ experiment: 'ui-test', runName: 'gan-sweep-cd34ef56', tags: { 'genlab.sweep': 'cd34ef56', 'genlab.sweep.role': 'parent', 'genlab.sweep.size': '3' } });
+    const v = new FileStoreTracker(root);
+    await v.startRun({ experiment: 'ui-test', runName: 'v-1', tags: { 'genlab.sweep': 'cd34ef56', 'genlab.sweep.role': 'variant', 'genlab.sweep.index': '1', 'genlab.sweep.variant': 'seed=1' } });
+    const asked: string[] = [];
+    // The shape exp sweep status --format json prints (@genlab/queue's SweepStatus).
+    const status = {
+      record: { sweepId: 'cd34ef56', total: 3 },
+      counts: { queued: 0, retrying: 0, running: 1, finished: 1, failed: 1, cancelled: 0 },
+      done: false,
+      variants: [
+        { index: 0, label: 'seed=1', state: 'running', attempts: 2, maxAttempts: 3, host: 'gpu-2', step: 40, totalSteps: 100 },
+        { index: 1, label: 'seed=2', state: 'finished', attempts: 1, maxAttempts: 3, host: 'gpu-1', step: 100 },
+        { index: 2, label: 'seed=3', state: 'failed', attempts: 3, maxAttempts: 3, reason: 'non-finite loss_d at step 7' },
+      ],
+    };
+    const dash = await startDashboard(new LocalSource(root), { queueStatus: async (id) => (asked.push(id), id === 'cd34ef56' ? status : undefined) });
+    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
+    try {
+      expect((await fetch(`${dash.url}/api/sweeps/00000000/queue`)).status).toBe(404);
+      const page = await browser.newPage();
+      await page.goto(dash.url);
+      await page.waitForSelector('body[data-ready=true]');
+      await page.locator('[data-testid=sweep-link]').first().click();
+      await page.waitForSelector('[data-testid=queue-row]');
+      expect(await page.locator('[data-testid=queue-head]').innerText()).toBe('sweep cd34ef56 on the queue: 1 running, 1 finished, 1 failed');
+      const rows = await page.locator('[data-testid=queue-row]').allInnerTexts();
+      expect(rows.map((r) => r.split('\t').map((c) => c.trim()))).toEqual([
+        ['1', 'seed=1', 'running', '2/3', 'on gpu-2 at step 40/100'],
+        ['2', 'seed=2', 'finished', '1/3', 'on gpu-1'],
+        ['3', 'seed=3', 'failed', '3/3', 'non-finite loss_d at step 7'],
+      ]);
+      expect(asked).toContain('cd34ef56');
     } finally {
       await browser.close();
       await dash.close();

@@ -414,11 +414,13 @@ export class FileStoreTracker implements Tracker {
     return this.dir;
   }
 
-  async startRun(opts: { experiment: string; runName: string; resumeRunId?: string; tags?: Record<string, string> }) {
+  async startRun(opts: { experiment: string; runName: string; resumeRunId?: string; runId?: string; tags?: Record<string, string> }) {
     this.store.init();
-    if (opts.resumeRunId) {
-      const dir = this.store.runDir(opts.resumeRunId);
-      if (!dir) throw new UserError(`Cannot resume: run ${opts.resumeRunId} is not in the tracking store ${this.store.root}`);
+    if (opts.runId !== undefined && !/^[0-9a-f]{32}$/.test(opts.runId)) throw new UserError(`A run id must be 32 hex digits, got '${opts.runId}'`);
+    const reopen = opts.resumeRunId ?? (opts.runId !== undefined && this.store.runDir(opts.runId) ? opts.runId : undefined);
+    if (reopen) {
+      const dir = this.store.runDir(reopen);
+      if (!dir) throw new UserError(`Cannot resume: run ${reopen} is not in the tracking store ${this.store.root}`);
       const meta = this.store.readRunMeta(dir);
       this.store.writeRunMeta(dir, { ...meta, status: RUN_STATUS.RUNNING, end_time: null });
       this.dir = dir;
@@ -426,7 +428,7 @@ export class FileStoreTracker implements Tracker {
       return { runId: meta.run_id, experimentId: String(meta.experiment_id) };
     }
     const experimentId = this.store.experimentId(opts.experiment);
-    const runId = randomUUID().replace(/-/g, '');
+    const runId = opts.runId ?? randomUUID().replace(/-/g, '');
     const dir = path.join(this.store.root, experimentId, runId);
     try {
       ensureDir(path.join(dir, 'artifacts'));

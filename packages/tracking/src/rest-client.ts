@@ -304,7 +304,7 @@ export class MlflowClient {
     return out;
   }
 
-  async updateRun(runId: string, status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED', endTime?: number): Promise<void> {
+  async updateRun(runId: string, status: 'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED', endTime?: number): Promise<void> {
     await this.post('runs/update', { run_id: runId, status, ...(endTime !== undefined ? { end_time: endTime } : {}) });
   }
 

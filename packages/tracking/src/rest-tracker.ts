@@ -35,6 +35,8 @@ export class RestTracker implements Tracker {
   private syncing: Promise<SyncResult | undefined> = Promise.resolve(undefined);
   private offline = false;
   private remote?: { experimentId: string; runId: string };
+  private serverRun?: string;
+  private pushedAtEnd = false;
   private fatal?: Error;
   private readonly log: (m: string) => void;
 
@@ -83,12 +85,18 @@ export class RestTracker implements Tracker {
     return this.remote;
   }
 
-  async startRun(opts: { experiment: string; runName: string; resumeRunId?: string; tags?: Record<string, string> }) {
+  /**
+   * `runId`: the run exists on the server already (a queued sweep variant, created when the
+   * sweep was submitted, tagged `genlab.local_run_id` with its own id); the journal mirrors it
+   * under the same id, so any machine logs into the same server run.
+   */
+  async startRun(opts: { experiment: string; runName: string; resumeRunId?: string; runId?: string; tags?: Record<string, string> }) {
     // Refused before a local run exists: no request to this URI can ever succeed.
     const blocked = blockedPortProblem(this.uri);
     if (blocked) throw new UserError(`Tracking server ${blocked}`);
     const local = await this.local.startRun(opts);
     this.runId = local.runId;
+    this.serverRun = opts.runId;
     // The first push is awaited, so a wrong URL or bad credentials show up before training.
     await this.sync();
     if (this.fatal) throw new UserError(`Tracking server ${this.uri}: ${this.fatal.message}`);
@@ -108,9 +116,26 @@ export class RestTracker implements Tracker {
     await this.local.logMetrics(step, values, timestamp);
   }
 
-  /** What the journal holds: every point logged reaches it first (and the server from it). */
-  loggedSteps(): Promise<Record<string, number>> {
-    return this.local.loggedSteps();
+  /**
+   * What the journal holds: every point logged reaches it first (and the server from it). A
+   * run that lives on the server (`startRun({ runId })`) may have been logged to by another
+   * machine: what the server holds counts too, key by key.
+   */
+  async loggedSteps(): Promise<Record<string, number>> {
+    const local = await this.local.loggedSteps();
+    if (!this.serverRun) return local;
+    const remote = await this.client.getRun(this.serverRun);
+    const out = { ...local };
+    for (const m of remote.data.metrics ?? []) {
+      const steps = (await this.client.metricHistory(this.serverRun, m.key)).map((p) => p.step);
+      out[m.key] = Math.max(out[m.key] ?? -Infinity, ...steps);
+    }
+    return out;
+  }
+
+  /** Whether everything the journal holds, the final status included, has reached the server. */
+  settled(): boolean {
+    return this.pushedAtEnd;
   }
 
   async setTags(tags: Record<string, string>) {
@@ -125,9 +150,20 @@ export class RestTracker implements Tracker {
     await this.sync();
   }
 
+  /**
+   * Stop pushing to the server for good; what is logged from now on stays in the journal. For
+   * a run whose right to write was taken away (a queue worker that lost its job's lock: another
+   * worker owns the run now and writes to it).
+   */
+  detach(): void {
+    this.stopper.abort();
+    if (this.timer) clearInterval(this.timer);
+  }
+
   async endRun(status: RunStatus) {
     await this.local.endRun(status);
     if (this.timer) clearInterval(this.timer);
+    if (this.stopper.signal.aborted) return;
     const deadline = Date.now() + (this.opts.finalTimeoutMs ?? 30_000);
     for (;;) {
       // The deadline holds even when a request hangs instead of failing.
@@ -135,6 +171,7 @@ export class RestTracker implements Tracker {
       let timer: NodeJS.Timeout | undefined;
       const r = await Promise.race([this.sync(), new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), left)))]);
       clearTimeout(timer);
+      if (r) this.pushedAtEnd = true;
       if (r || this.fatal) break;
       if (Date.now() >= deadline) {
         this.stopper.abort();
@@ -156,6 +193,11 @@ export const restTracker: TrackerPlugin = {
     new RestTracker(uri, {
       localStore: path.resolve(ctx.baseDir, process.env.GENLAB_LOCAL_STORE ?? 'mlruns'),
       // How long the end of a run waits for an unreachable server (seconds).
-      ...(process.env.GENLAB_TRACKING_FINAL_WAIT ? { finalTimeoutMs: 1000 * Number(process.env.GENLAB_TRACKING_FINAL_WAIT) } : {}),
+      ...finalWaitFromEnv(),
     }),
 };
+
+/** `GENLAB_TRACKING_FINAL_WAIT` (seconds): how long the end of a run waits for an unreachable server. */
+export function finalWaitFromEnv(env: NodeJS.ProcessEnv = process.env): { finalTimeoutMs?: number } {
+  return env.GENLAB_TRACKING_FINAL_WAIT ? { finalTimeoutMs: 1000 * Number(env.GENLAB_TRACKING_FINAL_WAIT) } : {};
+}

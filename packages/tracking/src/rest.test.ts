@@ -79,7 +79,15 @@ describe('MlflowClient', () => {
     const run = await c.createRun(await c.experimentId('e'), 'r', 1000, {}, 'tester');
     await c.uploadArtifact(run.info.artifact_uri, 'samples/final.png', Buffer.from('png!'));
     expect((await c.downloadArtifact(run.info.artifact_uri, 'samples/final.png')).toString()).toBe('png!');
-    expect(await c.listArtifacts(run.info.run_id)).toEqual([{ path: 'samples/final.png', is_dir: false, file_size: 4 }]);
+    await c.uploadArtifact(run.info.artifact_uri, 'samples/a/b.bin', Buffer.from('xy'));
+    // A folder's direct entries, as MLflow lists them.
+    expect(await c.listArtifacts(run.info.run_id)).toEqual([{ path: 'samples', is_dir: true }]);
+    expect(await c.listArtifacts(run.info.run_id, 'samples')).toEqual([
+      { path: 'samples/a', is_dir: true },
+      { path: 'samples/final.png', is_dir: false, file_size: 4 },
+    ]);
+    // A missing artifact: MLflow's 500 INTERNAL_ERROR (retried as transient, then reported).
+    expect(((await messageOf(c.downloadArtifact(run.info.artifact_uri, 'samples/none.png'))) as Error).message).toContain('INTERNAL_ERROR');
     expect(((await messageOf(c.uploadArtifact(run.info.artifact_uri, '../x', Buffer.from('')))) as Error).message).toContain('invalid artifact path');
     expect(((await messageOf(c.uploadArtifact('file:///tmp/a', 'x', Buffer.from('')))) as Error).message).toContain('start it with --serve-artifacts');
   });

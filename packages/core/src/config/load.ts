@@ -59,6 +59,10 @@ export async function loadConfig(file: string, registry: Registry, opts: LoadOpt
         `For a single run, remove the block or start from a run's saved config (outputs/<run>/config.yaml).`,
     );
   }
+  if (base.tree.launcher !== undefined && base.tree.launcher !== null) {
+    throw new UserError(`${file} has a 'launcher:' block, which puts the variants of a sweep on a job queue; this config is a single run (no 'sweep:' block). Add a sweep (--sweep key=a,b) or remove the block (launcher: null in a file that extends it).`);
+  }
+  delete base.tree.launcher;
   delete base.tree.sweep; // `sweep: null` switches off a sweep a parent file has
   const { tree, sources } = await buildTree(
     base,

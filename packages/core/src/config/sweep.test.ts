@@ -342,3 +342,27 @@ describe('a sweep and single-run loading', () => {
     expect(plan.variants[0]!.config.seed).toBe(4);
   });
 });
+
+describe('the launcher: block', () => {
+  it('says where the variants run; like sweep:, it never reaches a variant', async () => {
+    const file = write('q.yaml', BASE + 'sweep:\n  seed: [1, 2]\nlauncher:\n  queue: redis://redis:6379/0\n  attempts: 2\n');
+    const plan = await loadSweep(file, registry());
+    expect(plan.launcher).toEqual({ queue: 'redis://redis:6379/0', attempts: 2 });
+    expect(plan.variants.map((v) => (v.config as unknown as Record<string, unknown>).launcher)).toEqual([undefined, undefined]);
+    // Switched off by a file that extends it; absent otherwise.
+    const child = write('child.yaml', 'extends: q.yaml\nlauncher: null\n');
+    expect((await loadSweep(child, registry())).launcher).toBeUndefined();
+  });
+
+  it('is refused with the key and line when wrong, and in a single-run config', async () => {
+    const bad = write('bad.yaml', BASE + 'sweep:\n  seed: [1, 2]\nlauncher:\n  queue: localhost:6379\n  retries: 2\n');
+    const e = (await rejection(loadSweep(bad, registry()))) as ConfigError;
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.issues).toEqual([
+      { path: 'launcher.queue', message: 'a Redis URL, redis://host:6379/0', where: `${bad}:11` },
+      { path: 'launcher', message: "unknown key 'retries' (a launcher has queue and attempts)", where: `${bad}:10` },
+    ]);
+    const single = write('single.yaml', BASE + 'launcher:\n  queue: redis://redis:6379/0\n');
+    expect((await rejection(loadConfig(single, registry()))).message).toContain("has a 'launcher:' block, which puts the variants of a sweep on a job queue; this config is a single run");
+  });
+});

@@ -41,6 +41,7 @@ import { defaultCacheDir } from '../cache.js';
 import type { DataInfo } from '../contracts.js';
 import { checkRunnable, describeData } from './runnable.js';
 import type { ResolvedConfig } from './schema.js';
+import { z } from 'zod';
 
 /** The largest sweep `loadSweep` expands (a typo like `--sweep seed=1,…,10000` is caught early). */
 export const MAX_SWEEP_VARIANTS = 1000;
@@ -90,6 +91,45 @@ export interface SweepPlan {
   spec: Record<string, string>;
   /** What the user should know about how the sweep was read (an axis fixed by `--set`). */
   notes: string[];
+  /**
+   * The config's `launcher:` block: where the variants run instead of here (`queue`: a Redis
+   * URL for `exp worker` processes; `attempts` per variant). Like `sweep:`, it never reaches a run.
+   */
+  launcher?: SweepLauncher;
+}
+
+/** A sweep's `launcher:` block. */
+export interface SweepLauncher {
+  /** `redis://host:port/db`: the job queue the variants go to. */
+  queue: string;
+  /** Attempts per variant before it ends FAILED. */
+  attempts?: number;
+}
+
+const launcherSchema = z
+  .object({
+    queue: z.string().regex(/^rediss?:\/\//, 'a Redis URL, redis://host:6379/0'),
+    attempts: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+/** Read (and take out of the tree) a `launcher:` block; a `ConfigError` naming the key and line when it is wrong. */
+export function takeLauncher(tree: Record<string, unknown>, sources: Map<string, string>, file: string): SweepLauncher | undefined {
+  const block = tree.launcher;
+  delete tree.launcher;
+  if (block === undefined || block === null) return undefined;
+  const r = launcherSchema.safeParse(block);
+  if (!r.success) {
+    throw new ConfigError(
+      file,
+      r.error.issues.map((i) => {
+        const key = ['launcher', ...i.path.map(String)].join('.');
+        const where = sources.get(key) ?? sources.get('launcher');
+        return { path: key, message: i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} (a launcher has queue and attempts)` : i.message, ...(where ? { where } : {}) };
+      }),
+    );
+  }
+  return r.data;
 }
 
 /** Every variant that failed validation, each with its problems. Exit code 2. */
@@ -365,6 +405,7 @@ export async function loadSweep(file: string, registry: Registry, opts: SweepOpt
     base,
     (opts.overrides ?? []).map((t) => parseOverride(t)),
   );
+  const launcher = takeLauncher(base.tree, base.sources, base.file);
   const block = base.tree.sweep;
   const yaml = block === undefined || block === null ? { mode: 'grid' as const, axes: [] } : readYamlAxes(base, block);
   // The variants are built from the base without the block (a run's config has no `sweep:`).
@@ -467,5 +508,6 @@ export async function loadSweep(file: string, registry: Registry, opts: SweepOpt
     variants,
     spec,
     notes,
+    ...(launcher ? { launcher } : {}),
   };
 }

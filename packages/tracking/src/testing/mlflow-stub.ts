@@ -3,7 +3,10 @@
  * answers the way `shared/MLFLOW.md` records a real server answering, including the
  * inconvenient parts: batch limits, write-once params, `"NaN"` strings for non-finite
  * values (and a bare `NaN` token silently stored as 0 at step 0), 404 for unknown runs,
- * 500 HTML for malformed JSON, 400 for `..` in artifact paths. It can be taken "down"
+ * 500 HTML for malformed JSON, 400 for `..` in artifact paths. Artifacts go through the
+ * `mlflow-artifacts` proxy as MLflow 2.17 serves them: `PUT` uploads the raw bytes, `GET` on the
+ * same path downloads them (500 `INTERNAL_ERROR` when missing), and `artifacts/list` lists one
+ * folder's direct entries. It can be taken "down"
  * (connections are dropped) and brought back, to test retries and offline journaling.
  */
 import http from 'node:http';
@@ -199,10 +202,20 @@ export async function startMlflowStub(port = 0): Promise<MlflowStub> {
         return found.length ? { runs: found.map(runJson) } : {};
       }
       case 'GET artifacts/list': {
+        // As MLflow lists a folder: its direct entries only, sub-folders as `is_dir` without a size.
         const r = run(query.get('run_id'));
         const prefix = `${r.info.experiment_id}/${r.info.run_id}/artifacts/`;
-        const sub = query.get('path') ?? '';
-        const files = [...artifacts.keys()].filter((k) => k.startsWith(prefix + (sub ? `${sub}/` : ''))).map((k) => ({ path: k.slice(prefix.length), is_dir: false, file_size: artifacts.get(k)!.length }));
+        const sub = (query.get('path') ?? '').replace(/\/+$/, '');
+        if (sub.split('/').includes('..')) throw new ApiError(400, 'INVALID_PARAMETER_VALUE', 'Invalid path');
+        const base = prefix + (sub ? `${sub}/` : '');
+        const entries = new Map<string, { path: string; is_dir: boolean; file_size?: number }>();
+        for (const k of artifacts.keys()) {
+          if (!k.startsWith(base)) continue;
+          const [head, ...rest] = k.slice(base.length).split('/');
+          const rel = (sub ? `${sub}/` : '') + head;
+          entries.set(rel, rest.length ? { path: rel, is_dir: true } : { path: rel, is_dir: false, file_size: artifacts.get(k)!.length });
+        }
+        const files = [...entries.values()].sort((a, b) => a.path.localeCompare(b.path));
         return { root_uri: r.info.artifact_uri, ...(files.length ? { files } : {}) };
       }
       default:
