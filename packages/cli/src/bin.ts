@@ -390,7 +390,7 @@ async function main(argv: string[]): Promise<number> {
           });
         })(),
     )
-    .demandCommand(1, 'Name a command: run, worker, sweep, validate, new, list, sample, eval, compare, data, features, ui, sync, runs or bench.')
+    .demandCommand(1, 'Name a command: run, worker, sweep, validate, new, list, sample, export, serve, eval, compare, data, features, ui, sync, runs or bench.')
     .strict()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))
