@@ -70,7 +70,7 @@ describe('evaluateModel', () => {
       baseDir: '/',
       log: () => {},
     });
-    const opts: EvalOptions = { metrics: ['fid', 'kid', 'is', 'pr', 'dc'], samples: 200, real: 'train', floor: true, seed: 0, batchSize: 64, featureNet: netDir };
+    const opts: EvalOptions = { metrics: ['fid', 'kid', 'is', 'pr', 'dc'], samples: 100, real: 'train', floor: true, seed: 0, batchSize: 64, featureNet: netDir };
     const before = tf.memory().numTensors;
     const good = await evaluateModel(target(fakeModel(sets.test, 'copy')), opts);
     const bad = await evaluateModel(target(fakeModel(sets.test, 'constant')), { ...opts, floor: false }); // the floor is the same: computed once
@@ -82,8 +82,8 @@ describe('evaluateModel', () => {
     expect(bad.values.fid!).toBeGreaterThan(10 * good.values.fid! + 1);
     expect(bad.values.recall!).toBeLessThan(0.05);
     expect(good.values.recall!).toBeGreaterThan(0.5);
-    expect(good.protocol).toMatch(/^features=halves-cnn@[0-9a-f]{12}; real=halves\/train\[200\]; fake=200; pixels=as-is; seed=0; floor=halves\/test\[200\]$/);
-    expect(good.n).toEqual({ real: 200, fake: 200, floor: 200 });
+    expect(good.protocol).toMatch(/^features=halves-cnn@[0-9a-f]{12}; real=halves\/train\[100\]; fake=100; pixels=as-is; seed=0; floor=halves\/test\[100\]$/);
+    expect(good.n).toEqual({ real: 100, fake: 100, floor: 100 });
     expect(good.tags['genlab.eval.protocol.fid']).toBe(good.protocol);
     const cacheFiles = fs.readdirSync(path.join(cacheDir, 'metrics'));
     expect(cacheFiles).toHaveLength(2); // train reference and test floor
