@@ -217,6 +217,8 @@ callbacks:
   progress: false
 `;
 
+// Skipped only where Debian's Chromium is not installed (apt-get install chromium) and
+// GENLAB_REQUIRE_BROWSER is unset (then the throw above fails instead); .ci/run installs it and sets the variable.
 describe.skipIf(!hasChromium)('the sampler page in Chromium', () => {
   let cwd: string;
   const runs: Record<string, { id: string; web: string }> = {};

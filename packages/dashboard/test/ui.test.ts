@@ -177,6 +177,7 @@ describe('exp ui with a sweep', () => {
     }
   });
 
+  // Skipped only where Chromium is missing and GENLAB_REQUIRE_BROWSER is unset (as above).
   it.skipIf(!hasChromium)("with a queue, a sweep's view shows each variant's state there: running where and at which step, finished, failed and why", async () => {
     const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genlab-ui-queue-')), 'mlruns');
     const parent = new FileStoreTracker(root);
