@@ -179,12 +179,14 @@ export async function exportCommand(args: ExportArgs): Promise<number> {
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
     const generatedBy = `genlab ${GENLAB_VERSION}`;
+    // The float32 encoding, once: written as is, or (when quantizing) the reference the quantized export is scored against.
+    const float32 = Object.fromEntries(Object.entries(bundle.graphs).map(([name, g]) => [name, graphModelArtifacts(g.parts, { generatedBy })]));
     const files: Record<string, { bytes: number; float32Bytes: number }> = {};
     for (const [name, g] of Object.entries(bundle.graphs)) {
       const dir = path.join(tmp, path.dirname(g.path));
       fs.mkdirSync(dir, { recursive: true });
-      const written = writeGraphModel(dir, graphModelArtifacts(g.parts, { generatedBy, ...(args.quantize ? { quantize: args.quantize } : {}) }));
-      const float32Bytes = args.quantize ? graphModelArtifacts(g.parts, { generatedBy }).weightData.byteLength : written.bytes;
+      const written = writeGraphModel(dir, args.quantize ? graphModelArtifacts(g.parts, { generatedBy, quantize: args.quantize }) : float32[name]!);
+      const float32Bytes = args.quantize ? float32[name]!.weightData.byteLength : written.bytes;
       files[name] = { bytes: written.bytes, float32Bytes };
     }
     writeFileAtomic(path.join(tmp, 'sampler.mjs'), bundle.spec.samplerSource);
@@ -208,7 +210,7 @@ export async function exportCommand(args: ExportArgs): Promise<number> {
     } else {
       // The float32 graphs, in memory, as the reference the quantized ones are scored against.
       const f32Graphs: Record<string, GraphModel> = {};
-      for (const [name, g] of Object.entries(bundle.graphs)) f32Graphs[name] = await loadArtifacts(graphModelArtifacts(g.parts, { generatedBy }));
+      for (const [name, a] of Object.entries(float32)) f32Graphs[name] = await loadArtifacts(a);
       graphs.push(...Object.values(f32Graphs));
       const f32 = exportedModel(f32Graphs, bundle, manifest, sample, model.conditional === true);
       log(`check: ${args.quantize} weights change samples by at most ${diff.toPrecision(3)} (data range [${dataset.info.range.join(', ')}]); measuring the FID change on ${args.fidSamples} samples…`);
