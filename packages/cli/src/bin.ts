@@ -48,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
           .option('queue', { type: 'string', description: 'sweeps: put the variants on this Redis queue (redis://host:6379/0) for exp worker processes on any machine, instead of running them here' })
           .option('attempts', { type: 'number', description: 'with --queue: attempts per variant before it ends FAILED (default 3)' })
           .option('wait', { type: 'boolean', description: 'with --queue: follow the sweep until every variant has ended (exit 1 if any failed)' })
+          .option('shared-fs', { type: 'boolean', description: "with --queue: the tracking store (a file: URI) and output.dir are on a filesystem every worker mounts at the same path; checkpoints stay in the shared run folders" })
           .option('sweep-child', { type: 'string', hidden: true })
           .example('$0 run configs/gan-mnist.yaml', 'train the MLP GAN on MNIST')
           .example('$0 run configs/gan-mnist.yaml --set train.steps=20 --set model.latentDim=64', 'a shorter, smaller variant')
@@ -70,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
             ...(a.queue !== undefined ? { queue: a.queue } : {}),
             ...(a.attempts !== undefined ? { attempts: a.attempts } : {}),
             ...(a.wait !== undefined ? { wait: a.wait } : {}),
+            ...(a['shared-fs'] !== undefined ? { sharedFs: a['shared-fs'] } : {}),
           }),
         )(),
     )

@@ -59,6 +59,8 @@ export interface RunArgs {
   attempts?: number;
   /** With `queue`: follow the sweep to its end. */
   wait?: boolean;
+  /** With `queue`: a `file:` store and `output.dir` every worker mounts at the same path. */
+  sharedFs?: boolean;
 }
 
 /** `exp run`: train one experiment, or every variant of a sweep. 0 finished, 1 failed, 130/143 interrupted. */
@@ -84,14 +86,14 @@ export async function runCommand(args: RunArgs): Promise<number> {
   if (!isSweep && (args.parallel !== undefined || args.failFast)) {
     throw new UserError(`--parallel and --fail-fast apply to sweeps: give --sweep key=a,b,… or a config with a 'sweep:' block`);
   }
-  if (!isSweep && (args.queue !== undefined || args.attempts !== undefined || args.wait)) {
-    throw new UserError(`--queue, --attempts and --wait apply to sweeps: give --sweep key=a,b,… or a config with a 'sweep:' block`);
+  if (!isSweep && (args.queue !== undefined || args.attempts !== undefined || args.wait || args.sharedFs)) {
+    throw new UserError(`--queue, --attempts, --wait and --shared-fs apply to sweeps: give --sweep key=a,b,… or a config with a 'sweep:' block`);
   }
   if (isSweep && args.queue !== undefined) {
     if (!args.config) throw new UserError('exp run --queue needs a config file');
     if (args.parallel !== undefined || args.failFast) throw new UserError('--parallel and --fail-fast are for a sweep on this machine; on a queue, start as many exp worker processes as you like');
     const { submitSweep } = await import('./queue-submit.js');
-    return submitSweep(registry, { config: args.config, overrides, sweeps, queue: args.queue, ...(args.attempts !== undefined ? { attempts: args.attempts } : {}), wait: Boolean(args.wait) });
+    return submitSweep(registry, { config: args.config, overrides, sweeps, queue: args.queue, ...(args.attempts !== undefined ? { attempts: args.attempts } : {}), ...(args.sharedFs !== undefined ? { sharedFs: args.sharedFs } : {}), wait: Boolean(args.wait) });
   }
   if (isSweep) {
     if (!args.config) throw new UserError('exp run --sweep needs a config file');
@@ -104,6 +106,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
       ...(args.parallel !== undefined ? { parallelGiven: true } : {}),
       ...(args.attempts !== undefined ? { attempts: args.attempts } : {}),
       ...(args.wait ? { wait: true } : {}),
+      ...(args.sharedFs !== undefined ? { sharedFs: args.sharedFs } : {}),
     });
   }
 

@@ -68,6 +68,7 @@ export interface SweepArgs {
   /** For a config with a `launcher:` block: `--attempts`, `--wait`. */
   attempts?: number;
   wait?: boolean;
+  sharedFs?: boolean;
 }
 
 /** What a variant child process is told (the hidden `--sweep-child` flag, as JSON). */
@@ -144,9 +145,9 @@ export async function runSweep(registry: Registry, args: SweepArgs): Promise<num
     // The config says where its variants run: on a queue, for exp worker processes.
     if (args.parallelGiven || args.failFast) throw new UserError(`--parallel and --fail-fast are for a sweep on this machine; ${plan.file} puts its variants on the queue ${plan.launcher.queue} (launcher:)`);
     const { submitPlan } = await import('./queue-submit.js');
-    return submitPlan(plan, { queue: plan.launcher.queue, ...(args.attempts !== undefined ? { attempts: args.attempts } : {}), wait: Boolean(args.wait) });
+    return submitPlan(plan, { queue: plan.launcher.queue, ...(args.attempts !== undefined ? { attempts: args.attempts } : {}), ...(args.sharedFs !== undefined ? { sharedFs: args.sharedFs } : {}), wait: Boolean(args.wait) });
   }
-  if (args.attempts !== undefined || args.wait) throw new UserError('--attempts and --wait apply to a sweep on a queue: add --queue redis://host:6379/0 (or a launcher: block)');
+  if (args.attempts !== undefined || args.wait || args.sharedFs) throw new UserError('--attempts, --wait and --shared-fs apply to a sweep on a queue: add --queue redis://host:6379/0 (or a launcher: block)');
   for (const note of plan.notes) log(`note: ${note}`);
   const first = plan.variants[0]!.config;
   const uri = first.tracking.uri;

@@ -1,13 +1,16 @@
 /**
  * `exp worker --queue redis://…`: take sweep variants from the queue and run each as a normal
- * run (the same trainer, callbacks and tracker), into the run made for it on the MLflow server.
+ * run (the same trainer, callbacks and tracker), into the run made for it in the sweep's store
+ * (an MLflow server, or a file store on a shared filesystem: see sweep-store.ts).
  *
  * - BullMQ keeps the job's lock alive while it trains; a worker that dies (kill -9, a lost
  *   machine) stops renewing it, BullMQ's stalled-job check puts the job back, and the next
  *   worker resumes it from the last checkpoint it finds on the server.
- * - Every checkpoint is uploaded to the run's artifacts (`genlab/checkpoint/{a,b}/`, two slots
- *   used in turn, and `genlab/checkpoint/latest.json` naming the newest, written last: a
- *   worker that dies mid-upload leaves the previous checkpoint whole).
+ * - On a server store every checkpoint is uploaded to the run's artifacts (`genlab/checkpoint/{a,b}/`,
+ *   two slots used in turn, and `genlab/checkpoint/latest.json` naming the newest, written
+ *   last: a worker that dies mid-upload leaves the previous checkpoint whole). On a shared
+ *   folder the checkpoint is already where the next worker looks: the run's folder under the
+ *   shared `output.dir`.
  * - SIGTERM/SIGINT: the running variant finishes its step, checkpoints, uploads, its run ends
  *   KILLED, and the job goes back to the queue (`job.moveToWait`) for another worker; exit 143/130.
  * - A job is completed only when its final state is on the server (the journal pushed, the
@@ -38,7 +41,7 @@ import {
   type Callback,
   type RunRecord,
 } from '@genlab/core';
-import { clientOptionsFromEnv, finalWaitFromEnv, MlflowClient, MlflowError, RestTracker } from '@genlab/tracking';
+import { finalWaitFromEnv, MlflowError } from '@genlab/tracking';
 import {
   checkReachable,
   incompatibility,
@@ -60,6 +63,7 @@ import { chooseBackend } from './backend.js';
 import { builtinRegistry } from './registry.js';
 import { onSignals, signalExitCode } from './signals.js';
 import { threadEnv } from './sweep.js';
+import { openSweepStore, type CheckpointTransfer, type SweepStore, type WorkerTracker } from './sweep-store.js';
 
 const cliEntry = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -74,19 +78,6 @@ export interface WorkerArgs {
   idleExit?: number;
   /** The name this worker reports (default `<host>:<pid>`). */
   name?: string;
-}
-
-/** Where a run's checkpoint lives among its artifacts. */
-export const CHECKPOINT_ARTIFACTS = 'genlab/checkpoint';
-const CHECKPOINT_FILES = ['tensors.bin', 'manifest.json', 'checksums.json'] as const;
-
-/** `genlab/checkpoint/latest.json`. */
-interface LatestCheckpoint {
-  slot: 'a' | 'b';
-  step: number;
-  host: string;
-  uploadedAt: string;
-  bytes: number;
 }
 
 const ms = (name: string, fallback: number) => {
@@ -133,6 +124,9 @@ async function runProcesses(args: WorkerArgs): Promise<number> {
   return Math.max(0, ...codes);
 }
 
+/** A job this machine cannot run: it does not see the sweep's shared folders. */
+class NotSeenHere extends Error {}
+
 class QueueWorker {
   private readonly name: string;
   private readonly log: (m: string) => void;
@@ -142,6 +136,8 @@ class QueueWorker {
   private jobsDone = 0;
   private idleTimer?: NodeJS.Timeout;
   private readonly cancelled = new Set<string>();
+  /** Why this worker stopped taking jobs: it does not see a sweep's shared folders. */
+  private misplaced?: string;
 
   constructor(
     private readonly q: QueueUrl,
@@ -225,12 +221,13 @@ class QueueWorker {
       await this.queue.close();
     }
     this.log(`stopped after ${this.jobsDone} job(s)`);
+    if (this.misplaced) throw new UserError(`worker ${this.name}: ${this.misplaced}; mount the shared filesystem at the path the sweep names, or run this worker on a machine that has it`);
     return this.stopping ? signalExitCode(this.stopping) : 0;
   }
 
   private active = new Map<string, string>();
   private readonly lost = new Set<string>();
-  private readonly trackers = new Map<string, RestTracker>();
+  private readonly trackers = new Map<string, WorkerTracker>();
   private readonly pending = new Set<Promise<void>>();
 
   private async watchCancels(): Promise<void> {
@@ -251,12 +248,12 @@ class QueueWorker {
     const log = (m: string) => this.log(`${job.id}: ${m}`);
     const started = Date.now();
     log(`variant ${d.index + 1}/${d.total} of sweep ${d.sweepId} (${d.label}), attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}; queued ${((started - job.timestamp) / 1000).toFixed(1)} s ago`);
-    const client = new MlflowClient(d.trackingUri, clientOptionsFromEnv());
+    const store = openSweepStore(d.trackingUri);
     const lastAttempt = () => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const failRun = async (reason: string) => {
       // A failure before the run could record its own end: the server run says why.
-      await client.logBatch(d.runId, { tags: { [TAGS.stopReason]: reason, 'genlab.queue.attempts': String(job.attemptsMade + 1) } }).catch(() => {});
-      await client.updateRun(d.runId, 'FAILED', Date.now()).catch(() => {});
+      await store.setTags(d.runId, { [TAGS.stopReason]: reason, 'genlab.queue.attempts': String(job.attemptsMade + 1) }).catch(() => {});
+      await store.setStatus(d.runId, 'FAILED', Date.now()).catch(() => {});
     };
     if (d.format !== JOB_FORMAT) {
       const reason = `job layout ${d.format} is not the one this worker reads (${JOB_FORMAT}); genlab ${d.genlabVersion} made it, this worker is genlab ${GENLAB_VERSION}`;
@@ -274,7 +271,7 @@ class QueueWorker {
 
     this.active.set(job.id!, d.sweepId);
     try {
-      const result = await this.train(job, client, signal, log);
+      const result = await this.train(job, store, signal, log);
       if (this.lost.has(job.id!)) {
         log(`stopped at step ${result.step} after losing the lock; the job is left to its new owner`);
         throw new WaitingError();
@@ -289,24 +286,32 @@ class QueueWorker {
       if (result.status === 'NOT_SETTLED') {
         // The final state is not on the server yet: not done. Later (here or elsewhere) it is finished from the journal or the last checkpoint.
         const delay = ms('GENLAB_QUEUE_UNSETTLED_RETRY_MS', 30_000);
-        log(`the tracking server ${d.trackingUri} does not have the run's final state yet: the job is put back for ${delay / 1000} s`);
+        log(`${store.description} does not have the run's final state yet: the job is put back for ${delay / 1000} s`);
         await job.moveToDelayed(Date.now() + delay, token);
         throw new DelayedError();
       }
       if (result.status !== 'FINISHED') {
         const reason = result.reason ?? `the run ended ${result.status}`;
-        if (lastAttempt()) await client.logBatch(d.runId, { tags: { 'genlab.queue.attempts': String(job.attemptsMade + 1) } }).catch(() => {});
+        if (lastAttempt()) await store.setTags(d.runId, { 'genlab.queue.attempts': String(job.attemptsMade + 1) }).catch(() => {});
         throw new Error(reason);
       }
       log(`FINISHED at step ${result.step} in ${formatDuration(result.wallSeconds)}`);
       return { runId: d.runId, status: 'FINISHED', step: result.step, host: this.name, wallSeconds: result.wallSeconds };
     } catch (error) {
       if (error instanceof WaitingError || error instanceof DelayedError) throw error;
+      if (error instanceof NotSeenHere) {
+        // This machine's setup, not the variant's fault: the job goes back for a worker that sees the folders, and this one stops.
+        await job.moveToWait(token);
+        this.misplaced = error.message;
+        log(`${error.message} (is the shared filesystem mounted at the same path here?): the job goes back to the queue, and this worker stops`);
+        void this.worker!.close();
+        throw new WaitingError();
+      }
       if (this.lost.has(job.id!)) throw new WaitingError(); // not this worker's job any more: leave its state alone
       const reason = (error as Error)?.message ?? String(error);
       if (error instanceof UserError || error instanceof UnrecoverableError || lastAttempt()) {
         if (!(error instanceof UnrecoverableError) || !reason.startsWith('cancelled')) await failRun(reason);
-        else await client.updateRun(d.runId, 'KILLED', Date.now()).catch(() => {});
+        else await store.setStatus(d.runId, 'KILLED', Date.now()).catch(() => {});
         log(`${reason.startsWith('cancelled') ? 'cancelled' : 'FAILED'}: ${reason}`);
         if (error instanceof UserError) throw new UnrecoverableError(reason);
       } else log(`attempt ${job.attemptsMade + 1} failed: ${reason}; BullMQ retries it`);
@@ -319,7 +324,7 @@ class QueueWorker {
   }
 
   /** Train the variant (resuming from the newest checkpoint, the server's or this machine's). */
-  private async train(job: Job<VariantJobData, VariantResult>, client: MlflowClient, signal: AbortSignal | undefined, log: (m: string) => void): Promise<{ status: string; step: number; wallSeconds: number; reason?: string }> {
+  private async train(job: Job<VariantJobData, VariantResult>, store: SweepStore, signal: AbortSignal | undefined, log: (m: string) => void): Promise<{ status: string; step: number; wallSeconds: number; reason?: string }> {
     const d = job.data;
     const registry = builtinRegistry();
     const jobsDir = path.resolve('outputs', 'queue');
@@ -330,10 +335,13 @@ class QueueWorker {
     const loaded = await loadConfig(configFile, registry);
     const config = loaded.config;
     const runDir = path.join(path.resolve(config.output.dir), d.runId);
-    const resumeDir = await this.prepareCheckpoint(d, client, runDir, baseDir, log);
+    const unseen = store.unseen(d.runId, path.resolve(config.output.dir));
+    if (unseen) throw new NotSeenHere(unseen);
+    const transfer = store.checkpoints(d.runId, d.artifactUri);
+    const resumeDir = await this.prepareCheckpoint(d, transfer, runDir, baseDir, log);
 
     const backend = await chooseBackend(config.backend);
-    const tracker = new RestTracker(d.trackingUri, {
+    const tracker = store.tracker({
       localStore: path.resolve(process.env.GENLAB_LOCAL_STORE ?? 'mlruns'),
       log,
       // A worker waits longer than a lone run for the server at the end: the job is not done before.
@@ -341,24 +349,15 @@ class QueueWorker {
     });
     this.trackers.set(job.id!, tracker);
     const lost = () => this.lost.has(job.id!);
-    let slot: 'a' | 'b' = (await this.latestCheckpoint(client, d))?.slot === 'a' ? 'b' : 'a';
     let lastProgress = 0;
     let totalSteps: number = config.train.steps ?? 0;
     let uploadPending: { dir: string; step: number } | undefined;
     const upload = async (dir: string, step: number): Promise<boolean> => {
-      if (lost()) return true; // the run is another worker's now
+      if (lost() || !transfer) return true; // the run is another worker's now; or the checkpoint is in the shared folder already
       const t0 = performance.now();
       try {
-        let bytes = 0;
-        for (const f of CHECKPOINT_FILES) {
-          const data = fs.readFileSync(path.join(dir, f));
-          bytes += data.length;
-          await client.uploadArtifact(d.artifactUri, `${CHECKPOINT_ARTIFACTS}/${slot}/${f}`, data);
-        }
-        const latest: LatestCheckpoint = { slot, step, host: this.name, uploadedAt: new Date().toISOString(), bytes };
-        await client.uploadArtifact(d.artifactUri, `${CHECKPOINT_ARTIFACTS}/latest.json`, Buffer.from(JSON.stringify(latest)));
+        const bytes = await transfer.upload(dir, step, this.name);
         log(`checkpoint at step ${step} uploaded (${(bytes / 1024).toFixed(0)} KiB in ${((performance.now() - t0) / 1000).toFixed(2)} s)`);
-        slot = slot === 'a' ? 'b' : 'a';
         uploadPending = undefined;
         return true;
       } catch (error) {
@@ -387,7 +386,7 @@ class QueueWorker {
         // The points up to the checkpoint go first: a checkpoint on the server is never ahead
         // of the server's metrics, so a resume elsewhere (which logs only what the server lacks)
         // leaves no gap where this machine's unpushed points would have been.
-        if (lost()) return;
+        if (lost() || !transfer) return;
         if (!(await tracker.sync())) {
           log(`the tracking server did not take the run's points up to step ${c.step}; the checkpoint is uploaded with the next one, or before the job ends`);
           uploadPending = { dir: c.dir, step: c.step };
@@ -427,17 +426,12 @@ class QueueWorker {
     }
   }
 
-  private async latestCheckpoint(client: MlflowClient, d: VariantJobData): Promise<LatestCheckpoint | undefined> {
-    const files = await client.listArtifacts(d.runId, CHECKPOINT_ARTIFACTS);
-    if (!files.some((f) => f.path === `${CHECKPOINT_ARTIFACTS}/latest.json`)) return undefined;
-    return JSON.parse((await client.downloadArtifact(d.artifactUri, `${CHECKPOINT_ARTIFACTS}/latest.json`)).toString('utf8')) as LatestCheckpoint;
-  }
-
   /**
    * The run folder to resume from, or undefined for a fresh start: the server's checkpoint is
-   * downloaded (checked whole) when it is newer than one this machine has.
+   * downloaded (checked whole) when it is newer than one this machine has. In a shared folder
+   * the run's own folder holds the newest checkpoint, whichever worker wrote it.
    */
-  private async prepareCheckpoint(d: VariantJobData, client: MlflowClient, runDir: string, baseDir: string, log: (m: string) => void): Promise<string | undefined> {
+  private async prepareCheckpoint(d: VariantJobData, transfer: CheckpointTransfer | undefined, runDir: string, baseDir: string, log: (m: string) => void): Promise<string | undefined> {
     const last = path.join(runDir, 'checkpoints', 'last');
     let localStep = -1;
     try {
@@ -445,25 +439,17 @@ class QueueWorker {
     } catch {
       localStep = -1;
     }
-    const remote = await this.latestCheckpoint(client, d);
-    if (remote && remote.step > localStep) {
+    const remote = await transfer?.latest();
+    if (transfer && remote && remote.step > localStep) {
       const t0 = performance.now();
       const tmp = path.join(runDir, 'checkpoints', `download.${process.pid}`);
-      fs.rmSync(tmp, { recursive: true, force: true });
-      ensureDir(tmp);
-      let bytes = 0;
-      for (const f of CHECKPOINT_FILES) {
-        const data = await client.downloadArtifact(d.artifactUri, `${CHECKPOINT_ARTIFACTS}/${remote.slot}/${f}`);
-        bytes += data.length;
-        fs.writeFileSync(path.join(tmp, f), data);
-      }
-      const { meta } = readCheckpoint(tmp); // every file against its checksum
-      if (meta.runId !== d.runId) throw new UserError(`the checkpoint on the server for run ${d.runId} belongs to run ${meta.runId}`);
+      const got = await transfer.download(remote, tmp);
+      if (got.runId !== d.runId) throw new UserError(`the checkpoint on the server for run ${d.runId} belongs to run ${got.runId}`);
       fs.rmSync(last, { recursive: true, force: true });
       fs.renameSync(tmp, last);
-      log(`downloaded the checkpoint at step ${meta.step} (uploaded by ${remote.host}; ${(bytes / 1024).toFixed(0)} KiB in ${((performance.now() - t0) / 1000).toFixed(2)} s)`);
-      localStep = meta.step;
-    } else if (localStep >= 0) log(`resuming from this machine's checkpoint at step ${localStep}${remote ? ` (the server's is at step ${remote.step})` : ''}`);
+      log(`downloaded the checkpoint at step ${got.step} (uploaded by ${remote.host}; ${(got.bytes / 1024).toFixed(0)} KiB in ${((performance.now() - t0) / 1000).toFixed(2)} s)`);
+      localStep = got.step;
+    } else if (localStep >= 0) log(`resuming from ${transfer ? "this machine's checkpoint" : 'the checkpoint in the shared run folder'} at step ${localStep}${remote ? ` (the server's is at step ${remote.step})` : ''}`);
     if (localStep < 0) return undefined;
     let record: RunRecord | undefined;
     try {
@@ -496,9 +482,9 @@ class QueueWorker {
       const s = await sweepStatus(this.queue!, d.sweepId);
       if (!s || !s.done || s.record.endedAt) return;
       const status = s.record.cancelledAt ? 'KILLED' : s.counts.finished === s.record.total ? 'FINISHED' : 'FAILED';
-      const client = new MlflowClient(d.trackingUri, clientOptionsFromEnv());
-      await client.logBatch(s.record.parentRunId, { tags: { 'genlab.sweep.finished': String(s.counts.finished), 'genlab.sweep.failed': String(s.counts.failed) } });
-      await client.updateRun(s.record.parentRunId, status, Date.now());
+      const store = openSweepStore(d.trackingUri);
+      await store.setTags(s.record.parentRunId, { 'genlab.sweep.finished': String(s.counts.finished), 'genlab.sweep.failed': String(s.counts.failed) });
+      await store.setStatus(s.record.parentRunId, status, Date.now());
       await writeSweepRecord(this.queue!, { ...s.record, endedAt: Date.now(), endStatus: status });
       this.log(`sweep ${d.sweepId} has ended: parent run ${s.record.parentRunId} ${status}`);
     } catch (error) {

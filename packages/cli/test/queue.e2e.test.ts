@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { readCheckpoint } from '@genlab/core';
+import { FileStore } from '@genlab/tracking';
 import { type MlflowStub, startMlflowStub } from '@genlab/tracking/testing';
 import { JOB_FORMAT, QUEUE_NAME, VARIANT_JOB } from '@genlab/queue';
 import { redisSkipReason, startRedis, type TestRedis } from '@genlab/queue/testing';
@@ -343,6 +344,86 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     expect(st.stdout).toMatch(/^2 {2}model\.optimizerG\.lr=1e12 +[0-9a-f]{32} +failed +2\/2 +non-finite/m);
   });
 
+  it('a shared filesystem (--shared-fs, a file: store): a worker killed with -9 mid-variant, the variant resumed by another from its shared run folder into the same run, no point twice, the weights of an uninterrupted run; a worker that does not see the folders hands the job back and stops', async () => {
+    const cwd = path.join(root, 'shared');
+    fs.mkdirSync(cwd, { recursive: true });
+    // The "shared filesystem": one folder that every worker (each in a folder of its own) sees at the same path.
+    const cfg = write(cwd, 'toy.yaml', tinyToy(300, '64, 64', 'tracking: { uri: "file:./nfs/mlruns" }\noutput: { dir: ./nfs/outputs }\n'));
+    const sub = await expAsync(['run', cfg, '--sweep', 'seed=51,52', '--queue', redis.url, '--shared-fs'], cwd, fastQueue);
+    expect(sub.code, sub.stderr).toBe(0);
+    const id = sweepIdOf(sub.stdout);
+    const storeDir = path.join(cwd, 'nfs', 'mlruns');
+    const outputs = path.join(cwd, 'nfs', 'outputs');
+    expect(sub.stdout).toContain(`on file:${storeDir}`);
+    expect(sub.stdout).toContain(`mounts ${storeDir} and ${outputs} at these paths`);
+    const store = new FileStore(storeDir, { warn: () => {} });
+    const runsOf = () => store.listRuns().filter((r) => r.tags['genlab.sweep'] === id);
+    const variants = () => runsOf().filter((r) => r.tags['genlab.sweep.role'] === 'variant').sort((a, b) => Number(a.tags['genlab.sweep.index']) - Number(b.tags['genlab.sweep.index']));
+    expect(variants().map((r) => r.status)).toEqual(['SCHEDULED', 'SCHEDULED']);
+    const first = variants()[0]!.meta.run_id;
+    const checkpointStep = () => {
+      try {
+        return (JSON.parse(fs.readFileSync(path.join(outputs, first, 'run.json'), 'utf8')) as { checkpointStep?: number }).checkpointStep ?? -1;
+      } catch {
+        return -1;
+      }
+    };
+
+    const a = startWorker(path.join(cwd, 'a'), 'a', redis.url);
+    await until('a checkpoint past step 40 in the shared run folder', () => checkpointStep() >= 40);
+    a.child.kill('SIGKILL');
+    await a.exited;
+    expect(checkpointStep()).toBeLessThan(300);
+    const workers = ['b', 'c'].map((n) => startWorker(path.join(cwd, n), n, redis.url, ['--idle-exit', '4']));
+    const codes = await Promise.all(workers.map((w) => w.exited));
+    const out = workers.map((w) => w.output()).join('\n');
+    expect(codes, out).toEqual([0, 0]);
+    expect(out).toMatch(new RegExp(`${id}-1: resuming from the checkpoint in the shared run folder at step \\d+`));
+    expect(out).not.toContain('uploaded');
+    expect(out).not.toContain('downloaded');
+
+    const runs = variants();
+    expect(runs.map((r) => r.meta.run_id)[0]).toBe(first);
+    expect(runsOf()).toHaveLength(3); // the parent and two variants: none made anew
+    const expected = Array.from({ length: 60 }, (_, i) => (i + 1) * 5);
+    for (const r of runs) {
+      expect(r.status).toBe('FINISHED');
+      expect(r.tags['mlflow.parentRunId']).toBe(runsOf().find((p) => p.tags['genlab.sweep.role'] === 'parent')!.meta.run_id);
+      // Every point once, the killed worker's and the resuming worker's together.
+      expect(store.readMetric(r.meta.run_id, 'loss_d').map((p) => p.step)).toEqual(expected);
+    }
+    expect(runsOf().find((p) => p.tags['genlab.sweep.role'] === 'parent')!.status).toBe('FINISHED');
+    const c = await expAsync(['compare', '--sweep', id, '--source', storeDir, '--format', 'json'], cwd);
+    expect(c.code, c.stderr).toBe(0);
+    expect((JSON.parse(c.stdout) as { rows: unknown[] }).rows).toHaveLength(2);
+
+    // The killed variant's weights equal those of the same variant run straight through.
+    const alone = await expAsync(['run', path.join(cwd, 'b', 'outputs', 'queue', `${id}-1.yaml`), '--set', 'tracking.uri=file:./mlruns-alone', '--set', 'output.dir=./alone'], cwd, { GENLAB_BLAS_THREADS: '1' });
+    expect(alone.code, alone.stderr).toBe(0);
+    const aloneId = /run ([0-9a-f]{32}) FINISHED/.exec(alone.stdout)![1]!;
+    const resumed = readCheckpoint(path.join(outputs, first, 'checkpoints', 'last')).state;
+    const straight = readCheckpoint(path.join(cwd, 'alone', aloneId, 'checkpoints', 'last')).state;
+    expect(Object.keys(resumed).sort()).toEqual(Object.keys(straight).sort());
+    for (const k of Object.keys(straight)) expect(Buffer.from(resumed[k]!.data.buffer).equals(Buffer.from(straight[k]!.data.buffer)), k).toBe(true);
+
+    // A worker on a machine without the shared folders: the job goes back untouched, the worker stops (exit 2) and says why.
+    const later = await expAsync(['run', cfg, '--sweep', 'seed=53', '--queue', redis.url, '--shared-fs'], cwd, fastQueue);
+    const laterId = sweepIdOf(later.stdout);
+    fs.renameSync(path.join(cwd, 'nfs'), path.join(cwd, 'nfs-unmounted'));
+    try {
+      const lost = startWorker(path.join(cwd, 'd'), 'd', redis.url);
+      expect(await lost.exited, lost.output()).toBe(2);
+      expect(lost.output()).toContain(`this machine does not see the sweep's shared tracking store ${storeDir}`);
+      const job = (await queue.getJob(`${laterId}-1`))!;
+      expect(await job.getState()).toBe('waiting');
+      expect(job.attemptsMade).toBe(0);
+      expect(fs.existsSync(path.join(cwd, 'nfs'))).toBe(false); // nothing made in its place
+    } finally {
+      fs.renameSync(path.join(cwd, 'nfs-unmounted'), path.join(cwd, 'nfs'));
+    }
+    await expAsync(['sweep', 'cancel', laterId, '--queue', redis.url], cwd);
+  });
+
   it('refuses up front: a file: tracking URI, a bad queue URL, an unreachable Redis (exit 2); a worker refuses a job of another genlab version, naming both', async () => {
     const cwd = path.join(root, 'refuse');
     fs.mkdirSync(cwd, { recursive: true });
@@ -351,6 +432,7 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     expect(file.code).toBe(2);
     expect(file.stderr).toContain("A sweep on a queue needs an MLflow server as its tracking store");
     expect(file.stderr).toContain("'file:./mlruns' is a folder on this machine");
+    expect(file.stderr).toContain('add --shared-fs (launcher: { sharedFs: true })');
     const bad = await expAsync(['run', cfg, '--sweep', 'seed=1,2', '--set', `tracking.uri=${stub.url}`, '--queue', 'http://127.0.0.1:6379'], cwd);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('the queue is a Redis server, given as redis://host:port/db');

@@ -104,12 +104,18 @@ export interface SweepLauncher {
   queue: string;
   /** Attempts per variant before it ends FAILED. */
   attempts?: number;
+  /**
+   * The tracking store (a `file:` URI) and `output.dir` are on a filesystem every worker
+   * mounts at the same path: runs and checkpoints are written there, nothing is uploaded.
+   */
+  sharedFs?: boolean;
 }
 
 const launcherSchema = z
   .object({
     queue: z.string().regex(/^rediss?:\/\//, 'a Redis URL, redis://host:6379/0'),
     attempts: z.number().int().min(1).optional(),
+    sharedFs: z.boolean().optional(),
   })
   .strict();
 
@@ -125,7 +131,7 @@ export function takeLauncher(tree: Record<string, unknown>, sources: Map<string,
       r.error.issues.map((i) => {
         const key = ['launcher', ...i.path.map(String)].join('.');
         const where = sources.get(key) ?? sources.get('launcher');
-        return { path: key, message: i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} (a launcher has queue and attempts)` : i.message, ...(where ? { where } : {}) };
+        return { path: key, message: i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} (a launcher has queue, attempts and sharedFs)` : i.message, ...(where ? { where } : {}) };
       }),
     );
   }
