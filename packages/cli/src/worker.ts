@@ -194,6 +194,8 @@ class QueueWorker {
     };
     worker.on('completed', (job) => ended(job));
     worker.on('failed', (job) => ended(job));
+    // A job handed back (stopped, its lock lost, its final state not on the server yet) ends here too: BullMQ reports no event for it.
+    this.handedBack = () => ended();
     const off = onSignals(
       (sig) => {
         this.stopping = sig;
@@ -242,8 +244,19 @@ class QueueWorker {
     }
   }
 
-  /** One attempt at one variant. */
+  private handedBack?: () => void;
+
+  /** One attempt at one variant; a job put back in the queue counts as ended for `--max-jobs` and `--idle-exit`. */
   private async process(job: Job<VariantJobData, VariantResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<VariantResult> {
+    try {
+      return await this.attempt(job, token, signal);
+    } catch (error) {
+      if (error instanceof WaitingError || error instanceof DelayedError) this.handedBack?.();
+      throw error;
+    }
+  }
+
+  private async attempt(job: Job<VariantJobData, VariantResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<VariantResult> {
     const d = job.data;
     const log = (m: string) => this.log(`${job.id}: ${m}`);
     const started = Date.now();
@@ -350,6 +363,7 @@ class QueueWorker {
     this.trackers.set(job.id!, tracker);
     const lost = () => this.lost.has(job.id!);
     let lastProgress = 0;
+    let progressInFlight = false;
     let totalSteps: number = config.train.steps ?? 0;
     let uploadPending: { dir: string; step: number } | undefined;
     const upload = async (dir: string, step: number): Promise<boolean> => {
@@ -377,9 +391,14 @@ class QueueWorker {
         // A step ends in microtasks only; without a turn of the event loop, BullMQ's lock renewal
         // (a timer) would wait for the whole run, the lock would expire and the job be taken twice.
         await new Promise((r) => setImmediate(r));
-        if (Date.now() - lastProgress < 1000 || lost()) return;
+        if (Date.now() - lastProgress < 1000 || lost() || progressInFlight) return;
         lastProgress = Date.now();
-        await job.updateProgress({ host: this.name, pid: process.pid, step: end.step, totalSteps, at: lastProgress } satisfies VariantProgress);
+        // Not awaited: with Redis away the command waits for it to come back, and training must not.
+        progressInFlight = true;
+        void job
+          .updateProgress({ host: this.name, pid: process.pid, step: end.step, totalSteps, at: lastProgress } satisfies VariantProgress)
+          .catch(() => {})
+          .finally(() => (progressInFlight = false));
       },
       onCheckpoint: async (_run, c) => {
         if (c.tag !== 'last') return; // only the checkpoint a resume starts from

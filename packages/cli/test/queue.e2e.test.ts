@@ -321,6 +321,40 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     expect(parentRun(id).info.status).toBe('FINISHED');
   });
 
+  it('Redis frozen for longer than the job lock: the worker that lost the lock stops at once and writes nothing more; another worker resumes the variant, each point once, FINISHED once', async () => {
+    const cwd = path.join(root, 'lost-lock');
+    fs.mkdirSync(cwd, { recursive: true });
+    // Long enough to be mid-training when Redis comes back (a worker trains on while Redis is frozen).
+    const cfg = write(cwd, 'toy.yaml', tinyToy(4000, '64, 64'));
+    const sub = await submit(cwd, cfg, ['--sweep', 'seed=61']);
+    expect(sub.code, sub.stderr).toBe(0);
+    const id = sweepIdOf(sub.stdout);
+    const [run] = variantRuns(id);
+    // --max-jobs 1: a job it lost counts as ended, so worker a stops then and b takes the job over.
+    const a = startWorker(path.join(cwd, 'a'), 'a', redis.url, ['--max-jobs', '1']);
+    await until('a checkpoint past step 40 on the server', () => latestCheckpointStep(run!) >= 40);
+    // Its idle time must outlast the freeze and the stalled-job check after it (an idle-exit stops its stalled checker too).
+    const b = startWorker(path.join(cwd, 'b'), 'b', redis.url, ['--idle-exit', '15']);
+    await until('worker b waiting', () => b.output().includes('waiting for jobs'));
+    // SIGSTOP: connections stay open and nothing answers, for 2.5 locks (the lock is 2 s here).
+    await redis.pause(5000);
+    const codes = await Promise.race([Promise.all([a.exited, b.exited]), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the workers did not stop:\n${a.output()}\n${b.output()}`)), 120_000))]);
+    const out = `${a.output()}\n${b.output()}`;
+    expect(codes, out).toEqual([0, 0]);
+    expect(a.output()).toContain(`${id}-1: lost the job's lock; stopping it without writing to the server`);
+    expect(a.output()).toMatch(new RegExp(`${id}-1: stopped at step \\d+ after losing the lock`));
+    expect(a.output()).not.toContain('FINISHED at step 4000');
+    expect(out).toMatch(/\[worker b\] .*downloaded the checkpoint at step \d+ \(uploaded by a;/);
+    expect(out.match(/FINISHED at step 4000/g)).toHaveLength(1);
+    const r = variantRuns(id)[0]!;
+    expect(r.info.status).toBe('FINISHED');
+    expect(r.tags.get('genlab.queue.worker')).toBe('b');
+    const expected = Array.from({ length: 800 }, (_, i) => (i + 1) * 5);
+    expect(steps(r)).toEqual(expected);
+    expect(steps(r, 'loss_g')).toEqual(expected);
+    expect(await (await queue.getJob(`${id}-1`))!.getState()).toBe('completed');
+  });
+
   it('a variant that fails deterministically ends FAILED with its reason after its attempts; the others finish; --wait exits 1', async () => {
     const cwd = path.join(root, 'fail');
     fs.mkdirSync(cwd, { recursive: true });

@@ -37,6 +37,8 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Start it again on the same port and data folder. */
   start(): Promise<void>;
+  /** Freeze it (SIGSTOP) for `ms`, then let it go on (SIGCONT): connections stay open, nothing answers. */
+  pause(ms: number): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -87,5 +89,12 @@ export async function startRedis(): Promise<TestRedis> {
     });
   };
   await start();
-  return { url: `redis://127.0.0.1:${port}/0`, port, dir, start, stop: end('SIGTERM'), kill: end('SIGKILL') };
+  const pause = async (ms: number) => {
+    const c = child;
+    if (!c || c.exitCode !== null) throw new Error('redis-server is not running');
+    c.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, ms));
+    c.kill('SIGCONT');
+  };
+  return { url: `redis://127.0.0.1:${port}/0`, port, dir, start, stop: end('SIGTERM'), kill: end('SIGKILL'), pause };
 }
