@@ -2,12 +2,15 @@
  * genlab_blas: a tiny N-API addon exposing the system BLAS's sgemm to JavaScript, called
  * directly on Float32Array views of TensorFlow.js's wasm heap (no copies). Built at install
  * time when a C compiler and OpenBLAS's headers are present; optional in every other way.
- * Also a one-pass Adam update on the same heap views (see src/native-adam.ts).
+ * Also a one-pass Adam update on the same heap views (see src/native-adam.ts), and a blocked
+ * im2col convolution (conv2d) that keeps its columns in cache.
  */
 #include <node_api.h>
 #include <cblas.h>
 #include <stdbool.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
 
@@ -80,6 +83,78 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * conv2d(x, f, bias|null, relu, dims): a 2-D convolution, NHWC, filter [KH, KW, CI, CO],
+ * dilation 1, as im2col · W in blocks of images: each block's columns (about 4,096 rows of
+ * KH·KW·CI) stay in cache, are copied a channel run at a time (memcpy), and go straight into
+ * sgemm writing that block's rows of y; then bias and ReLU in place. The same products and
+ * sums as the whole-batch im2col + sgemm it replaces, without its batch-sized copy.
+ * dims (Int32Array): N, H, W, CI, KH, KW, CO, strideH, strideW, padTop, padLeft, OH, OW.
+ */
+static napi_value Conv2d(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value args[6];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc != 6) { napi_throw_type_error(env, NULL, "conv2d(x, filter, bias, relu, dims, y)"); return NULL; }
+  size_t lx, lf, lb = 0, ly, ld;
+  float *X = f32(env, args[0], &lx), *F = f32(env, args[1], &lf), *Y = f32(env, args[5], &ly);
+  napi_valuetype bt;
+  CHECK(napi_typeof(env, args[2], &bt));
+  float *Bias = bt == napi_null ? NULL : f32(env, args[2], &lb);
+  bool relu;
+  CHECK(napi_get_value_bool(env, args[3], &relu));
+  napi_typedarray_type dt;
+  void *dd;
+  if (napi_get_typedarray_info(env, args[4], &dt, &ld, &dd, NULL, NULL) != napi_ok || dt != napi_int32_array || ld != 13) {
+    napi_throw_type_error(env, NULL, "conv2d: dims must be an Int32Array of 13");
+    return NULL;
+  }
+  const int32_t *d = (const int32_t *)dd;
+  const int N = d[0], H = d[1], W = d[2], CI = d[3], KH = d[4], KW = d[5], CO = d[6], SH = d[7], SW = d[8], PT = d[9], PL = d[10], OH = d[11], OW = d[12];
+  if (!X || !F || !Y || (bt != napi_null && !Bias)) { napi_throw_type_error(env, NULL, "conv2d: x, filter, y (and bias) must be Float32Arrays"); return NULL; }
+  for (int k = 0; k < 13; k++)
+    if (d[k] < 0 || (k >= 1 && k <= 8 && d[k] == 0)) { napi_throw_range_error(env, NULL, "conv2d: bad dims"); return NULL; }
+  const size_t K = (size_t)KH * KW * CI, P = (size_t)OH * OW;
+  if (lx < (size_t)N * H * W * CI || lf < K * CO || ly < (size_t)N * P * CO || (Bias && lb != (size_t)CO)) {
+    napi_throw_range_error(env, NULL, "conv2d: array too small for dims");
+    return NULL;
+  }
+  if (N == 0 || P == 0 || CO == 0) return NULL;
+  const int nb = P >= 4096 ? 1 : (int)(4096 / P);
+  float *cols = malloc(sizeof(float) * (size_t)(nb < N ? nb : N) * P * K);
+  if (!cols) { napi_throw_error(env, NULL, "conv2d: out of memory"); return NULL; }
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int cnt = N - n0 < nb ? N - n0 : nb;
+    for (int n = 0; n < cnt; n++) {
+      const float *xn = X + (size_t)(n0 + n) * H * W * CI;
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+          float *row = cols + ((size_t)n * P + (size_t)oh * OW + ow) * K;
+          for (int kh = 0; kh < KH; kh++) {
+            const int ih = oh * SH - PT + kh;
+            for (int kw = 0; kw < KW; kw++) {
+              const int iw = ow * SW - PL + kw;
+              float *dst = row + ((size_t)kh * KW + kw) * CI;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) memset(dst, 0, sizeof(float) * CI);
+              else memcpy(dst, xn + ((size_t)ih * W + iw) * CI, sizeof(float) * CI);
+            }
+          }
+        }
+    }
+    const size_t rows = (size_t)cnt * P;
+    float *yb = Y + (size_t)n0 * P * CO;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, CO, (int)K, 1.0f, cols, (int)K, F, CO, 0.0f, yb, CO);
+    if (Bias || relu)
+      for (size_t r = 0; r < rows; r++) {
+        float *yr = yb + r * CO;
+        if (Bias) for (int c = 0; c < CO; c++) yr[c] += Bias[c];
+        if (relu) for (int c = 0; c < CO; c++) if (yr[c] < 0) yr[c] = 0;
+      }
+  }
+  free(cols);
+  return NULL;
+}
+
 /* info(): the BLAS build string and its thread count. */
 static napi_value Info(napi_env env, napi_callback_info info) {
   napi_value out, config, threads;
@@ -108,8 +183,9 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
     {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
+    {"conv2d", NULL, Conv2d, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 4, props));
+  CHECK(napi_define_properties(env, exports, 5, props));
   return exports;
 }
 

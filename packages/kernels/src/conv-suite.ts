@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers tfjs gradients
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerHigherOrderGradients } from '@genlab/core';
-import { installKernels } from './index.js';
+import { installKernels, loadNativeBlas } from './index.js';
 import { mulberry32, on, worstRelError } from './test-helpers.js';
 
 const rand = mulberry32(21);
@@ -94,6 +94,42 @@ describe(`conv kernels (${native ? 'wasm pack + native BLAS' : 'wasm pack'}) mat
       expect(worstRelError(await on('wasm', f), await on('cpu', f))).toBeLessThan(TOL);
     });
   }
+
+  // The FID feature network's layers (conv + bias + ReLU, fused by tfjs-layers) and plain ones,
+  // with enough small images that the native conv2d works through several blocks of them.
+  it.runIf(native)('fused conv2d with bias and ReLU, and without, go through the native blocked conv2d and match the cpu backend', async () => {
+    const blas = loadNativeBlas().blas!;
+    expect(blas.conv2d, 'this addon has no conv2d: rebuild it (node scripts/build-native.mjs)').toBeTypeOf('function');
+    const real = blas.conv2d!;
+    let calls = 0;
+    blas.conv2d = (...a) => (calls++, real(...a));
+    try {
+      for (const c of [
+        { n: 400, h: 5, w: 5, ci: 3, co: 8, k: 3, s: 1, pad: 'same' as const },
+        { n: 9, h: 28, w: 28, ci: 1, co: 32, k: 3, s: 1, pad: 'same' as const },
+        { n: 300, h: 7, w: 6, ci: 4, co: 5, k: 2, s: 2, pad: 'valid' as const },
+      ]) {
+        const xv = data(c.n * c.h * c.w * c.ci);
+        const fv = data(c.k * c.k * c.ci * c.co);
+        const bv = data(c.co);
+        const f = () => {
+          const x = tf.tensor4d(xv, [c.n, c.h, c.w, c.ci]);
+          const filter = tf.tensor4d(fv, [c.k, c.k, c.ci, c.co]);
+          const bias = tf.tensor1d(bv);
+          return [tf.fused.conv2d({ x, filter, strides: c.s, pad: c.pad, bias, activation: 'relu' }), tf.fused.conv2d({ x, filter, strides: c.s, pad: c.pad, bias }), tf.conv2d(x, filter, c.s, c.pad)];
+        };
+        const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
+        const got = await on('wasm', f);
+        expect(tf.memory().numTensors).toBe(before);
+        expect(worstRelError(got, await on('cpu', f)), label(c)).toBeLessThan(TOL);
+        // ReLU really applied: no negative value, and some zeros.
+        expect(got[0]!.reduce((m, v) => Math.min(m, v), Infinity)).toBe(0);
+      }
+      expect(calls).toBe(9);
+    } finally {
+      blas.conv2d = real;
+    }
+  });
 
   it('filter gradient equals finite differences', async () => {
     await tf.setBackend('wasm');
