@@ -360,7 +360,7 @@ describe('the launcher: block', () => {
     expect(e).toBeInstanceOf(ConfigError);
     expect(e.issues).toEqual([
       { path: 'launcher.queue', message: 'a Redis URL, redis://host:6379/0', where: `${bad}:11` },
-      { path: 'launcher', message: "unknown key 'retries' (a launcher has queue and attempts)", where: `${bad}:10` },
+      { path: 'launcher', message: "unknown key 'retries' (a launcher has queue, attempts and sharedFs)", where: `${bad}:10` },
     ]);
     const single = write('single.yaml', BASE + 'launcher:\n  queue: redis://redis:6379/0\n');
     expect((await rejection(loadConfig(single, registry()))).message).toContain("has a 'launcher:' block, which puts the variants of a sweep on a job queue; this config is a single run");
