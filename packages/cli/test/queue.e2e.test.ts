@@ -432,7 +432,8 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     expect((JSON.parse(c.stdout) as { rows: unknown[] }).rows).toHaveLength(2);
 
     // The killed variant's weights equal those of the same variant run straight through.
-    const alone = await expAsync(['run', path.join(cwd, 'b', 'outputs', 'queue', `${id}-1.yaml`), '--set', 'tracking.uri=file:./mlruns-alone', '--set', 'output.dir=./alone'], cwd, { GENLAB_BLAS_THREADS: '1' });
+    // The job's frozen config as worker a wrote it (b or c, whichever took the job back, wrote the same).
+    const alone = await expAsync(['run', path.join(cwd, 'a', 'outputs', 'queue', `${id}-1.yaml`), '--set', 'tracking.uri=file:./mlruns-alone', '--set', 'output.dir=./alone'], cwd, { GENLAB_BLAS_THREADS: '1' });
     expect(alone.code, alone.stderr).toBe(0);
     const aloneId = /run ([0-9a-f]{32}) FINISHED/.exec(alone.stdout)![1]!;
     const resumed = readCheckpoint(path.join(outputs, first, 'checkpoints', 'last')).state;
