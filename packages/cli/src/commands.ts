@@ -31,6 +31,7 @@ import {
 } from '@genlab/core';
 import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
+import { launchReplicas } from './replicas.js';
 import { onSignals, signalExitCode } from './signals.js';
 import { runSweep, variantTags, type SweepChildSpec } from './sweep.js';
 
@@ -182,6 +183,7 @@ async function runLoaded(registry: Registry, configFile: string, overrides: stri
   );
   try {
     const result = await runExperiment({
+      replicas: launchReplicas,
       config: loaded.config,
       registry,
       backend,

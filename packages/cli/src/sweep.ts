@@ -41,6 +41,7 @@ import {
   type Tracker,
 } from '@genlab/core';
 import { chooseBackend } from './backend.js';
+import { launchReplicas } from './replicas.js';
 
 const log = (message: string) => process.stderr.write(message + '\n');
 /** The CLI entry the variant processes run (`pnpm exp` imports it from a script of its own). */
@@ -303,6 +304,7 @@ async function runSequential(a: RunnerArgs & { registry: Registry }): Promise<{ 
         if (`${backend.name}${backend.reason}` !== backendLine) log(`backend: ${backend.name} (${backend.reason})`);
         backendLine = `${backend.name}${backend.reason}`;
         const result = await runExperiment({
+      replicas: launchReplicas,
           config: v.config,
           registry: a.registry,
           backend,

@@ -61,6 +61,7 @@ import {
 } from '@genlab/queue';
 import { chooseBackend } from './backend.js';
 import { builtinRegistry } from './registry.js';
+import { launchReplicas } from './replicas.js';
 import { onSignals, signalExitCode } from './signals.js';
 import { threadEnv } from './sweep.js';
 import { openSweepStore, type CheckpointTransfer, type SweepStore, type WorkerTracker } from './sweep-store.js';
@@ -420,6 +421,7 @@ class QueueWorker {
     signal?.addEventListener('abort', onAbort);
     try {
       const result = await runExperiment({
+      replicas: launchReplicas,
         config,
         registry,
         backend,

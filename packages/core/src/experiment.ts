@@ -24,6 +24,7 @@ import { deriveSeed, SeedStream } from './rng.js';
 import { type CheckpointMeta, readCheckpoint } from './state.js';
 import { stateMismatch } from './state-dict.js';
 import { modelHash, resumeFrom, Trainer, type TrainerOptions, type TrainResult } from './trainer.js';
+import { stateFloats, type ReplicaGroup, type ReplicaLauncher } from './train/parallel.js';
 
 /** The genlab version (from core's package.json). */
 export const GENLAB_VERSION: string = (
@@ -60,6 +61,8 @@ export interface ExperimentOptions {
   tracker?: Tracker;
   /** Callbacks added after the configured ones (a queue worker's: progress to the queue, checkpoint uploads). */
   callbacks?: Callback[];
+  /** Starts the data-parallel replicas when `train.devices` > 1 (the CLI's worker threads). */
+  replicas?: ReplicaLauncher;
 }
 
 /** What `runExperiment` reports. */
@@ -219,6 +222,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   };
   delete newRecord.interrupted;
   let trainer: Trainer | undefined;
+  let replicas: ReplicaGroup | undefined;
   const heartbeat = new RunHeartbeat(runDir, newRecord, () => trainer?.step ?? newRecord.step);
   try {
     ensureDir(runDir);
@@ -255,7 +259,13 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     // run.json follows the checkpoints: a run killed now says where it can resume from.
     callbacks.push({ name: 'run.json', onCheckpoint: (_run, c) => (c.tag === 'last' ? heartbeat.checkpointed(c.step) : undefined) });
     callbacks.push(...(opts.callbacks ?? []));
+    const devices = config.train.devices;
+    if (devices > 1) {
+      if (!opts.replicas) throw new UserError(`train.devices is ${devices}, but this program gave runExperiment no replica launcher (ExperimentOptions.replicas); the genlab CLI has one`);
+      replicas = await opts.replicas({ config, data: dataset.info, backend: opts.backend.name, plugins: [...opts.registry.loadedModules], devices, paramFloats: stateFloats(model.getState()), log });
+    }
     trainer = new Trainer({
+      ...(replicas ? { replicas } : {}),
       config,
       model,
       dataset,
@@ -278,6 +288,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     } else {
       await recordRunEnd(tracker, 'FAILED', { reason: `setup failed: ${(error as Error).message}`, log });
     }
+    await replicas?.dispose();
     model.dispose();
     dataset.dispose?.();
     throw error;
@@ -289,6 +300,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     `run ${runId} (${runName}): ${config.model.name} on ${config.dataset.name}, ${trainer.totalSteps} steps of ${config.train.batchSize}` +
       (resume ? `, resuming at step ${resume.position.step}` : '') +
       (resume?.position.rollbacks ? ` (after ${resume.position.rollbacks} rollback${resume.position.rollbacks > 1 ? 's' : ''})` : '') +
+      (replicas ? `, data-parallel on ${replicas.devices} replicas (${config.train.batchSize / replicas.devices} examples each)` : '') +
       ` -> ${runDir}`,
   );
   const t0 = performance.now();
@@ -297,6 +309,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     result = await trainer.run();
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    await replicas?.dispose();
   }
   // Training finished but an end-of-run callback failed (an evaluation, an upload): the run did
   // not do all it was asked, so it ends FAILED (its checkpoint is complete), with the reason.

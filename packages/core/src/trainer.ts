@@ -17,10 +17,10 @@ import '@tensorflow/tfjs-layers';
 import type { Batch, Callback, GenerativeModel, ImageDataset, RunInfo, RunStatus, StateDict, StepEnd, StepResult, TrainContext, Tracker } from './contracts.js';
 import type { ResolvedConfig } from './config/schema.js';
 import type { CheckpointMeta } from './state.js';
-import { deriveSeed, SeedStream } from './rng.js';
 import { recordRollback } from './run-record.js';
 import { GradientHandler } from './train/gradients.js';
 import { HookDispatcher } from './train/hooks.js';
+import { ReplicaAbort, rowsOf, rankSeed, readScalars, shareBatch, type ReplicaGroup } from './train/parallel.js';
 import { RunState, type StartPosition } from './train/run-state.js';
 
 export { GRAD_NORM_PREFIX, globalNorm, clipByGlobalNorm } from './train/gradients.js';
@@ -42,6 +42,12 @@ export interface TrainerOptions {
   log(message: string): void;
   /** Reloads the dataset with changed options (for evaluation callbacks); absent in bare trainers. */
   loadDataset?: (overrides: Record<string, unknown>) => Promise<ImageDataset>;
+  /**
+   * Data-parallel training (`train.devices` > 1): ranks 1..N-1, started by the caller, which
+   * also disposes them. Each step the trainer trains on its own rows of the batch; the
+   * gradients are averaged over every rank in `ctx.optimize` (train/parallel.ts).
+   */
+  replicas?: ReplicaGroup;
 }
 
 /** How a run ended. */
@@ -76,6 +82,8 @@ export class Trainer {
   /** Whether a checkpoint was written during the current step's hooks. */
   private checkpointedThisStep = false;
   private resumeCallbacks?: Record<string, unknown>;
+  /** Rows of the current batch each rank trains on (data-parallel). */
+  private rows: number[] = [];
   readonly totalSteps: number;
   readonly stepsPerEpoch: number;
   readonly info: RunInfo;
@@ -98,6 +106,8 @@ export class Trainer {
     }
     this.gradients.create(state.lrScale);
     if (opts.resume) state.restore(opts.resume.state, opts.resume.position);
+    const replicas = opts.replicas;
+    if (replicas) this.gradients.reducer = (grads) => replicas.channel.allReduce(grads, this.rows);
     this.info = {
       runId: opts.runId,
       runName: opts.runName,
@@ -150,6 +160,7 @@ export class Trainer {
       await this.phase('onRunStart', (cb) => cb.onRunStart?.(this.info));
       // The state a rollback returns to until a checkpoint is written.
       s.anchorAtStart();
+      this.syncReplicas();
       outer: while (s.step < this.totalSteps && !this.stop) {
         if (s.batchInEpoch === 0) await this.phase('onEpochStart', (cb) => cb.onEpochStart?.(this.info, s.epoch));
         const batches = dataset.batches({ batchSize: config.train.batchSize, epoch: s.epoch, startBatch: s.batchInEpoch, seed: s.streamSeed() });
@@ -173,6 +184,7 @@ export class Trainer {
             this.inStepHooks = false;
           }
           const rolledBack = await this.performRollback();
+          if (rolledBack) this.syncReplicas();
           // Give the event loop one turn: signal handlers (SIGINT) and timers run only here,
           // since a step and the batch iterator settle as microtasks.
           await new Promise<void>((resolve) => setImmediate(resolve));
@@ -212,19 +224,55 @@ export class Trainer {
   trainStep(batch: Batch): Record<string, number> {
     this.ctx ??= this.context();
     const ctx = this.ctx;
+    const replicas = this.opts.replicas;
+    let own = batch;
+    if (replicas) {
+      this.rows = rowsOf(batch.x.shape[0]!, replicas.devices);
+      own = shareBatch(replicas.channel, batch, { step: this.state.step, epoch: this.state.epoch, streamSeed: this.state.streamSeed() });
+    }
     let out: StepResult;
     try {
-      out = tf.tidy(() => this.opts.model.trainStep(batch, ctx));
+      out = tf.tidy(() => this.opts.model.trainStep(own, ctx));
     } catch (e) {
       this.gradients.discardNorms();
-      throw e;
+      throw this.replicaFailure(e);
+    } finally {
+      if (own !== batch) tf.dispose([own.x, own.y]);
     }
     // `grad_norm/<optimizer>` joins the model's scalars: still one device read for all.
     for (const [key, norm] of Object.entries(this.gradients.takeNorms())) {
       out[key]?.dispose();
       out[key] = norm;
     }
-    return readScalars(out);
+    const values = readScalars(out);
+    if (!replicas) return values;
+    try {
+      replicas.channel.writeScalars(values);
+      replicas.channel.barrier(); // every rank has written its scalars
+    } catch (e) {
+      throw this.replicaFailure(e);
+    }
+    return replicas.channel.averageScalars(values, this.rows);
+  }
+
+  /** Give the replicas this rank's state (at the start and after a rollback). */
+  private syncReplicas(): void {
+    const replicas = this.opts.replicas;
+    if (!replicas) return;
+    try {
+      replicas.sync({ state: this.state.snapshot().state, lrScale: this.state.lrScale, totalSteps: this.totalSteps });
+    } catch (e) {
+      throw this.replicaFailure(e);
+    }
+  }
+
+  /** A failure during a data-parallel step: the replicas are told (they unwind), and a replica's own failure is named. */
+  private replicaFailure(e: unknown): unknown {
+    const replicas = this.opts.replicas;
+    if (!replicas) return e;
+    if (e instanceof ReplicaAbort) return new Error(`data-parallel replica ${e.rank} of ${replicas.devices} failed: ${replicas.failure() ?? 'no reason given'}`);
+    replicas.channel.fail();
+    return e;
   }
 
   /** Free the optimizers' slots. The model is disposed by its owner. */
@@ -291,20 +339,8 @@ export class Trainer {
       get epoch() {
         return s.epoch;
       },
-      seed: (stream: number) => deriveSeed(s.streamSeed(), SeedStream.step, s.step, stream),
+      seed: (stream: number) => rankSeed(s.streamSeed(), s.step, stream, 0),
       optimize: (name, lossFn, vars) => gradients.optimize(name, lossFn, vars, s.step, totalSteps),
     };
   }
-}
-
-/** Read a step's named scalars with one device read, then dispose them. */
-function readScalars(out: Record<string, tf.Scalar>): Record<string, number> {
-  const keys = Object.keys(out);
-  if (keys.length === 0) return {};
-  const stacked = tf.tidy(() => tf.stack(keys.map((k) => tf.cast(out[k]!, 'float32'))));
-  const data = stacked.dataSync();
-  tf.dispose([stacked, ...Object.values(out)]);
-  const values: Record<string, number> = {};
-  keys.forEach((k, i) => (values[k] = data[i]!));
-  return values;
 }

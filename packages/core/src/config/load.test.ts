@@ -106,7 +106,7 @@ describe('loadConfig: defaults', () => {
     expect(c.plugins).toEqual([]);
     expect(c.model).toEqual({ name: 'test/model', latentDim: 8, lr: 0.001, label: 'x', net: { hidden: [4] } });
     expect(c.dataset).toEqual({ name: 'test/data', size: 16 });
-    expect(c.train).toEqual({ steps: 10, batchSize: 64, logEvery: 50, logGradNorm: true });
+    expect(c.train).toEqual({ steps: 10, batchSize: 64, logEvery: 50, logGradNorm: true, devices: 1 });
     expect(c.tracking).toEqual({ uri: 'file:./mlruns', tags: {} });
     expect(c.output).toEqual({ dir: './outputs' });
     // Every built-in callback is enabled by default, with its options resolved.
@@ -167,7 +167,7 @@ describe('loadConfig: extends', () => {
     expect(config.seed).toBe(1); // from the parent
     expect(config.model).toEqual({ name: 'test/model', latentDim: 32, lr: 0.001, label: 'child', net: { hidden: [8] } });
     expect(config.dataset).toEqual({ name: 'test/data', size: 28 });
-    expect(config.train).toEqual({ steps: 5, batchSize: 16, logEvery: 50, logGradNorm: true });
+    expect(config.train).toEqual({ steps: 5, batchSize: 16, logEvery: 50, logGradNorm: true, devices: 1 });
   });
 
   it('resolves `extends` relative to the file that says it, through several levels', async () => {

@@ -34,10 +34,19 @@ export const trainSchema = z
      * one pass over the gradients per update (Σ g²) and no extra device read.
      */
     logGradNorm: z.boolean().default(true),
+    /**
+     * Data-parallel replicas on this machine: each trains on its share of every batch (in a
+     * thread of its own) and the gradients are averaged before each update. 1: off.
+     */
+    devices: z.number().int().min(1).max(64).default(1),
   })
   .strict()
   .refine((t) => t.steps !== undefined || t.epochs !== undefined, {
     message: 'set train.steps or train.epochs',
+  })
+  .refine((t) => !(t.batchSize >= 1) || !(t.devices >= 1) || t.devices <= t.batchSize, {
+    message: 'train.devices is larger than train.batchSize: every replica needs at least one example of each batch',
+    path: ['devices'],
   });
 
 /** Tracking options (`tracking:`). */

@@ -23,6 +23,11 @@ export class GradientHandler {
   private readonly optimizers = new Map<string, Optimizer>();
   /** Gradient norms of the step being run, per optimizer (kept tensors, read with the losses). */
   private readonly norms = new Map<string, tf.Scalar>();
+  /**
+   * Data-parallel training (parallel.ts): replaces each update's gradients, in place, by
+   * their mean over every replica, before they are measured, clipped and applied.
+   */
+  reducer?: (grads: tf.NamedTensorMap) => void;
 
   constructor(
     private readonly specs: readonly OptimizerSpec[],
@@ -46,6 +51,7 @@ export class GradientHandler {
     const optimizer = this.optimizers.get(name);
     if (!optimizer) throw new Error(`model asked for optimizer '${name}' but declared only: ${[...this.optimizers.keys()].join(', ')}`);
     const { value, grads } = tf.variableGrads(lossFn, vars);
+    this.reducer?.(grads);
     const { clip, logNorm } = this.opts;
     if ((clip !== undefined || logNorm) && Object.keys(grads).length > 0) {
       const norm = globalNorm(grads); // [] ‖g‖₂ over every variable of this update

@@ -24,8 +24,8 @@ export interface StartPosition {
 }
 
 /** Prefixes of the two halves of a checkpoint's state dict. */
-const MODEL_PREFIX = 'model/';
-const OPTIM_PREFIX = 'optim/';
+export const MODEL_PREFIX = 'model/';
+export const OPTIM_PREFIX = 'optim/';
 
 /** Where a rollback returns to: a checkpoint on disk, or a snapshot taken at the start of the run. */
 type Anchor = { dir: string } | { state: StateDict; meta: CheckpointMeta };
