@@ -13,12 +13,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureDir, MemoryTracker, minimalConfig, Trainer, type ArrayDataset } from '@genlab/core';
+import { ensureDir, MemoryTracker, minimalConfig, stateFloats, Trainer, type ArrayDataset } from '@genlab/core';
 import os from 'node:os';
 import { fashionMnist, mnist } from '@genlab/datasets';
 import { FeatureNet, fid, toUnit } from '@genlab/metrics';
 import { chooseBackend, type BackendName } from './backend.js';
 import { builtinRegistry } from './registry.js';
+import { launchReplicas } from './replicas.js';
 
 /** The benchmarked models: genlab plugin, its options (as in configs/), PyTorch twin. */
 export const BENCH_MODELS = [
@@ -56,7 +57,7 @@ export interface WorkerResult {
 }
 
 /** A bench model's trainer on one backend, and one step on a fixed batch of MNIST. */
-export async function benchTrainer(modelKey: string, backend: BackendName, steps: number, batch: number) {
+export async function benchTrainer(modelKey: string, backend: BackendName, steps: number, batch: number, devices = 1) {
   const spec = BENCH_MODELS.find((m) => m.key === modelKey);
   if (!spec) throw new Error(`unknown bench model ${modelKey}`);
   const choice = await chooseBackend(backend);
@@ -64,8 +65,13 @@ export async function benchTrainer(modelKey: string, backend: BackendName, steps
   const ds = (await mnist.load(mnist.configSchema.parse('data' in spec ? spec.data : {}), { baseDir: '.', cacheDir: '.', log: () => {} })) as ArrayDataset;
   const cfg = plugin.configSchema.parse(spec.config) as Record<string, unknown>;
   const model = plugin.create(cfg, { data: ds.info, seed: 1 });
+  const config = minimalConfig({ name: spec.plugin, ...cfg }, { train: { steps, batchSize: batch, logEvery: 1, devices } });
+  // Data-parallel (the whole-machine rows): the CLI's replicas, in worker threads.
+  const replicas =
+    devices > 1 ? await launchReplicas({ config, data: ds.info, backend: choice.name, plugins: [], devices, paramFloats: stateFloats(model.getState()), log: () => {} }) : undefined;
   const trainer = new Trainer({
-    config: minimalConfig({ name: spec.plugin, ...cfg }, { train: { steps, batchSize: batch, logEvery: 1 } }),
+    ...(replicas ? { replicas } : {}),
+    config,
     model,
     dataset: ds,
     tracker: new MemoryTracker(),
@@ -81,7 +87,9 @@ export async function benchTrainer(modelKey: string, backend: BackendName, steps
     trainer.trainStep(b);
     tf.dispose([b.x, b.y]);
   };
-  const dispose = () => {
+  trainer.syncReplicas();
+  const dispose = async () => {
+    await replicas?.dispose();
     trainer.dispose();
     model.dispose();
   };
@@ -89,8 +97,8 @@ export async function benchTrainer(modelKey: string, backend: BackendName, steps
 }
 
 /** Measure one model on one backend in this process (`exp bench --worker`). */
-export async function benchWorker(modelKey: string, backend: BackendName, steps: number, batch: number): Promise<WorkerResult> {
-  const { step, dispose, choice } = await benchTrainer(modelKey, backend, steps, batch);
+export async function benchWorker(modelKey: string, backend: BackendName, steps: number, batch: number, devices = 1): Promise<WorkerResult> {
+  const { step, dispose, choice } = await benchTrainer(modelKey, backend, steps, batch, devices);
   // Warm-up: kernel set-up and optimizer slots (one step is enough for slots; short runs do one).
   for (let i = 0; i < Math.min(3, Math.ceil(steps / 2)); i++) step(i);
   const before = tf.memory().numTensors;
@@ -98,7 +106,7 @@ export async function benchWorker(modelKey: string, backend: BackendName, steps:
   for (let i = 0; i < steps; i++) step(i);
   const secs = (performance.now() - t0) / 1000;
   const leaked = (tf.memory().numTensors - before) / steps;
-  dispose();
+  await dispose();
   return { model: modelKey, backend: choice.name, reason: choice.reason, imgPerSec: (steps * batch) / secs, peakRssMb: process.resourceUsage().maxRSS / 1024, leakedPerStep: leaked };
 }
 
@@ -188,7 +196,18 @@ export function lastJson(stdout: string): Record<string, unknown> | undefined {
 }
 
 /** Run the whole benchmark; prints the table and writes `bench/results/<time>.json`. */
-export async function benchCommand(args: { steps: Record<string, number>; batch: number; out?: string; models?: string[] }): Promise<number> {
+/** A whole-machine row: each side's img/s per setting. */
+interface WholeRow {
+  model: string;
+  label: string;
+  path: string;
+  cores: number;
+  genlab: Record<string, { imgPerSec: number; peakRssMb: number; leakedPerStep: number }>;
+  torch: Record<string, number>;
+  ratio?: number;
+}
+
+export async function benchCommand(args: { steps: Record<string, number>; batch: number; out?: string; models?: string[]; oneThreadOnly?: boolean }): Promise<number> {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../../..');
   const bin = path.join(here, 'bin.js');
@@ -235,6 +254,51 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     }
   }
 
+  // Whole machine against whole machine: genlab at each 2-core setting (one worker with every
+  // BLAS thread; data-parallel replicas of one thread each) against PyTorch at each (all
+  // threads in one process; a DDP twin of one process per core over gloo). The ratio is
+  // genlab's best over PyTorch's best, each setting measured in this same run.
+  const cores = os.availableParallelism();
+  const whole: WholeRow[] = [];
+  if (cores >= 2 && !args.oneThreadOnly) {
+    const all = String(cores);
+    for (const m of BENCH_MODELS.filter((x) => !args.models || args.models.includes(x.key))) {
+      const steps = args.steps[m.key] ?? 20;
+      const fastest = rows.find((r) => r.model === m.key && r.path === 'wasm+native' && Number.isFinite(r.imgPerSec)) ? PATHS[0] : PATHS[1];
+      const row: WholeRow = { model: m.key, label: m.label, path: fastest.key, cores, genlab: {}, torch: {} };
+      const settings: [string, string[], Record<string, string>][] = [
+        [`1 worker, ${cores} BLAS threads`, [], { GENLAB_BLAS_THREADS: all, OPENBLAS_NUM_THREADS: all, OMP_NUM_THREADS: all }],
+        [`devices ${cores}, 1 BLAS thread each`, ['--devices', all], {}],
+      ];
+      for (const [name, extra, env] of settings) {
+        log(`bench: genlab ${m.key} on ${fastest.key}, ${name}, ${steps} steps…`);
+        const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', fastest.backend, '--steps', String(steps), '--batch', String(args.batch), ...extra], {
+          env: { ...benchEnv(fastest.env), ...env },
+          encoding: 'utf8',
+        });
+        const j = lastJson(r.stdout ?? '') as WorkerResult | undefined;
+        if (j) row.genlab[name] = { imgPerSec: j.imgPerSec, peakRssMb: j.peakRssMb, leakedPerStep: j.leakedPerStep };
+        else log(`bench: genlab ${m.key} (${name}) failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+      }
+      if (hasTorch) {
+        const script = path.join(root, 'bench', 'torch' in m ? m.torch : 'torch_gan.py');
+        const modelArgs = 'torch' in m ? [] : ['--model', m.key];
+        const runs: [string, string[], Record<string, string>][] = [
+          [`${cores} threads`, [script, ...modelArgs, '--steps', String(steps), '--batch', String(args.batch), '--threads', all], { OMP_NUM_THREADS: all }],
+          [`DDP, ${cores} processes`, [path.join(root, 'bench', 'torch_ddp.py'), '--model', m.key, '--steps', String(steps), '--batch', String(args.batch), '--procs', all], {}],
+        ];
+        for (const [name, argv, env] of runs) {
+          log(`bench: PyTorch ${m.key}, ${name}, ${steps} steps…`);
+          const r = spawnSync(python, argv, { env: { ...benchEnv({}), ...env }, encoding: 'utf8' });
+          const j = lastJson(r.stdout ?? '');
+          if (j) row.torch[name] = Number(j.img_per_sec);
+          else log(`bench: PyTorch ${m.key} (${name}) failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+        }
+      }
+      whole.push(row);
+    }
+  }
+
   let data: DataResult | undefined;
   if (!args.models || args.models.includes('data')) {
     log('bench: Fashion-MNIST loading and one epoch of batches…');
@@ -267,6 +331,41 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...table.map(line)].join('\n') +
       `\n\nbatch ${args.batch}; PyTorch ${hasTorch ? '1 thread' : 'absent'}; genlab 1 BLAS thread; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for both.\n`,
   );
+  if (whole.length) {
+    const best = (o: Record<string, number>) => Object.entries(o).sort((a, b) => b[1] - a[1])[0];
+    const wh = ['model', 'genlab path', 'genlab setting', 'img/s', 'PyTorch setting', 'PyTorch img/s', 'best/best', 'peak RSS MB', 'leaked tensors/step'];
+    const wt: string[][] = [];
+    for (const r of whole) {
+      const gBest = best(Object.fromEntries(Object.entries(r.genlab).map(([k, v]) => [k, v.imgPerSec])));
+      const tBest = best(r.torch);
+      r.ratio = gBest && tBest ? gBest[1] / tBest[1] : undefined;
+      const names = Math.max(Object.keys(r.genlab).length, Object.keys(r.torch).length);
+      const gs = Object.entries(r.genlab);
+      const ts = Object.entries(r.torch);
+      for (let i = 0; i < names; i++) {
+        const g = gs[i];
+        const t = ts[i];
+        wt.push([
+          i === 0 ? r.label : '',
+          i === 0 ? r.path : '',
+          g ? g[0] + (gBest && g[0] === gBest[0] ? ' *' : '') : '',
+          g ? fmt(g[1].imgPerSec) : '',
+          t ? t[0] + (tBest && t[0] === tBest[0] ? ' *' : '') : '',
+          t ? fmt(t[1]) : '',
+          i === 0 && r.ratio !== undefined ? `${r.ratio.toFixed(3)}x` : '',
+          g ? fmt(g[1].peakRssMb) : '',
+          g ? fmt(g[1].leakedPerStep, 2) : '',
+        ]);
+      }
+    }
+    const ww = wh.map((h, i) => Math.max(h.length, ...wt.map((row) => row[i]!.length)));
+    const wl = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(ww[i]!)).join(' | ') + ' |';
+    process.stdout.write(
+      `\nWhole machine (${cores} cores): each side at each of its ${cores}-core settings; * marks the best, the ratio is best over best.\n` +
+        [wl(wh), '|' + ww.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...wt.map(wl)].join('\n') +
+        '\n',
+    );
+  }
   if (data) {
     // The share of a DCGAN epoch on the fastest measured path (a DCGAN step on 60,000 images).
     const dcgan = rows.filter((r) => r.model === 'dcgan' && Number.isFinite(r.imgPerSec)).sort((a, b) => b.imgPerSec - a.imgPerSec)[0];
@@ -299,7 +398,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
   }
   const out = args.out ?? path.join(root, 'bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   ensureDir(path.dirname(out));
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), batch: args.batch, rows, data, fid: fidRun, torchFidSeconds: torchFid }, null, 2) + '\n');
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, cores, batch: args.batch, rows, wholeMachine: whole, data, fid: fidRun, torchFidSeconds: torchFid }, null, 2) + '\n');
   log(`bench: results written to ${out}`);
   return 0;
 }

@@ -362,6 +362,8 @@ async function main(argv: string[]): Promise<number> {
           .option('profile', { type: 'string', description: 'instead: where a training step of one model (mlp, dcgan, rnn) spends its time, kernel by kernel, next to PyTorch\'s' })
           .option('top', { type: 'number', default: 15, description: '--profile: rows per table' })
           .option('worker', { type: 'string', hidden: true })
+          .option('devices', { type: 'number', hidden: true, default: 1 })
+          .option('one-thread-only', { type: 'boolean', default: false, description: 'skip the whole-machine table (every setting on every core)' })
           .option('backend', { choices: BACKENDS, description: '--profile: the genlab backend (default wasm)' })
           .option('steps', { type: 'number', description: '--profile: profiled steps (default 10)' }),
       (a) =>
@@ -380,7 +382,7 @@ async function main(argv: string[]): Promise<number> {
           }
           if (a.profile) return profileCommand({ model: a.profile, steps: a.steps ?? 10, batch: a.batch, top: a.top, ...(a.backend ? { backend: a.backend } : {}), ...(a.out !== undefined ? { out: a.out } : {}) });
           if (a.worker) {
-            const r = await benchWorker(a.worker, a.backend ?? 'auto', a.steps ?? 20, a.batch);
+            const r = await benchWorker(a.worker, a.backend ?? 'auto', a.steps ?? 20, a.batch, a.devices);
             process.stdout.write(JSON.stringify(r) + '\n');
             return 0;
           }
@@ -389,6 +391,7 @@ async function main(argv: string[]): Promise<number> {
             batch: a.batch,
             ...(a.out !== undefined ? { out: a.out } : {}),
             ...(a.models !== undefined ? { models: a.models.map(String) } : {}),
+            oneThreadOnly: a['one-thread-only'],
           });
         })(),
     )

@@ -119,7 +119,7 @@ export async function profileWorker(modelKey: string, backend: BackendName, step
     void trainer;
     return { model: modelKey, backend: choice.name, reason: choice.reason, steps, batch, stepMs, rows: groupKernels(kernels, steps) };
   } finally {
-    dispose();
+    await dispose();
   }
 }
 

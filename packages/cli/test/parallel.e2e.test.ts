@@ -166,6 +166,18 @@ callbacks:
     expect(r.stdout).toMatch(/FAILED at step 0/);
   });
 
+  it('devices: auto runs one replica per core, and the run records how many', async () => {
+    const cores = Math.min(os.availableParallelism(), 16);
+    const file = write(cwd, 'auto.yaml', base('{ name: test/dp-mlp }', 16, 2));
+    const r = await expAsync(['run', file, '--set', 'train.devices=auto', '--set', 'output.dir=./out-auto'], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    if (cores > 1) expect(r.stderr).toContain(`data-parallel on ${cores} replicas`);
+    else expect(r.stderr).not.toContain('data-parallel');
+    const runDir = path.join(cwd, 'out-auto', runIdOf(r.stdout));
+    expect(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8')).toMatch(new RegExp(`devices: ${cores}\\b`));
+    expect(readCheckpoint(path.join(runDir, 'checkpoints', 'last')).meta.devices).toBe(cores);
+  });
+
   it('refuses more devices than examples in a batch before a run exists', async () => {
     const file = write(cwd, 'many.yaml', base('{ name: test/dp-mlp }', 4));
     const r = await expAsync(['run', file, '--set', 'train.devices=8'], cwd);

@@ -8,6 +8,7 @@
  * creates a run.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { defaultCacheDir } from './cache.js';
@@ -24,7 +25,7 @@ import { deriveSeed, SeedStream } from './rng.js';
 import { type CheckpointMeta, readCheckpoint } from './state.js';
 import { stateMismatch } from './state-dict.js';
 import { modelHash, resumeFrom, Trainer, type TrainerOptions, type TrainResult } from './trainer.js';
-import { stateFloats, type ReplicaGroup, type ReplicaLauncher } from './train/parallel.js';
+import { MAX_DEVICES, stateFloats, type ReplicaGroup, type ReplicaLauncher } from './train/parallel.js';
 
 /** The genlab version (from core's package.json). */
 export const GENLAB_VERSION: string = (
@@ -151,9 +152,29 @@ function checkResumable(runDir: string, record: RunRecord, config: ResolvedConfi
   return { state, meta };
 }
 
+/**
+ * The data-parallel replicas a run uses: `auto` is one per core (at most one per example of a
+ * batch); a resume with `auto` runs as many as its checkpoint's run did, and a resume that
+ * sets another number is told that it will not equal an uninterrupted run.
+ */
+export function resolveDevices(setting: number | 'auto', batchSize: number, resumedFrom: number | undefined, log: (m: string) => void, cores = os.availableParallelism()): number {
+  if (setting === 'auto') return resumedFrom ?? Math.max(1, Math.min(cores, batchSize, MAX_DEVICES));
+  if (resumedFrom !== undefined && resumedFrom !== setting) {
+    log(`warning: this run's checkpoint was trained on ${resumedFrom} data-parallel replica${resumedFrom > 1 ? 's' : ''} and it resumes on ${setting}: it goes on, but will not equal a run never interrupted`);
+  }
+  return setting;
+}
+
+/** "32", or "8 or 7" where the batch does not divide. */
+function examplesEach(batch: number, devices: number): string {
+  const lo = Math.floor(batch / devices);
+  return batch % devices === 0 ? String(lo) : `${lo + 1} or ${lo}`;
+}
+
 /** Run one experiment end to end. Throws `UserError` for bad input before any run is created. */
 export async function runExperiment(opts: ExperimentOptions): Promise<ExperimentResult> {
-  const { config, registry, log } = opts;
+  const { registry, log } = opts;
+  let config = opts.config;
   const outputDir = path.resolve(config.output.dir);
   ensureWritableDir(outputDir, 'output folder (output.dir)');
 
@@ -177,17 +198,25 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
 
   // 2. Resume: the checkpoint must be whole and belong to this run, model config and data shape.
   let resume: TrainerOptions['resume'];
+  let resumeMeta: CheckpointMeta | undefined;
   let record: RunRecord | undefined;
   if (opts.resumeDir) {
     try {
       record = readRunRecord(opts.resumeDir);
-      resume = resumeFrom(checkResumable(opts.resumeDir, record, config, model, dataset.info.shape));
+      const ckpt = checkResumable(opts.resumeDir, record, config, model, dataset.info.shape);
+      resumeMeta = ckpt.meta;
+      resume = resumeFrom(ckpt);
     } catch (error) {
       model.dispose();
       dataset.dispose?.();
       throw error;
     }
   }
+
+  // `devices: auto` becomes a number now, so that the run's config.yaml, its params and its
+  // checkpoints say how many replicas ran; a resume runs as many as the checkpoint's.
+  const devices = resolveDevices(config.train.devices, config.train.batchSize, resume ? (resumeMeta?.devices ?? 1) : undefined, log);
+  config = { ...config, train: { ...config.train, devices } };
 
   // 3. Tracker run (created or reopened).
   const uri = config.tracking.uri;
@@ -259,7 +288,6 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     // run.json follows the checkpoints: a run killed now says where it can resume from.
     callbacks.push({ name: 'run.json', onCheckpoint: (_run, c) => (c.tag === 'last' ? heartbeat.checkpointed(c.step) : undefined) });
     callbacks.push(...(opts.callbacks ?? []));
-    const devices = config.train.devices;
     if (devices > 1) {
       if (!opts.replicas) throw new UserError(`train.devices is ${devices}, but this program gave runExperiment no replica launcher (ExperimentOptions.replicas); the genlab CLI has one`);
       replicas = await opts.replicas({ config, data: dataset.info, backend: opts.backend.name, plugins: [...opts.registry.loadedModules], devices, paramFloats: stateFloats(model.getState()), log });
@@ -300,7 +328,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     `run ${runId} (${runName}): ${config.model.name} on ${config.dataset.name}, ${trainer.totalSteps} steps of ${config.train.batchSize}` +
       (resume ? `, resuming at step ${resume.position.step}` : '') +
       (resume?.position.rollbacks ? ` (after ${resume.position.rollbacks} rollback${resume.position.rollbacks > 1 ? 's' : ''})` : '') +
-      (replicas ? `, data-parallel on ${replicas.devices} replicas (${config.train.batchSize / replicas.devices} examples each)` : '') +
+      (replicas ? `, data-parallel on ${replicas.devices} replicas (${examplesEach(config.train.batchSize, replicas.devices)} examples each)` : '') +
       ` -> ${runDir}`,
   );
   const t0 = performance.now();

@@ -15,7 +15,7 @@ export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';
 export { Trainer, modelHash, resumeFrom, globalNorm, clipByGlobalNorm, GRAD_NORM_PREFIX, type TrainerOptions, type TrainResult, type StartPosition } from './trainer.js';
 export { allocateReplicaBuffers, ReplicaChannel, ReplicaAbort, serveReplica, sliceRows, rowsOf, stateFloats, MAX_DEVICES, type ReplicaBuffers, type ReplicaGroup, type ReplicaLaunch, type ReplicaLauncher, type ReplicaSync } from './train/parallel.js';
-export { runExperiment, flattenParams, ensureWritableDir, datasetReloader, GENLAB_VERSION, type ExperimentOptions, type ExperimentResult } from './experiment.js';
+export { runExperiment, flattenParams, ensureWritableDir, datasetReloader, resolveDevices, GENLAB_VERSION, type ExperimentOptions, type ExperimentResult } from './experiment.js';
 export { findRunDir, readRunRecord, writeRunRecord, listRunDirs, listRunRecords, interruptedReason, reconcileInterrupted, pidAlive, HEARTBEAT_MS, STALE_MS, type RunRecord } from './run-folder.js';
 export { builtinCallbacks, checkpointCallback, divergenceCallback, medianMad, spikeReason, progressCallback, samplesCallback, trackerCallback, formatDuration, writeSampleGrid, writePreviews, previewBatch } from './callbacks/index.js';
 export { ArrayDataset, type ArraySource, type GatherContext, type PixelOptions } from './data.js';

@@ -40,6 +40,8 @@ export interface CheckpointMeta {
   lrScale?: number;
   /** Callback state by callback name (`Callback.saveState`). */
   callbacks?: Record<string, unknown>;
+  /** Data-parallel replicas of the run that wrote it (`train.devices`); absent in older checkpoints (1). */
+  devices?: number;
   [key: string]: unknown;
 }
 
@@ -57,6 +59,7 @@ const metaSchema = z.looseObject({
   rollbacks: count.optional(),
   lrScale: z.number().positive().finite().optional(),
   callbacks: z.record(z.string(), z.unknown()).optional(),
+  devices: z.number().int().min(1).optional(),
 });
 const manifestSchema = z.strictObject({
   format: z.string(),

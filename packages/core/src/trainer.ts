@@ -255,8 +255,11 @@ export class Trainer {
     return replicas.channel.averageScalars(values, this.rows);
   }
 
-  /** Give the replicas this rank's state (at the start and after a rollback). */
-  private syncReplicas(): void {
+  /**
+   * Give the replicas this rank's state (`run` does it at the start and after a rollback; a
+   * caller that steps with `trainStep` alone, like the bench, calls it once first).
+   */
+  syncReplicas(): void {
     const replicas = this.opts.replicas;
     if (!replicas) return;
     try {

@@ -36,15 +36,17 @@ export const trainSchema = z
     logGradNorm: z.boolean().default(true),
     /**
      * Data-parallel replicas on this machine: each trains on its share of every batch (in a
-     * thread of its own) and the gradients are averaged before each update. 1: off.
+     * thread of its own) and the gradients are averaged before each update. 1: off; `auto`:
+     * one per core (at most one per example of a batch), fixed when the run starts and kept
+     * by its checkpoints, so a resume on another machine runs as many.
      */
-    devices: z.number().int().min(1).max(64).default(1),
+    devices: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
   })
   .strict()
   .refine((t) => t.steps !== undefined || t.epochs !== undefined, {
     message: 'set train.steps or train.epochs',
   })
-  .refine((t) => !(t.batchSize >= 1) || !(t.devices >= 1) || t.devices <= t.batchSize, {
+  .refine((t) => !(t.batchSize >= 1) || typeof t.devices !== 'number' || t.devices <= t.batchSize, {
     message: 'train.devices is larger than train.batchSize: every replica needs at least one example of each batch',
     path: ['devices'],
   });

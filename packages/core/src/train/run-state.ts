@@ -89,6 +89,8 @@ export class RunState {
       createdAt: new Date().toISOString(),
       rollbacks: this.rollbacks,
       lrScale: this.lrScale,
+      // The data-parallel replicas that trained it (a resume with `devices: auto` runs as many).
+      devices: typeof config.train.devices === 'number' ? config.train.devices : 1,
       ...(Object.keys(callbacks).length ? { callbacks } : {}),
     };
     return { state, meta };
