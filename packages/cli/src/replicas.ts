@@ -28,7 +28,15 @@ export const launchReplicas: ReplicaLauncher = async (launch) => {
   const buffers = allocateReplicaBuffers(devices, paramFloats, config.train.batchSize, exampleFloats);
   const channel = new ReplicaChannel(buffers, 0);
   const threads = blasThreadsPerReplica(devices);
-  loadNativeBlas().blas?.setThreads(threads); // the process's BLAS: rank 0's threads too
+  // The process's BLAS (one library for every thread): rank 0's threads too. Restored when
+  // the group is disposed, so that a later run in this process (a queue worker's next job)
+  // gets its threads back.
+  const blas = loadNativeBlas().blas;
+  const threadsBefore = blas?.info().threads;
+  blas?.setThreads(threads);
+  const restoreThreads = () => {
+    if (blas && threadsBefore !== undefined) blas.setThreads(threadsBefore);
+  };
   const workers: Worker[] = [];
   const ports: MessagePort[] = [];
   const errors: string[] = [];
@@ -56,6 +64,7 @@ export const launchReplicas: ReplicaLauncher = async (launch) => {
   } catch (error) {
     channel.fail();
     await Promise.all(workers.map((w) => w.terminate()));
+    restoreThreads();
     throw error;
   }
   log(`data-parallel: ${devices} replicas started in ${((Date.now() - started) / 1000).toFixed(1)} s (${threads} BLAS thread${threads > 1 ? 's' : ''} each)`);
@@ -86,6 +95,7 @@ export const launchReplicas: ReplicaLauncher = async (launch) => {
       await Promise.all(exits);
       clearTimeout(timer);
       for (const p of ports) p.close();
+      restoreThreads();
     },
   };
   return group;
