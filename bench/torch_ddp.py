@@ -18,7 +18,6 @@ import time
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 
@@ -35,37 +34,19 @@ def worker(rank, a, port, out):
     dist.init_process_group('gloo', rank=rank, world_size=a.procs)
     torch.manual_seed(1)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     rows = a.batch // a.procs
+    # The twins' own steps, on DDP-wrapped networks and this rank's rows.
     if a.model == 'rnn':
-        from torch_rnn import RowLSTM
+        from torch_rnn import RowLSTM, make_step
         net = DDP(RowLSTM())
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        x = (torch.rand(rows, 1, 28, 28) < 0.5).float()
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            z = net(x)
-            loss = (F.softplus(z) - x[:, 0] * z).sum((1, 2)).mean()
-            loss.backward()
-            opt.step()
+        step = make_step(net, opt, (torch.rand(rows, 1, 28, 28) < 0.5).float())
     else:
-        from torch_gan import dcgan, mlp_gan
+        from torch_gan import dcgan, make_step, mlp_gan
         g, d = (mlp_gan if a.model == 'mlp' else dcgan)()
         g, d = DDP(g), DDP(d)
         og = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         od = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        real = torch.rand(rows, 1, 28, 28) * 2 - 1
-
-        def step():
-            with torch.no_grad():
-                fake = g(torch.randn(rows, 100))
-            od.zero_grad(set_to_none=True)
-            loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
-            loss_d.backward()
-            od.step()
-            og.zero_grad(set_to_none=True)
-            loss_g = F.softplus(-d(g(torch.randn(rows, 100)))).mean()
-            loss_g.backward()
-            og.step()
+        step = make_step(g, d, og, od, torch.rand(rows, 1, 28, 28) * 2 - 1, rows)
 
     torch.manual_seed(1 + rank)  # each rank its own noise
     for _ in range(a.warmup):

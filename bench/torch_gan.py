@@ -45,6 +45,24 @@ def dcgan(latent=100):
     return g, d
 
 
+def make_step(g, d, og, od, real, rows):
+    """One GAN step on `rows` examples (D update, then G through D); torch_ddp.py shares it."""
+    def step():
+        z = torch.randn(rows, 100)
+        with torch.no_grad():
+            fake = g(z)
+        od.zero_grad(set_to_none=True)
+        loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
+        loss_d.backward()
+        od.step()
+        og.zero_grad(set_to_none=True)
+        loss_g = F.softplus(-d(g(torch.randn(rows, 100)))).mean()
+        loss_g.backward()
+        og.step()
+        return float(loss_d) + float(loss_g)
+    return step
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', choices=['mlp', 'dcgan'], required=True)
@@ -60,20 +78,7 @@ def main():
     og = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     real = torch.rand(a.batch, 1, 28, 28) * 2 - 1
-
-    def step():
-        z = torch.randn(a.batch, 100)
-        with torch.no_grad():
-            fake = g(z)
-        od.zero_grad(set_to_none=True)
-        loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
-        loss_d.backward()
-        od.step()
-        og.zero_grad(set_to_none=True)
-        loss_g = F.softplus(-d(g(torch.randn(a.batch, 100)))).mean()
-        loss_g.backward()
-        og.step()
-        return float(loss_d) + float(loss_g)
+    step = make_step(g, d, og, od, real, a.batch)
 
     for _ in range(a.warmup):
         step()

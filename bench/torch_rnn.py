@@ -58,6 +58,18 @@ class RowLSTM(nn.Module):
         return torch.stack(rows, 1)
 
 
+def make_step(net, opt, x):
+    """One training step (Bernoulli NLL per image, mean over the batch); torch_ddp.py shares it."""
+    def step():
+        opt.zero_grad(set_to_none=True)
+        z = net(x)
+        loss = (F.softplus(z) - x[:, 0] * z).sum((1, 2)).mean()
+        loss.backward()
+        opt.step()
+        return float(loss)
+    return step
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--steps', type=int, default=20)
@@ -71,14 +83,7 @@ def main():
     net = RowLSTM()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x = (torch.rand(a.batch, 1, 28, 28) < 0.5).float()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        z = net(x)
-        loss = (F.softplus(z) - x[:, 0] * z).sum((1, 2)).mean()
-        loss.backward()
-        opt.step()
-        return float(loss)
+    step = make_step(net, opt, x)
 
     for _ in range(a.warmup):
         step()

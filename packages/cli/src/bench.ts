@@ -195,7 +195,13 @@ export function lastJson(stdout: string): Record<string, unknown> | undefined {
   return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
 }
 
-/** Run the whole benchmark; prints the table and writes `bench/results/<time>.json`. */
+/** A Markdown table with padded columns (no trailing newline). */
+function markdownTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
+
 /** A whole-machine row: each side's img/s per setting. */
 interface WholeRow {
   model: string;
@@ -207,6 +213,7 @@ interface WholeRow {
   ratio?: number;
 }
 
+/** Run the whole benchmark; prints the tables and writes `bench/results/<time>.json`. */
 export async function benchCommand(args: { steps: Record<string, number>; batch: number; out?: string; models?: string[]; oneThreadOnly?: boolean }): Promise<number> {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../../..');
@@ -214,6 +221,8 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
   const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
   const hasTorch = spawnSync(python, ['-c', 'import torch'], { env: benchEnv({}) }).status === 0;
   const log = (m: string) => process.stderr.write(m + '\n');
+  /** The PyTorch twin of a bench model: its script and arguments. */
+  const torchTwin = (m: (typeof BENCH_MODELS)[number]) => ('torch' in m ? [path.join(root, 'bench', m.torch)] : [path.join(root, 'bench', 'torch_gan.py'), '--model', m.key]);
   if (!hasTorch) log('bench: PyTorch not found (Debian: apt-get install python3-torch libopenblas0-pthread): printing genlab numbers without ratios');
 
   const rows: (WorkerResult & { path: string; label: string; torchImgPerSec?: number; ratio?: number; note?: string })[] = [];
@@ -222,9 +231,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     const steps = args.steps[m.key] ?? 20;
     if (hasTorch) {
       log(`bench: PyTorch ${m.key}, ${steps} steps…`);
-      const script = path.join(root, 'bench', 'torch' in m ? m.torch : 'torch_gan.py');
-      const modelArgs = 'torch' in m ? [] : ['--model', m.key];
-      const r = spawnSync(python, [script, ...modelArgs, '--steps', String(steps), '--batch', String(args.batch), '--threads', '1'], { env: benchEnv({}), encoding: 'utf8' });
+      const r = spawnSync(python, [...torchTwin(m), '--steps', String(steps), '--batch', String(args.batch), '--threads', '1'], { env: benchEnv({}), encoding: 'utf8' });
       const j = lastJson(r.stdout ?? '');
       if (j) reference[m.key] = Number(j.img_per_sec);
       else log(`bench: PyTorch ${m.key} failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
@@ -281,10 +288,8 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
         else log(`bench: genlab ${m.key} (${name}) failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
       }
       if (hasTorch) {
-        const script = path.join(root, 'bench', 'torch' in m ? m.torch : 'torch_gan.py');
-        const modelArgs = 'torch' in m ? [] : ['--model', m.key];
         const runs: [string, string[], Record<string, string>][] = [
-          [`${cores} threads`, [script, ...modelArgs, '--steps', String(steps), '--batch', String(args.batch), '--threads', all], { OMP_NUM_THREADS: all }],
+          [`${cores} threads`, [...torchTwin(m), '--steps', String(steps), '--batch', String(args.batch), '--threads', all], { OMP_NUM_THREADS: all }],
           [`DDP, ${cores} processes`, [path.join(root, 'bench', 'torch_ddp.py'), '--model', m.key, '--steps', String(steps), '--batch', String(args.batch), '--procs', all], {}],
         ];
         for (const [name, argv, env] of runs) {
@@ -325,10 +330,8 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
   const fmt = (v: number | undefined, d = 0) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
   const header = ['model', 'genlab path', 'img/s', 'PyTorch img/s', 'ratio', 'peak RSS MB', 'leaked tensors/step'];
   const table = rows.map((r) => [r.label, r.path, fmt(r.imgPerSec), fmt(r.torchImgPerSec), r.ratio !== undefined ? `${r.ratio.toFixed(3)}x` : '-', fmt(r.peakRssMb), r.note ? `(${r.note})` : fmt(r.leakedPerStep, 2)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
   if (rows.length) process.stdout.write(
-    [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...table.map(line)].join('\n') +
+    markdownTable(header, table) +
       `\n\nbatch ${args.batch}; PyTorch ${hasTorch ? '1 thread' : 'absent'}; genlab 1 BLAS thread; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for both.\n`,
   );
   if (whole.length) {
@@ -358,13 +361,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
         ]);
       }
     }
-    const ww = wh.map((h, i) => Math.max(h.length, ...wt.map((row) => row[i]!.length)));
-    const wl = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(ww[i]!)).join(' | ') + ' |';
-    process.stdout.write(
-      `\nWhole machine (${cores} cores): each side at each of its ${cores}-core settings; * marks the best, the ratio is best over best.\n` +
-        [wl(wh), '|' + ww.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...wt.map(wl)].join('\n') +
-        '\n',
-    );
+    process.stdout.write(`\nWhole machine (${cores} cores): each side at each of its ${cores}-core settings; * marks the best, the ratio is best over best.\n` + markdownTable(wh, wt) + '\n');
   }
   if (data) {
     // The share of a DCGAN epoch on the fastest measured path (a DCGAN step on 60,000 images).

@@ -25,7 +25,7 @@ import { deriveSeed, SeedStream } from './rng.js';
 import { type CheckpointMeta, readCheckpoint } from './state.js';
 import { stateMismatch } from './state-dict.js';
 import { modelHash, resumeFrom, Trainer, type TrainerOptions, type TrainResult } from './trainer.js';
-import { MAX_DEVICES, stateFloats, type ReplicaGroup, type ReplicaLauncher } from './train/parallel.js';
+import { MAX_DEVICES, rowsOf, stateFloats, type ReplicaGroup, type ReplicaLauncher } from './train/parallel.js';
 
 /** The genlab version (from core's package.json). */
 export const GENLAB_VERSION: string = (
@@ -165,10 +165,10 @@ export function resolveDevices(setting: number | 'auto', batchSize: number, resu
   return setting;
 }
 
-/** "32", or "8 or 7" where the batch does not divide. */
+/** "32", or "8 or 7" where the batch does not divide (the rows `rowsOf` gives each rank). */
 function examplesEach(batch: number, devices: number): string {
-  const lo = Math.floor(batch / devices);
-  return batch % devices === 0 ? String(lo) : `${lo + 1} or ${lo}`;
+  const rows = rowsOf(batch, devices);
+  return rows[0] === rows.at(-1) ? String(rows[0]) : `${rows[0]} or ${rows.at(-1)}`;
 }
 
 /** Run one experiment end to end. Throws `UserError` for bad input before any run is created. */
@@ -215,7 +215,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
 
   // `devices: auto` becomes a number now, so that the run's config.yaml, its params and its
   // checkpoints say how many replicas ran; a resume runs as many as the checkpoint's.
-  const devices = resolveDevices(config.train.devices, config.train.batchSize, resume ? (resumeMeta?.devices ?? 1) : undefined, log);
+  const devices = resolveDevices(config.train.devices, config.train.batchSize, resumeMeta ? (resumeMeta.devices ?? 1) : undefined, log);
   config = { ...config, train: { ...config.train, devices } };
 
   // 3. Tracker run (created or reopened).

@@ -20,7 +20,7 @@ import type { CheckpointMeta } from './state.js';
 import { recordRollback } from './run-record.js';
 import { GradientHandler } from './train/gradients.js';
 import { HookDispatcher } from './train/hooks.js';
-import { ReplicaAbort, rowsOf, rankSeed, readScalars, shareBatch, type ReplicaGroup } from './train/parallel.js';
+import { ReplicaAbort, rowsOf, rankSeed, shareBatch, stepScalars, type ReplicaGroup } from './train/parallel.js';
 import { RunState, type StartPosition } from './train/run-state.js';
 
 export { GRAD_NORM_PREFIX, globalNorm, clipByGlobalNorm } from './train/gradients.js';
@@ -240,11 +240,7 @@ export class Trainer {
       if (own !== batch) tf.dispose([own.x, own.y]);
     }
     // `grad_norm/<optimizer>` joins the model's scalars: still one device read for all.
-    for (const [key, norm] of Object.entries(this.gradients.takeNorms())) {
-      out[key]?.dispose();
-      out[key] = norm;
-    }
-    const values = readScalars(out);
+    const values = stepScalars(out, this.gradients);
     if (!replicas) return values;
     try {
       replicas.channel.writeScalars(values);

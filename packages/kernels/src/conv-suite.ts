@@ -97,6 +97,8 @@ describe(`conv kernels (${native ? 'wasm pack + native BLAS' : 'wasm pack'}) mat
 
   // The FID feature network's layers (conv + bias + ReLU, fused by tfjs-layers) and plain ones,
   // with enough small images that the native conv2d works through several blocks of them.
+  // Skipped (reported as 1 skipped) in the pure-wasm instance of this suite (wasm-conv.test.ts):
+  // there is no native conv2d to test; native-conv.test.ts runs it where the addon is built.
   it.runIf(native)('fused conv2d with bias and ReLU, and without, go through the native blocked conv2d and match the cpu backend', async () => {
     const blas = loadNativeBlas().blas!;
     expect(blas.conv2d, 'this addon has no conv2d: rebuild it (node scripts/build-native.mjs)').toBeTypeOf('function');

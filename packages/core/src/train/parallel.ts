@@ -421,11 +421,7 @@ export function serveReplica(opts: { channel: ReplicaChannel; model: GenerativeM
       } finally {
         tf.dispose([batch.x, batch.y]);
       }
-      for (const [key, norm] of Object.entries(gradients.takeNorms())) {
-        out[key]?.dispose();
-        out[key] = norm;
-      }
-      channel.writeScalars(readScalars(out));
+      channel.writeScalars(stepScalars(out, gradients));
       channel.barrier();
     }
   } catch (error) {
@@ -434,6 +430,15 @@ export function serveReplica(opts: { channel: ReplicaChannel; model: GenerativeM
   } finally {
     gradients.dispose();
   }
+}
+
+/** A step's scalars with the update's `grad_norm/<optimizer>` joined in, read with one device read (the trainer's and a replica's). */
+export function stepScalars(out: StepResult, gradients: GradientHandler): Record<string, number> {
+  for (const [key, norm] of Object.entries(gradients.takeNorms())) {
+    out[key]?.dispose();
+    out[key] = norm;
+  }
+  return readScalars(out);
 }
 
 /** Read a step's named scalars with one device read, then dispose them. */
