@@ -60,7 +60,7 @@ export interface WorkerResult {
 export async function benchTrainer(modelKey: string, backend: BackendName, steps: number, batch: number, devices = 1) {
   const spec = BENCH_MODELS.find((m) => m.key === modelKey);
   if (!spec) throw new Error(`unknown bench model ${modelKey}`);
-  const choice = await chooseBackend(backend);
+  const choice = await chooseBackend(backend, { devices });
   const plugin = builtinRegistry().model(spec.plugin);
   const ds = (await mnist.load(mnist.configSchema.parse('data' in spec ? spec.data : {}), { baseDir: '.', cacheDir: '.', log: () => {} })) as ArrayDataset;
   const cfg = plugin.configSchema.parse(spec.config) as Record<string, unknown>;
@@ -184,7 +184,7 @@ export async function benchFidWorker(n: number): Promise<FidResult> {
 
 /** Environment of every measured process: OpenBLAS core overrides off, one thread. */
 export function benchEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, GENLAB_BLAS_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, GENLAB_BLAS_THREADS: '1', GENLAB_WASM_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   return env;
@@ -273,10 +273,21 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
       const steps = args.steps[m.key] ?? 20;
       const fastest = rows.find((r) => r.model === m.key && r.path === 'wasm+native' && Number.isFinite(r.imgPerSec)) ? PATHS[0] : PATHS[1];
       const row: WholeRow = { model: m.key, label: m.label, path: fastest.key, cores, genlab: {}, torch: {} };
-      const settings: [string, string[], Record<string, string>][] = [
-        [`1 worker, ${cores} BLAS threads`, [], { GENLAB_BLAS_THREADS: all, OPENBLAS_NUM_THREADS: all, OMP_NUM_THREADS: all }],
-        [`devices ${cores}, 1 BLAS thread each`, ['--devices', all], {}],
-      ];
+      // With OpenBLAS the wasm backend keeps one thread (the BLAS's threads run the products);
+      // on the pure-wasm path the one worker runs the threaded wasm build on every core. The
+      // pure-wasm path on every core is measured too, as the default of a machine without OpenBLAS.
+      const native = fastest.key === 'wasm+native';
+      const settings: [string, string[], Record<string, string>][] = native
+        ? [
+            [`1 worker, ${cores} BLAS threads`, [], { GENLAB_BLAS_THREADS: all, OPENBLAS_NUM_THREADS: all, OMP_NUM_THREADS: all }],
+            [`devices ${cores}, 1 BLAS thread each`, ['--devices', all], {}],
+            [`no OpenBLAS: 1 worker, ${cores} wasm threads`, [], { GENLAB_NATIVE: '0', GENLAB_WASM_THREADS: all }],
+            [`no OpenBLAS: devices ${cores}`, ['--devices', all], { GENLAB_NATIVE: '0' }],
+          ]
+        : [
+            [`1 worker, ${cores} wasm threads`, [], { GENLAB_WASM_THREADS: all }],
+            [`devices ${cores}, 1 wasm thread each`, ['--devices', all], {}],
+          ];
       for (const [name, extra, env] of settings) {
         log(`bench: genlab ${m.key} on ${fastest.key}, ${name}, ${steps} steps…`);
         const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', fastest.backend, '--steps', String(steps), '--batch', String(args.batch), ...extra], {

@@ -167,7 +167,7 @@ async function runSweepChild(registry: Registry, configFile: string, overrides: 
 
 async function runLoaded(registry: Registry, configFile: string, overrides: string[], resumeDir?: string, baseDir?: string, extras: RunExtras = {}): Promise<number> {
   const loaded = await loadConfig(configFile, registry, { overrides });
-  const backend = await chooseBackend(loaded.config.backend);
+  const backend = await chooseBackend(loaded.config.backend, { devices: loaded.config.train.devices });
   log(`backend: ${backend.name} (${backend.reason})`);
 
   const controller = new AbortController();

@@ -49,7 +49,8 @@ export const launchReplicas: ReplicaLauncher = async (launch) => {
         const worker = new Worker(new URL('./replica-worker.js', import.meta.url), {
           workerData: { buffers, rank, config, data, backend, plugins, port: port2 },
           transferList: [port2],
-          env: { ...process.env, GENLAB_BLAS_THREADS: String(threads) },
+          // The same share of the cores for a replica's wasm backend where no BLAS runs.
+          env: { ...process.env, GENLAB_BLAS_THREADS: String(threads), GENLAB_WASM_THREADS: String(threads) },
         });
         workers.push(worker);
         ports.push(port1);
@@ -67,7 +68,7 @@ export const launchReplicas: ReplicaLauncher = async (launch) => {
     restoreThreads();
     throw error;
   }
-  log(`data-parallel: ${devices} replicas started in ${((Date.now() - started) / 1000).toFixed(1)} s (${threads} BLAS thread${threads > 1 ? 's' : ''} each)`);
+  log(`data-parallel: ${devices} replicas started in ${((Date.now() - started) / 1000).toFixed(1)} s (${threads} ${blas ? 'BLAS ' : ''}thread${threads > 1 ? 's' : ''} each)`);
   for (const w of workers) w.on('error', (e) => errors.push(e.message));
 
   const group: ReplicaGroup = {

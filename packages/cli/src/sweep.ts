@@ -300,7 +300,7 @@ async function runSequential(a: RunnerArgs & { registry: Registry }): Promise<{ 
       a.saveRecord();
       const t0 = performance.now();
       try {
-        const backend = await chooseBackend(v.config.backend);
+        const backend = await chooseBackend(v.config.backend, { devices: v.config.train.devices });
         if (`${backend.name}${backend.reason}` !== backendLine) log(`backend: ${backend.name} (${backend.reason})`);
         backendLine = `${backend.name}${backend.reason}`;
         const result = await runExperiment({

@@ -354,7 +354,7 @@ class QueueWorker {
     const transfer = store.checkpoints(d.runId, d.artifactUri);
     const resumeDir = await this.prepareCheckpoint(d, transfer, runDir, baseDir, log);
 
-    const backend = await chooseBackend(config.backend);
+    const backend = await chooseBackend(config.backend, { devices: config.train.devices });
     const tracker = store.tracker({
       localStore: path.resolve(process.env.GENLAB_LOCAL_STORE ?? 'mlruns'),
       log,

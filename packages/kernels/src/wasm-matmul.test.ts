@@ -26,6 +26,9 @@ describe('wasm matmul kernels with transposes match the cpu backend', () => {
     [5, 6, 7, 3],
     [40, 50, 30, 4],
     [17, 64, 33, 2],
+    // Dot products of two vectors (the gradient norm's): the pass over the heap.
+    [1, 5000, 1, 1],
+    [1, 1024, 1, 1],
   ];
   for (const [m, k, n, batch] of shapes) {
     for (const ta of [false, true]) {

@@ -62,12 +62,58 @@ function batchedProduct(
   return out;
 }
 
+/**
+ * A dot product aᵀb of two vectors (M = N = 1, one batch): the gradient norm takes one per
+ * variable per step. XNNPACK would pack the whole of b as a weight matrix for a single output
+ * (about 10 ms for 800k values, more than the step's largest layer); this is one sequential
+ * pass over the heap, accumulated in float64 (as the leading-axes Sum of this pack is).
+ */
+export function dot(a: Float32Array, b: Float32Array): number {
+  const n = a.length;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i]! * b[i]!;
+    s1 += a[i + 1]! * b[i + 1]!;
+    s2 += a[i + 2]! * b[i + 2]!;
+    s3 += a[i + 3]! * b[i + 3]!;
+  }
+  for (; i < n; i++) s0 += a[i]! * b[i]!;
+  return s0 + s1 + (s2 + s3);
+}
+
+function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLike, attrs: tf.NamedAttrMap, kernelName: string): TensorInfo | undefined {
+  const a = inputs.a as TensorInfo;
+  const b = inputs.b as TensorInfo;
+  if (kernelName !== 'BatchMatMul' || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+  const size = (x: TensorInfo) => x.shape.reduce((p, d) => p * d, 1);
+  const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) return undefined;
+  const m = a.shape[ra - (transposeA ? 1 : 2)]!;
+  const k = a.shape[ra - (transposeA ? 2 : 1)]!;
+  const n = b.shape[rb - (transposeB ? 2 : 1)]!;
+  // Only one product of two vectors: whatever the transposes, each operand is k contiguous values.
+  if (m !== 1 || n !== 1 || size(a) !== k || size(b) !== k || k < 1024) return undefined;
+  const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), 1, 1];
+  const out = backend.makeOutput(outShape, 'float32');
+  const value = dot(backend.typedArrayFromHeap(a) as Float32Array, backend.typedArrayFromHeap(b) as Float32Array);
+  (backend.typedArrayFromHeap(out) as Float32Array)[0] = value;
+  return out;
+}
+
 function patch(kernelName: string, backendName: string): void {
   const original = tf.getKernel(kernelName, backendName);
   const transposeKernel = tf.getKernel('Transpose', backendName);
   if (!original || !transposeKernel) return;
   const kernelFunc: KernelFunc = ({ inputs, backend: be, attrs }) => {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    const vec = vectorDot(inputs, be as WasmBackendLike, attrs ?? {}, kernelName);
+    if (vec) return vec;
     const batched = batchedProduct(inputs, be as WasmBackendLike, attrs ?? {}, kernelName, kernelFunc);
     if (batched) return batched;
     if (!transposeA && !transposeB) return original.kernelFunc({ inputs, backend: be, attrs });
