@@ -51,30 +51,23 @@ export function wasmThreadsWanted(devices: number | 'auto' = 1, cores = os.avail
   return Math.max(1, Math.min(Math.floor(cores / replicas), 8));
 }
 
-/** Why the threaded wasm build is not used, when more than one thread was wanted. */
-let threadsNote = '';
-
-async function tryWasm(devices: number | 'auto' | undefined): Promise<string | undefined> {
+/**
+ * Start the wasm backend. `failed` says why it could not; `note` says how many threads run,
+ * or why the threaded build is not used when more than one thread was wanted.
+ */
+async function tryWasm(devices: number | 'auto' | undefined): Promise<{ failed?: string; note: string }> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     const threads = wasmThreadsWanted(devices);
-    threadsNote = '';
-    if (threads > 1) {
-      const why = await registerThreadedWasm(threads);
-      if (why) threadsNote = `; single-threaded (${why})`;
-    }
+    const why = threads > 1 ? await registerThreadedWasm(threads) : undefined;
     if (await tf.setBackend('wasm')) {
       const n = wasmThreadCount();
-      if (n > 1) threadsNote = `; ${n} threads`;
-      return undefined;
+      return { note: n > 1 ? `; ${n} threads` : why ? `; single-threaded (${why})` : '' };
     }
-    if (restoreStockWasm()) {
-      threadsNote = '; single-threaded (the threaded build did not start)';
-      if (await tf.setBackend('wasm')) return undefined;
-    }
-    return 'the wasm backend did not initialise';
+    if (restoreStockWasm() && (await tf.setBackend('wasm'))) return { note: '; single-threaded (the threaded build did not start)' };
+    return { failed: 'the wasm backend did not initialise', note: '' };
   } catch (error) {
-    return `the wasm backend failed to load: ${(error as Error).message.split('\n')[0]}`;
+    return { failed: `the wasm backend failed to load: ${(error as Error).message.split('\n')[0]}`, note: '' };
   }
 }
 
@@ -105,9 +98,9 @@ async function select(requested: BackendName, devices: number | 'auto' | undefin
     return { name: 'tensorflow', reason: 'requested; native TensorFlow binding loaded' };
   }
   if (requested === 'wasm') {
-    const why = await tryWasm(devices);
-    if (why) throw new UserError(`backend 'wasm' was requested but ${why}`);
-    return { name: 'wasm', reason: `requested${threadsNote}` };
+    const wasm = await tryWasm(devices);
+    if (wasm.failed) throw new UserError(`backend 'wasm' was requested but ${wasm.failed}`);
+    return { name: 'wasm', reason: `requested${wasm.note}` };
   }
   if (requested === 'cpu') {
     await useCpu();
@@ -115,8 +108,8 @@ async function select(requested: BackendName, devices: number | 'auto' | undefin
   }
   const noTf = await tryTensorflow();
   if (!noTf) return { name: 'tensorflow', reason: 'auto: native TensorFlow binding loaded' };
-  const noWasm = await tryWasm(devices);
-  if (!noWasm) return { name: 'wasm', reason: `auto: ${noTf}; using the wasm backend (SIMD${threadsNote})` };
+  const wasm = await tryWasm(devices);
+  if (!wasm.failed) return { name: 'wasm', reason: `auto: ${noTf}; using the wasm backend (SIMD${wasm.note})` };
   await useCpu();
-  return { name: 'cpu', reason: `auto: ${noTf}; ${noWasm}; using the plain cpu backend` };
+  return { name: 'cpu', reason: `auto: ${noTf}; ${wasm.failed}; using the plain cpu backend` };
 }

@@ -42,7 +42,7 @@ interface WasmApi {
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** The files of the threaded build, or why it cannot be used. */
-function threadedFiles(): { dir: string; factory: Factory; worker: string } | string {
+function threadedFiles(): { dir: string; main: string; binary: string; factory: Factory; worker: string } | string {
   try {
     const dir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
     const main = path.join(dir, 'tfjs-backend-wasm-threaded-simd.js');
@@ -62,7 +62,7 @@ function threadedFiles(): { dir: string; factory: Factory; worker: string } | st
       fs.writeFileSync(tmp, text);
       fs.renameSync(tmp, worker);
     }
-    return { dir, factory, worker };
+    return { dir, main, binary, factory, worker };
   } catch (error) {
     return `the threaded wasm build could not be prepared: ${(error as Error).message.split('\n')[0]}`;
   }
@@ -85,22 +85,24 @@ export async function registerThreadedWasm(threads: number): Promise<string | un
     BackendWasm: new (module: EmscriptenModule) => tf.KernelBackend;
     setThreadsCount(n: number): void;
   };
-  const binary = fs.readFileSync(path.join(files.dir, 'tfjs-backend-wasm-threaded-simd.wasm'));
+  const binary = fs.readFileSync(files.binary);
   const init = async (): Promise<tf.KernelBackend> => {
-    const module = await files.factory({
-      locateFile: (p: string) => (p.endsWith('.worker.js') ? files.worker : path.join(files.dir, p)),
-      mainScriptUrlOrBlob: path.join(files.dir, 'tfjs-backend-wasm-threaded-simd.js'),
-      instantiateWasm: (info: { env: Record<string, unknown> }, receive: (instance: unknown, module: unknown) => void) => {
-        const imports = { ...info, env: { ...info.env, emscripten_num_logical_cores: () => 2 * threads } };
-        WA.instantiate(binary, imports).then(
-          ({ instance, module }) => receive(instance, module),
-          (error: unknown) => {
-            throw error;
-          },
-        );
-        return {};
-      },
-    });
+    // Emscripten's hook has no way to report a failed instantiation: it rejects the backend's
+    // initialisation here instead, so that the caller can fall back to the stock build.
+    let fail: (error: unknown) => void = () => {};
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    const module = await Promise.race([
+      files.factory({
+        locateFile: (p: string) => (p.endsWith('.worker.js') ? files.worker : path.join(files.dir, p)),
+        mainScriptUrlOrBlob: files.main,
+        instantiateWasm: (info: { env: Record<string, unknown> }, receive: (instance: unknown, module: unknown) => void) => {
+          const imports = { ...info, env: { ...info.env, emscripten_num_logical_cores: () => 2 * threads } };
+          WA.instantiate(binary, imports).then(({ instance, module }) => receive(instance, module), fail);
+          return {};
+        },
+      }),
+      failed,
+    ]);
     module.tfjs = {
       init: module.cwrap('init', null, []),
       initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),

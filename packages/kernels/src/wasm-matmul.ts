@@ -9,7 +9,7 @@
  * unit test checks them against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { WasmBackendLike } from './heap.js';
+import { f32, type WasmBackendLike } from './heap.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type TensorInfo = tf.TensorInfo;
@@ -68,7 +68,7 @@ function batchedProduct(
  * (about 10 ms for 800k values, more than the step's largest layer); this is one sequential
  * pass over the heap, accumulated in float64 (as the leading-axes Sum of this pack is).
  */
-export function dot(a: Float32Array, b: Float32Array): number {
+function dot(a: Float32Array, b: Float32Array): number {
   const n = a.length;
   let s0 = 0;
   let s1 = 0;
@@ -89,7 +89,7 @@ function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLike, attr
   const a = inputs.a as TensorInfo;
   const b = inputs.b as TensorInfo;
   if (kernelName !== 'BatchMatMul' || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
-  const size = (x: TensorInfo) => x.shape.reduce((p, d) => p * d, 1);
+  const size = (x: TensorInfo) => tf.util.sizeFromShape(x.shape);
   const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
   const ra = a.shape.length;
   const rb = b.shape.length;
@@ -101,8 +101,8 @@ function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLike, attr
   if (m !== 1 || n !== 1 || size(a) !== k || size(b) !== k || k < 1024) return undefined;
   const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), 1, 1];
   const out = backend.makeOutput(outShape, 'float32');
-  const value = dot(backend.typedArrayFromHeap(a) as Float32Array, backend.typedArrayFromHeap(b) as Float32Array);
-  (backend.typedArrayFromHeap(out) as Float32Array)[0] = value;
+  const value = dot(f32(backend, a), f32(backend, b));
+  f32(backend, out)[0] = value;
   return out;
 }
 
