@@ -33,6 +33,7 @@ interface EmscriptenModule {
   cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number;
   PThread?: { unusedWorkers: { unref(): void }[]; runningWorkers: { unref(): void }[] };
   tfjs?: Record<string, unknown>;
+  wasmMemory?: unknown;
 }
 type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
 /** The part of the WebAssembly API used here (the project's TypeScript lib has no DOM types). */
@@ -91,11 +92,13 @@ export async function registerThreadedWasm(threads: number): Promise<string | un
     // initialisation here instead, so that the caller can fall back to the stock build.
     let fail: (error: unknown) => void = () => {};
     const failed = new Promise<never>((_, reject) => (fail = reject));
+    let memory: unknown;
     const module = await Promise.race([
       files.factory({
         locateFile: (p: string) => (p.endsWith('.worker.js') ? files.worker : path.join(files.dir, p)),
         mainScriptUrlOrBlob: files.main,
         instantiateWasm: (info: { env: Record<string, unknown> }, receive: (instance: unknown, module: unknown) => void) => {
+          memory = info.env.memory;
           const imports = { ...info, env: { ...info.env, emscripten_num_logical_cores: () => 2 * threads } };
           WA.instantiate(binary, imports).then(({ instance, module }) => receive(instance, module), fail);
           return {};
@@ -111,6 +114,8 @@ export async function registerThreadedWasm(threads: number): Promise<string | un
       disposeData: module.cwrap('dispose_data', null, ['number']),
       dispose: module.cwrap('dispose', null, []),
     };
+    // The heap, for the kernel pack's SIMD module (the stock build exports it; this one imports it).
+    module.wasmMemory ??= memory;
     wasmPkg.setThreadsCount(threads);
     const backend = new wasmPkg.BackendWasm(module);
     // The pool's workers must not keep the process alive once the run is over.

@@ -32,10 +32,30 @@ export function registerComparisonGradients(): void {
 /** Marks the gradients registered here, so registering again is a no-op. */
 const MARK = Symbol.for('genlab.gradient');
 
+/**
+ * One-pass kernels {x, dy} → dy·f′(x) that a backend may register (the wasm kernel pack
+ * does, `@genlab/kernels`' wasm-simd.ts): used by the gradients below where the active
+ * backend has them, instead of the 3–4 element-wise kernels of the composite form. Their own
+ * gradients are registered here too, so second-order derivatives stay exact.
+ */
+export const GRAD_KERNELS = { Tanh: 'GenlabTanhGrad', LeakyRelu: 'GenlabLeakyReluGrad' } as const;
+
+/** dy·f′(x) through the fused kernel `name` when the active backend has it, else undefined. */
+function fused(name: string, x: tf.Tensor, dy: tf.Tensor, attrs: tf.NamedAttrMap = {}): tf.Tensor | undefined {
+  if (!tf.getKernel(name, tf.getBackend())) return undefined;
+  return tf.engine().runKernel(name, { x, dy } as unknown as tf.NamedTensorMap, attrs) as tf.Tensor;
+}
+
+/** dy·tanh′(x) = dy·(1 − tanh²x). */
+const tanhGrad = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor => fused(GRAD_KERNELS.Tanh, x, dy) ?? tf.mul(dy, tf.sub(1, tf.square(tf.tanh(x))));
+/** dy·leakyRelu′(x) = x > 0 ? dy : α·dy (tfjs's own form). */
+const leakyReluGrad = (x: tf.Tensor, dy: tf.Tensor, alpha: number): tf.Tensor =>
+  fused(GRAD_KERNELS.LeakyRelu, x, dy, { alpha }) ?? tf.where(tf.greater(x, 0), dy, tf.mul(dy, alpha));
+
 /** d/dx of each unary op, written from its input x with differentiable ops. */
 const FROM_INPUT: Record<string, (dy: tf.Tensor, x: tf.Tensor) => tf.Tensor> = {
   // tanh' = 1 − tanh²
-  Tanh: (dy, x) => tf.mul(dy, tf.sub(1, tf.square(tf.tanh(x)))),
+  Tanh: (dy, x) => tanhGrad(x, dy),
   // σ' = σ(1 − σ)
   Sigmoid: (dy, x) => {
     const s = tf.sigmoid(x);
@@ -65,8 +85,51 @@ export function registerInputGradients(): void {
   }
 }
 
-/** Everything second-order gradients need (idempotent). */
+/**
+ * LeakyRelu's gradient through the fused kernel where there is one, and the gradients of the
+ * fused kernels themselves (idempotent). With u the gradient flowing into dy·f′(x):
+ * tanh: ∂/∂dy = u·(1 − t²), ∂/∂x = u·dy·(−2t)(1 − t²), t = tanh x; leakyRelu: ∂/∂dy =
+ * u·leakyRelu′(x), ∂/∂x = 0 (almost everywhere).
+ */
+export function registerFusedGradients(): void {
+  const configs: (tf.GradConfig & { [MARK]: true })[] = [
+    {
+      kernelName: 'LeakyRelu',
+      inputsToSave: ['x'],
+      gradFunc: (dy, saved, attrs) => {
+        const [x] = saved as [tf.Tensor];
+        return { x: () => leakyReluGrad(x, dy as tf.Tensor, Number((attrs as { alpha?: number }).alpha ?? 0.2)) };
+      },
+      [MARK]: true,
+    },
+    {
+      kernelName: GRAD_KERNELS.Tanh,
+      inputsToSave: ['x', 'dy'],
+      gradFunc: (u, saved) => {
+        const [x, dy] = saved as [tf.Tensor, tf.Tensor];
+        return { dy: () => tanhGrad(x, u as tf.Tensor), x: () => tf.mul(tf.mul(-2, tf.tanh(x)), tanhGrad(x, tf.mul(u as tf.Tensor, dy))) };
+      },
+      [MARK]: true,
+    },
+    {
+      kernelName: GRAD_KERNELS.LeakyRelu,
+      inputsToSave: ['x'],
+      gradFunc: (u, saved, attrs) => {
+        const [x] = saved as [tf.Tensor];
+        return { dy: () => leakyReluGrad(x, u as tf.Tensor, Number((attrs as { alpha?: number }).alpha ?? 0.2)), x: () => tf.zerosLike(x) };
+      },
+      [MARK]: true,
+    },
+  ];
+  for (const config of configs) {
+    const current = tf.getGradient(config.kernelName) as (tf.GradConfig & { [MARK]?: true }) | undefined;
+    if (!current?.[MARK]) tf.registerGradient(config);
+  }
+}
+
+/** Everything second-order gradients need, and the fused first-order ones (idempotent). */
 export function registerHigherOrderGradients(): void {
   registerComparisonGradients();
   registerInputGradients();
+  registerFusedGradients();
 }

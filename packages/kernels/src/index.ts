@@ -9,6 +9,7 @@ import { installWasmTile } from './wasm-tile.js';
 import { installWasmSlice } from './wasm-slice.js';
 import { installNativeAdam } from './native-adam.js';
 import { installWasmReduce } from './wasm-reduce.js';
+import { installWasmSimd } from './wasm-simd.js';
 import { installNativeMatMul, loadNativeBlas } from './native.js';
 
 export { installWasmConv, im2col, col2im } from './wasm-conv.js';
@@ -18,10 +19,11 @@ export { installWasmTile, tileInto } from './wasm-tile.js';
 export { installWasmSlice, sliceInto } from './wasm-slice.js';
 export { installNativeAdam, ADAM_KERNEL } from './native-adam.js';
 export { installWasmReduce } from './wasm-reduce.js';
+export { installWasmSimd, simdKernels, GRAD_KERNELS } from './wasm-simd.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
-export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Identity', 'Sum', 'Mean'] as const;
+export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Identity', 'Sum', 'Mean', 'Tanh', 'LeakyRelu'] as const;
 
 /**
  * Install genlab's kernels for the active backend and say what was installed: on 'wasm' the
@@ -37,6 +39,7 @@ export function installKernels(backendName: string, opts: { native?: boolean } =
   installWasmConv();
   installWasmConv3dGuard();
   installWasmReduce();
+  installWasmSimd();
   if (opts.native === false) return { native: false, description: 'genlab kernel pack' };
   const { blas, reason } = loadNativeBlas();
   if (blas) installNativeMatMul(blas);

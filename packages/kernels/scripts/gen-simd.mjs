@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// The source of genlab's SIMD element-wise kernels for the wasm backend, in WebAssembly text,
+// and the generator of `src/simd-wasm.ts` (the compiled module, base64, committed so that no
+// install or build step needs a WebAssembly toolchain). Run after editing:
+//
+//   node packages/kernels/scripts/gen-simd.mjs
+//
+// A unit test compiles this text again and fails when the committed binary is stale.
+//
+// Why hand-written WebAssembly: the kernels must run on the tfjs wasm backend's own heap (no
+// copies), so they have to be a wasm module importing that heap's memory; no library ships
+// such kernels, and the machine has no C-to-wasm compiler. They are small: one 4-lane loop
+// per kernel plus a one-lane tail. The text is generated from templates below so that each
+// kernel's loop has its maths inlined (no call per 4 elements).
+//
+// The module is built twice: importing an ordinary memory (the stock single-threaded build)
+// and a shared one (the threaded build's SharedArrayBuffer heap).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const splat = (v) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
+
+/** Horner's scheme: ((c[0]·t + c[1])·t + …) + c[n-1], as a folded WAT expression. */
+function horner(t, coefficients) {
+  let e = splat(coefficients[0]);
+  for (const c of coefficients.slice(1)) e = `(f32x4.add (f32x4.mul ${e} ${t}) ${splat(c)})`;
+  return e;
+}
+
+/**
+ * tanh of the 4 lanes of local $a (result on the stack; uses locals $t, $t2). Eigen's
+ * `generic_fast_tanh_float`: a 13/6 rational approximation on [-7.9053, 7.9053] (tanh rounds
+ * to ±1 in float32 beyond), x itself below 0.0004; NaN stays NaN. Max error about 2 ulp.
+ */
+const TANH = `
+    (local.set $t (f32x4.min (f32x4.max (local.get $a) ${splat(-7.90531110763549805)}) ${splat(7.90531110763549805)}))
+    (local.set $t2 (f32x4.mul (local.get $t) (local.get $t)))
+    (v128.bitselect
+      (local.get $a)
+      (f32x4.div
+        (f32x4.mul (local.get $t) ${horner('(local.get $t2)', ['-2.76076847742355e-16', '2.00018790482477e-13', '-8.60467152213735e-11', '5.12229709037114e-08', '1.48572235717979e-05', '6.37261928875436e-04', '4.89352455891786e-03'])})
+        ${horner('(local.get $t2)', ['1.19825839466702e-06', '1.18534705686654e-04', '2.26843463243900e-03', '4.89352518554385e-03'])})
+      (f32x4.lt (f32x4.abs (local.get $a)) ${splat(0.0004)}))`;
+
+/** Unrolled by this many vectors in the main loop (independent chains for the CPU to overlap). */
+const UNROLL = 4;
+
+/** `text` with its lane locals ($a, $b, $t, $t2, $z) renamed for unrolled copy `u`. */
+const lanes = (text, u) => text.replace(/\$(a|b|t2|t|z)\b/g, `$$$1_${u}`);
+
+const locals = (copies) =>
+  [...Array(copies).keys()].map((u) => lanes('(local $a v128) (local $b v128) (local $t v128) (local $t2 v128) (local $z v128)', u)).join(' ') + ' (local $end i32) (local $vend i32) (local $uend i32)';
+
+/**
+ * An element-wise kernel over n float32s: `params` after the pointers, `inputs` the pointer
+ * parameters read (lane values in locals $a, $b), `out` the pointer written, `body` the
+ * result from $a (and $b). A loop over UNROLL vectors at a time, one over single vectors,
+ * then the last n mod 4 elements one lane at a time.
+ */
+function elementwise(name, inputs, out, params, body) {
+  const ptrs = [...inputs, out];
+  const loadAll = (load, u = 0, offset = 0) => inputs.map((p, i) => `(local.set ${lanes(i === 0 ? '$a' : '$b', u)} (${load}${offset ? ` offset=${offset}` : ''} (local.get ${p})))`).join(' ');
+  const advance = (bytes) => ptrs.map((p) => `(local.set ${p} (i32.add (local.get ${p}) (i32.const ${bytes})))`).join(' ');
+  const unrolled = [...Array(UNROLL).keys()];
+  return `
+  (func (export "${name}") ${ptrs.map((p) => `(param ${p} i32)`).join(' ')} (param $n i32) ${params} ${locals(UNROLL)}
+    (local.set $uend (i32.add (local.get ${ptrs[0]}) (i32.shl (i32.and (local.get $n) (i32.const ${-4 * UNROLL})) (i32.const 2))))
+    (local.set $vend (i32.add (local.get ${ptrs[0]}) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end (i32.add (local.get ${ptrs[0]}) (i32.shl (local.get $n) (i32.const 2))))
+    (block $udone (loop $uloop
+      (br_if $udone (i32.ge_u (local.get ${ptrs[0]}) (local.get $uend)))
+      ${unrolled.map((u) => loadAll('v128.load', u, 16 * u)).join('\n      ')}
+      ${unrolled.map((u) => `(v128.store${u ? ` offset=${16 * u}` : ''} (local.get ${out}) ${lanes(body, u)})`).join('\n      ')}
+      ${advance(16 * UNROLL)}
+      (br $uloop)))
+    (block $vdone (loop $vloop
+      (br_if $vdone (i32.ge_u (local.get ${ptrs[0]}) (local.get $vend)))
+      ${loadAll('v128.load')}
+      (v128.store (local.get ${out}) ${lanes(body, 0)})
+      ${advance(16)}
+      (br $vloop)))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get ${ptrs[0]}) (local.get $end)))
+      ${loadAll('v128.load32_zero')}
+      (f32.store (local.get ${out}) (f32x4.extract_lane 0 ${lanes(body, 0)}))
+      ${advance(4)}
+      (br $loop))))`;
+}
+
+/** The module's text; `shared`: import a shared memory (the threaded build's heap). */
+export function simdWat(shared) {
+  const alpha = '(f32x4.splat (local.get $alpha))';
+  return `(module
+  (import "env" "memory" (memory 1 65536${shared ? ' shared' : ''}))
+  ${elementwise('tanh', ['$x'], '$y', '', `(block (result v128) ${TANH})`)}
+  ;; dy · (1 − tanh²(x))
+  ${elementwise('tanh_grad', ['$x', '$dy'], '$y', '', `(block (result v128) (local.set $z ${`(block (result v128) ${TANH})`}) (f32x4.mul (local.get $b) (f32x4.sub ${splat(1)} (f32x4.mul (local.get $z) (local.get $z)))))`)}
+  ;; x < 0 ? α·x : x (tfjs's LeakyRelu)
+  ${elementwise('leaky_relu', ['$x'], '$y', '(param $alpha f32)', `(v128.bitselect (f32x4.mul (local.get $a) ${alpha}) (local.get $a) (f32x4.lt (local.get $a) ${splat(0)}))`)}
+  ;; x > 0 ? dy : α·dy (tfjs's LeakyRelu gradient)
+  ${elementwise('leaky_relu_grad', ['$x', '$dy'], '$y', '(param $alpha f32)', `(v128.bitselect (local.get $b) (f32x4.mul (local.get $b) ${alpha}) (f32x4.gt (local.get $a) ${splat(0)}))`)}
+  ;; out[c] = scale · Σ_r x[r·cols + c], accumulated in float64 in acc (cols float64s), one
+  ;; sequential pass over x; the same sums, in the same order, as wasm-reduce.ts's sumRows.
+  (func (export "sum_rows") (param $x i32) (param $rows i32) (param $cols i32) (param $out i32) (param $scale f64) (param $acc i32)
+    (local $c i32) (local $q i32) (local $vcols i32) (local $v v128)
+    (local.set $vcols (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $c (i32.const 0))
+    (block $zdone (loop $zero
+      (br_if $zdone (i32.ge_u (local.get $c) (local.get $cols)))
+      (f64.store (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $zero)))
+    (block $rdone (loop $row
+      (br_if $rdone (i32.eqz (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (local.set $q (local.get $acc))
+      (block $vdone (loop $vloop
+        (br_if $vdone (i32.ge_u (local.get $c) (local.get $vcols)))
+        (local.set $v (v128.load (local.get $x)))
+        (v128.store (local.get $q) (f64x2.add (v128.load (local.get $q)) (f64x2.promote_low_f32x4 (local.get $v))))
+        (v128.store offset=16 (local.get $q) (f64x2.add (v128.load offset=16 (local.get $q))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $q (i32.add (local.get $q) (i32.const 32)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $vloop)))
+      (block $cdone (loop $cloop
+        (br_if $cdone (i32.ge_u (local.get $c) (local.get $cols)))
+        (f64.store (local.get $q) (f64.add (f64.load (local.get $q)) (f64.promote_f32 (f32.load (local.get $x)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cloop)))
+      (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+      (br $row)))
+    (local.set $c (i32.const 0))
+    (block $odone (loop $oloop
+      (br_if $odone (i32.ge_u (local.get $c) (local.get $cols)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2)))
+        (f32.demote_f64 (f64.mul (f64.load (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3)))) (local.get $scale))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $oloop))))
+)`;
+}
+
+/** Both builds' bytes, compiled with wabt (a devDependency: only this generator and its test use it). */
+export async function compileSimd() {
+  const wabt = await (await import('wabt')).default();
+  const bytes = (shared) => {
+    const features = { simd: true, threads: true };
+    const m = wabt.parseWat(`genlab-simd${shared ? '-shared' : ''}.wat`, simdWat(shared), features);
+    try {
+      m.validate(features);
+      return Buffer.from(m.toBinary({ log: false, write_debug_names: false }).buffer);
+    } finally {
+      m.destroy();
+    }
+  };
+  return { plain: bytes(false).toString('base64'), shared: bytes(true).toString('base64') };
+}
+
+/** The generated TypeScript module. */
+export function simdModuleSource({ plain, shared }) {
+  return `// Generated by scripts/gen-simd.mjs from the WebAssembly text there: do not edit.
+/** genlab's SIMD element-wise kernels, compiled: importing an ordinary memory, and a shared one. */
+export const SIMD_WASM = {
+  plain: '${plain}',
+  shared: '${shared}',
+};
+`;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const target = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.url))), 'src', 'simd-wasm.ts');
+  fs.writeFileSync(target, simdModuleSource(await compileSimd()));
+  process.stdout.write(`wrote ${target}\n`);
+}

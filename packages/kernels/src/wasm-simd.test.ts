@@ -1,0 +1,182 @@
+/**
+ * The SIMD element-wise module (wasm-simd.ts): the committed binary is the one its source
+ * compiles to; each kernel against the cpu backend (odd sizes, so the 16-, 4- and 1-lane
+ * loops all run), special values, first and second derivatives through core's gradients,
+ * the per-channel sums bit for bit against the JavaScript loop, the shared-memory build, and
+ * no leaked tensors.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-layers'; // registers tfjs's own gradients first, as every genlab process does
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GRAD_KERNELS as CORE_GRAD_KERNELS, registerHigherOrderGradients } from '@genlab/core';
+// @ts-expect-error: a plain .mjs script without types
+import { compileSimd } from '../scripts/gen-simd.mjs';
+import { SIMD_WASM } from './simd-wasm.js';
+import { GRAD_KERNELS, installWasmSimd, simdKernels, type SimdKernels } from './wasm-simd.js';
+import { installWasmReduce, sumRows } from './wasm-reduce.js';
+import type { WasmBackendLike } from './heap.js';
+import { mulberry32, on, worstRelError } from './test-helpers.js';
+
+const rand = mulberry32(31);
+const data = (n: number, scale = 3) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+const SIZES = [1, 3, 4, 15, 16, 17, 35, 1000, 4099];
+
+/** Largest |a − e| over all elements (arrays of one length). */
+const worstAbs = (a: Float32Array, e: ArrayLike<number>) => a.reduce((w, v, i) => Math.max(w, Math.abs(v - e[i]!)), 0);
+
+beforeAll(async () => {
+  tf.env().set('PROD', true);
+  await tf.setBackend('wasm');
+  installWasmSimd();
+  installWasmReduce();
+  registerHigherOrderGradients();
+});
+
+afterEach(() => {
+  delete process.env.GENLAB_SIMD_KERNELS;
+});
+
+describe('the SIMD module', () => {
+  it('is committed as its source compiles (run scripts/gen-simd.mjs after editing it)', async () => {
+    expect(await compileSimd()).toEqual(SIMD_WASM);
+  });
+
+  it('runs on the wasm heap, and its kernel names are core’s', async () => {
+    await tf.setBackend('wasm');
+    expect(simdKernels(tf.backend())).toBeDefined();
+    expect(GRAD_KERNELS).toEqual(CORE_GRAD_KERNELS);
+    for (const name of Object.values(GRAD_KERNELS)) expect(tf.getKernel(name, 'wasm')).toBeDefined();
+  });
+});
+
+describe('Tanh and LeakyRelu on wasm against the cpu backend', () => {
+  for (const n of SIZES) {
+    it(`tanh of ${n} values is within 4e-7 of Math.tanh, with no leak`, async () => {
+      const v = data(n, 6);
+      const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
+      const [got] = await on('wasm', () => tf.tanh(tf.tensor1d(v)));
+      expect(tf.memory().numTensors).toBe(before);
+      expect(worstAbs(got!, Array.from(v, Math.tanh))).toBeLessThan(4e-7);
+    });
+    it(`leakyRelu of ${n} values equals the cpu backend's`, async () => {
+      for (const alpha of [0.2, 0.01, 0.5]) {
+        const v = data(n);
+        const f = () => tf.leakyRelu(tf.tensor1d(v), alpha);
+        expect(worstRelError(await on('wasm', f), await on('cpu', f))).toBeLessThan(1e-7);
+      }
+    });
+  }
+
+  it('keeps tanh’s special values: ±0, tiny, saturated, ±∞ and NaN', async () => {
+    const v = [0, -0, 1e-30, -3e-4, 5e-4, 7.9, -8, 20, -1e30, Infinity, -Infinity, NaN];
+    const [got] = await on('wasm', () => tf.tanh(tf.tensor1d(v)));
+    const want = v.map(Math.tanh);
+    got!.forEach((g, i) => (Number.isNaN(want[i]) ? expect(g).toBeNaN() : expect(Math.abs(g - want[i]!)).toBeLessThan(4e-7)));
+    expect(Object.is(got![1], -0)).toBe(true);
+    expect(got![2]).toBe(Math.fround(1e-30));
+    const [leaky] = await on('wasm', () => tf.leakyRelu(tf.tensor1d([NaN, -Infinity, Infinity, -0]), 0.2));
+    expect(Array.from(leaky!)).toEqual([NaN, -Infinity, Infinity, -0]);
+  });
+
+  it('leaves other dtypes to the stock kernels, and GENLAB_SIMD_KERNELS=0 restores them', async () => {
+    const v = data(37, 6);
+    const [simd] = await on('wasm', () => tf.tanh(tf.tensor1d(v)));
+    process.env.GENLAB_SIMD_KERNELS = '0';
+    const [stock] = await on('wasm', () => tf.tanh(tf.tensor1d(v)));
+    expect(worstAbs(stock!, Array.from(v, Math.tanh))).toBeLessThan(4e-7);
+    expect(Array.from(stock!)).not.toEqual(Array.from(simd!)); // a different computation ran
+    delete process.env.GENLAB_SIMD_KERNELS;
+    const [ints] = await on('wasm', () => tf.leakyRelu(tf.tensor1d([-2, 3], 'int32'), 0.5));
+    expect(Array.from(ints!)).toEqual([-1, 3]);
+  });
+});
+
+describe('the fused gradients through core’s gradient registry', () => {
+  for (const n of [17, 4099]) {
+    it(`first and second derivatives of tanh and leakyRelu (${n} values) match the cpu backend`, async () => {
+      const xv = data(n, 4);
+      const wv = data(n, 1);
+      const first = () => {
+        const w = tf.tensor1d(wv);
+        const f = (x: tf.Tensor) => tf.add(tf.sum(tf.mul(w, tf.tanh(x))), tf.sum(tf.mul(w, tf.leakyRelu(tf.mul(x, 0.7), 0.2))));
+        return tf.grad(f)(tf.tensor1d(xv));
+      };
+      // d/dx Σ (∂f/∂x)²: the gradient kernels' own gradients (a gradient penalty's shape).
+      const second = () =>
+        tf.grad((x: tf.Tensor) => {
+          const w = tf.tensor1d(wv);
+          const g = tf.grad((y: tf.Tensor) => tf.add(tf.sum(tf.mul(w, tf.tanh(y))), tf.sum(tf.mul(w, tf.leakyRelu(tf.mul(y, x), 0.2)))))(x);
+          return tf.sum(tf.square(g));
+        })(tf.tensor1d(xv));
+      const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
+      const wasm1 = await on('wasm', first);
+      const wasm2 = await on('wasm', second);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(worstRelError(wasm1, await on('cpu', first))).toBeLessThan(2e-6);
+      expect(worstRelError(wasm2, await on('cpu', second))).toBeLessThan(1e-5);
+    });
+  }
+
+  it('go through the fused kernels on wasm (one kernel for each derivative)', async () => {
+    await tf.setBackend('wasm');
+    const names: string[] = [];
+    const profile = await tf.profile(() => {
+      tf.tidy(() => {
+        const x = tf.tensor1d(data(64));
+        tf.grad((y: tf.Tensor) => tf.sum(tf.add(tf.tanh(y), tf.leakyRelu(y, 0.2))))(x);
+      });
+    });
+    names.push(...profile.kernels.map((k) => k.name));
+    expect(names).toContain(GRAD_KERNELS.Tanh);
+    expect(names).toContain(GRAD_KERNELS.LeakyRelu);
+    expect(names).not.toContain('Greater');
+    expect(names).not.toContain('Select');
+  });
+
+  it('fall back to the composite form where the backend has no fused kernel (cpu)', async () => {
+    await tf.setBackend('cpu');
+    const profile = await tf.profile(() => {
+      tf.tidy(() => {
+        tf.grad((y: tf.Tensor) => tf.sum(tf.leakyRelu(y, 0.2)))(tf.tensor1d([-1, 2]));
+      });
+    });
+    expect(profile.kernels.map((k) => k.name)).toContain('Greater');
+  });
+});
+
+describe('per-channel sums', () => {
+  for (const [rows, cols] of [[1, 1], [7, 1], [5, 3], [9, 4], [4, 5], [33, 64], [12, 130]] as const) {
+    it(`of [${rows}, ${cols}] equal the JavaScript loop bit for bit`, async () => {
+      await tf.setBackend('wasm');
+      const v = data(rows * cols);
+      for (const op of ['sum', 'mean'] as const) {
+        const [got] = await on('wasm', () => tf[op](tf.tensor2d(v, [rows, cols]), 0));
+        const want = new Float32Array(cols);
+        sumRows(v, rows, cols, want, op === 'mean' ? 1 / rows : 1);
+        expect(Array.from(got!)).toEqual(Array.from(want));
+      }
+    });
+  }
+});
+
+describe('the shared-memory build (the threaded backend’s heap)', () => {
+  it('computes what the ordinary build computes', async () => {
+    await tf.setBackend('wasm');
+    const WA = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => { buffer: ArrayBuffer }; Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
+    const memory = new WA.Memory({ initial: 2, maximum: 16, shared: true });
+    const k = new WA.Instance(new WA.Module(Buffer.from(SIMD_WASM.shared, 'base64')), { env: { memory } }).exports as SimdKernels;
+    const n = 1001;
+    const v = data(n, 5);
+    const heap = new Float32Array(memory.buffer);
+    heap.set(v, 0);
+    k.tanh(0, 4 * n, n);
+    k.leaky_relu(0, 8 * n, n, 0.2);
+    const [tanh, leaky] = await on('wasm', () => [tf.tanh(tf.tensor1d(v)), tf.leakyRelu(tf.tensor1d(v), 0.2)]);
+    expect(Array.from(heap.subarray(n, 2 * n))).toEqual(Array.from(tanh!));
+    expect(Array.from(heap.subarray(2 * n, 3 * n))).toEqual(Array.from(leaky!));
+    const be = tf.backend() as WasmBackendLike;
+    expect(simdKernels(be)).not.toBe(k);
+  });
+});
