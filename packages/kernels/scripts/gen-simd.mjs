@@ -100,6 +100,16 @@ export function simdWat(shared) {
   ${elementwise('leaky_relu', ['$x'], '$y', '(param $alpha f32)', `(v128.bitselect (f32x4.mul (local.get $a) ${alpha}) (local.get $a) (f32x4.lt (local.get $a) ${splat(0)}))`)}
   ;; x > 0 ? dy : α·dy (tfjs's LeakyRelu gradient)
   ${elementwise('leaky_relu_grad', ['$x', '$dy'], '$y', '(param $alpha f32)', `(v128.bitselect (local.get $b) (f32x4.mul (local.get $b) ${alpha}) (f32x4.gt (local.get $a) ${splat(0)}))`)}
+  ;; rows × bytes copied from src (rows srcStride bytes apart) to dst (dstStride apart): the
+  ;; inner loop of Slice, SplitV and Concat, one memory.copy per row.
+  (func (export "copy_rows") (param $dst i32) (param $dstStride i32) (param $src i32) (param $srcStride i32) (param $rows i32) (param $bytes i32)
+    (block $done (loop $row
+      (br_if $done (i32.eqz (local.get $rows)))
+      (memory.copy (local.get $dst) (local.get $src) (local.get $bytes))
+      (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
+      (local.set $src (i32.add (local.get $src) (local.get $srcStride)))
+      (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+      (br $row))))
   ;; out[c] = scale · Σ_r x[r·cols + c], accumulated in float64 in acc (cols float64s), one
   ;; sequential pass over x; the same sums, in the same order, as wasm-reduce.ts's sumRows.
   (func (export "sum_rows") (param $x i32) (param $rows i32) (param $cols i32) (param $out i32) (param $scale f64) (param $acc i32)
@@ -148,7 +158,7 @@ export function simdWat(shared) {
 export async function compileSimd() {
   const wabt = await (await import('wabt')).default();
   const bytes = (shared) => {
-    const features = { simd: true, threads: true };
+    const features = { simd: true, threads: true, bulk_memory: true };
     const m = wabt.parseWat(`genlab-simd${shared ? '-shared' : ''}.wat`, simdWat(shared), features);
     try {
       m.validate(features);

@@ -16,6 +16,8 @@
  * | LeakyRelu′: `GenlabLeakyReluGrad` ({x, dy} → x > 0 ? dy : α·dy) | 8.0 ns (3 kernels) | 0.2 ns |
  * | per-channel `Sum`/`Mean` (`simdSumRows`, for wasm-reduce.ts) | 2.0 ns (JavaScript) | 0.35 ns |
  *
+ * and `copy_rows`, the strided row copies of wasm-slice.ts's Slice, SplitV and Concat.
+ *
  * Core's gradients use the two gradient kernels when the active backend has them
  * (`GRAD_KERNELS`). Sigmoid stays stock: XNNPACK's is already vectorised (1.0 ns), faster
  * than an exp-based version here (1.5 ns), and its fused gradient measured no faster than
@@ -34,6 +36,8 @@ export interface SimdKernels {
   leaky_relu(x: number, y: number, n: number, alpha: number): void;
   leaky_relu_grad(x: number, dy: number, y: number, n: number, alpha: number): void;
   sum_rows(x: number, rows: number, cols: number, out: number, scale: number, acc: number): void;
+  /** `rows` rows of `bytes` bytes from src (srcStride apart) to dst (dstStride apart). */
+  copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, bytes: number): void;
 }
 
 /** Must equal core's `GRAD_KERNELS` (a test checks). */

@@ -9,7 +9,7 @@ import { installWasmSlice, sliceInto } from './wasm-slice.js';
 const rand = mulberry32(17);
 const values = (n: number, dtype: 'float32' | 'int32' | 'bool') => Array.from({ length: n }, () => (dtype === 'float32' ? rand() * 2 - 1 : Math.floor(rand() * 2)));
 
-describe('Slice, SplitV, Unpack and Identity on wasm match the cpu backend', () => {
+describe('Slice, SplitV, Unpack, Concat and Identity on wasm match the cpu backend', () => {
   beforeAll(async () => {
     tf.env().set('PROD', true);
     await tf.setBackend('wasm');
@@ -36,12 +36,40 @@ describe('Slice, SplitV, Unpack and Identity on wasm match the cpu backend', () 
   ];
   for (const [shape, begin, size] of slices) {
     for (const dtype of ['float32', 'int32', 'bool'] as const) {
-      it(`slices ${dtype} [${shape}] at [${begin}] size [${size}]`, () => {
+      it(`slices ${dtype} [${shape}] at [${begin}] size [${size}] (SIMD row copies, and the JavaScript loop)`, async () => {
         const v = values(shape.reduce((a, b) => a * b, 1), dtype);
-        return same(() => tf.slice(tf.tensor(v, shape, dtype), begin, size));
+        await same(() => tf.slice(tf.tensor(v, shape, dtype), begin, size));
+        process.env.GENLAB_SIMD_KERNELS = '0';
+        try {
+          await same(() => tf.slice(tf.tensor(v, shape, dtype), begin, size));
+        } finally {
+          delete process.env.GENLAB_SIMD_KERNELS;
+        }
       });
     }
   }
+
+  const concats: [number[][], number][] = [
+    [[[3, 4], [3, 2]], 1],
+    [[[3, 4], [2, 4], [1, 4]], 0],
+    [[[2, 3, 4], [2, 3, 1], [2, 3, 5]], -1],
+    [[[2, 3, 4], [2, 1, 4], [2, 0, 4], [2, 2, 4]], 1], // an empty input
+    [[[64, 28, 32], [64, 28, 32], [64, 28, 32], [64, 28, 32]], 2], // LSTM gates back together (split's gradient)
+    [[[5], [7]], 0],
+  ];
+  for (const [shapes, axis] of concats) {
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      it(`concatenates ${dtype} ${shapes.map((s) => `[${s}]`).join(' ')} along ${axis}`, () => {
+        const vs = shapes.map((s) => values(s.reduce((a, b) => a * b, 1), dtype));
+        return same(() => tf.concat(vs.map((v, i) => tf.tensor(v, shapes[i], dtype)), axis));
+      });
+    }
+  }
+
+  it('concatenates a single input, and mixed dtypes as tfjs does (stock kernel)', async () => {
+    await same(() => tf.concat([tf.tensor2d([1, 2, 3, 4], [2, 2])], 1));
+    await same(() => tf.concat([tf.tensor1d([1, 2], 'int32'), tf.tensor1d([0.5, 3])], 0));
+  });
 
   it('splits along every axis, evenly and by sizes', async () => {
     const v = values(2 * 6 * 4, 'float32');
