@@ -23,7 +23,7 @@ export { installWasmSimd, simdKernels, GRAD_KERNELS } from './wasm-simd.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
-export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Concat', 'Identity', 'Sum', 'Mean', 'Tanh', 'LeakyRelu'] as const;
+export const WASM_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Tile', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv3DBackpropFilterV2', 'Slice', 'SplitV', 'Unpack', 'Concat', 'Identity', 'Sum', 'Mean', 'Tanh', 'LeakyRelu', 'Transpose'] as const;
 
 /**
  * Install genlab's kernels for the active backend and say what was installed: on 'wasm' the

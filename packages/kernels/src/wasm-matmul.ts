@@ -4,7 +4,7 @@
  * tfjs-backend-wasm 4.22 runs a matrix product through XNNPACK only when neither operand is
  * transposed; with `transposeA` or `transposeB` — which every backward pass of a dense layer
  * uses — it falls back to a naive loop at 1–3 GFLOP/s instead of ~30. Here the transposed
- * operand is materialised with the wasm `Transpose` kernel (cheap: one copy) and the
+ * operand is materialised with the wasm `Transpose` kernel (one blocked copy, wasm-simd.ts) and the
  * original kernel runs on the fast path. Results are identical up to float rounding; the
  * unit test checks them against the cpu backend.
  */
@@ -108,8 +108,9 @@ function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLike, attr
 
 function patch(kernelName: string, backendName: string): void {
   const original = tf.getKernel(kernelName, backendName);
-  const transposeKernel = tf.getKernel('Transpose', backendName);
-  if (!original || !transposeKernel) return;
+  // The Transpose registered when a product runs (the kernel pack's blocked one, once installed).
+  const transposeKernel = { kernelFunc: ((args) => tf.getKernel('Transpose', backendName)!.kernelFunc(args)) as KernelFunc };
+  if (!original || !tf.getKernel('Transpose', backendName)) return;
   const kernelFunc: KernelFunc = ({ inputs, backend: be, attrs }) => {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
     const vec = vectorDot(inputs, be as WasmBackendLike, attrs ?? {}, kernelName);

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers tfjs's own gradients first, as every genlab process does
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GRAD_KERNELS as CORE_GRAD_KERNELS, registerHigherOrderGradients } from '@genlab/core';
+import { ADAM_KERNEL, GRAD_KERNELS as CORE_GRAD_KERNELS, createOptimizer, optimizerSchema, registerHigherOrderGradients } from '@genlab/core';
 // @ts-expect-error: a plain .mjs script without types
 import { compileSimd } from '../scripts/gen-simd.mjs';
 import { SIMD_WASM } from './simd-wasm.js';
@@ -178,5 +178,72 @@ describe('the shared-memory build (the threaded backend’s heap)', () => {
     expect(Array.from(heap.subarray(2 * n, 3 * n))).toEqual(Array.from(leaky!));
     const be = tf.backend() as WasmBackendLike;
     expect(simdKernels(be)).not.toBe(k);
+  });
+});
+
+/** `steps` Adam steps on `backend` from fixed weights and gradients: weights and slots, leaks, kernels run. */
+async function adamSteps(backend: string, steps: number, config: Record<string, unknown>) {
+  await tf.setBackend(backend);
+  const r = mulberry32(9);
+  const shapes = [[37, 5], [11], [3, 3, 2, 4], [1001]];
+  const fill = (shape: number[]) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1);
+  const vars = shapes.map((s, i) => tf.variable(tf.tensor(fill(s), s), true, `w${i}`));
+  const opt = createOptimizer(optimizerSchema.parse({ type: 'adam', ...config }));
+  const before = tf.memory().numTensors;
+  const kernels = new Set<string>();
+  for (let t = 0; t < steps; t++) {
+    const g = Object.fromEntries(vars.map((v, i) => [v.name, tf.tensor(fill(shapes[i]!), shapes[i])]));
+    const p = await tf.profile(() => opt.apply(vars, g, t === 2 ? 0.5 : 1));
+    for (const k of p.kernels) kernels.add(k.name);
+    tf.dispose(Object.values(g));
+  }
+  const leaked = tf.memory().numTensors - before - 2 * vars.length; // m and v, made on the first step
+  const state = opt.getState('opt');
+  const values = [...vars.map((v) => Array.from(v.dataSync())), ...Object.keys(state).sort().map((k) => Array.from(state[k]!.data))];
+  opt.dispose();
+  tf.dispose(vars);
+  return { values, leaked, kernels };
+}
+
+describe('the one-pass Adam update', () => {
+  for (const config of [{}, { lr: 1e-3, beta1: 0, beta2: 0.9, eps: 1e-6 }]) {
+    it(`equals the composite update bit for bit, on cpu and on wasm (${JSON.stringify(config)})`, async () => {
+      const fused = await adamSteps('wasm', 5, config);
+      expect(fused.leaked).toBe(0);
+      expect([...fused.kernels].filter((k) => k !== 'ZerosLike')).toEqual([ADAM_KERNEL]); // ZerosLike: the slots, once
+      const kernel = tf.getKernel(ADAM_KERNEL, 'wasm')!;
+      tf.unregisterKernel(ADAM_KERNEL, 'wasm');
+      try {
+        const composite = await adamSteps('wasm', 5, config);
+        expect(composite.kernels.has(ADAM_KERNEL)).toBe(false);
+        expect(fused.values).toEqual(composite.values);
+      } finally {
+        tf.registerKernel(kernel);
+      }
+      expect(fused.values).toEqual((await adamSteps('cpu', 5, config)).values);
+    });
+  }
+});
+
+describe('Transpose of the last two axes', () => {
+  const cases: number[][] = [[1, 1], [3, 5], [4, 4], [8, 12], [17, 9], [33, 70], [64, 1024], [2, 6, 7], [2, 3, 5, 8]];
+  for (const shape of cases) {
+    for (const dtype of ['float32', 'int32'] as const) {
+      it(`of ${dtype} [${shape}] equals the cpu backend’s, with no leak`, async () => {
+        const r = shape.length;
+        const perm = [...Array(r - 2).keys(), r - 1, r - 2];
+        const v = Array.from(data(shape.reduce((a, b) => a * b, 1)), (x) => (dtype === 'int32' ? Math.round(x * 100) : x));
+        const f = () => tf.transpose(tf.tensor(v, shape, dtype), perm);
+        const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
+        const wasm = await on('wasm', f);
+        expect(tf.memory().numTensors).toBe(before);
+        expect(Array.from(wasm[0]!)).toEqual(Array.from((await on('cpu', f))[0]!));
+      });
+    }
+  }
+  it('leaves other permutations to the stock kernel', async () => {
+    const v = data(2 * 3 * 4);
+    const f = () => tf.transpose(tf.tensor3d(v, [2, 3, 4]), [1, 0, 2]);
+    expect(Array.from((await on('wasm', f))[0]!)).toEqual(Array.from((await on('cpu', f))[0]!));
   });
 });

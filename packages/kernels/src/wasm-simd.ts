@@ -16,7 +16,9 @@
  * | LeakyRelu′: `GenlabLeakyReluGrad` ({x, dy} → x > 0 ? dy : α·dy) | 8.0 ns (3 kernels) | 0.2 ns |
  * | per-channel `Sum`/`Mean` (`simdSumRows`, for wasm-reduce.ts) | 2.0 ns (JavaScript) | 0.35 ns |
  *
- * and `copy_rows`, the strided row copies of wasm-slice.ts's Slice, SplitV and Concat.
+ * and `copy_rows`, the strided row copies of wasm-slice.ts's Slice, SplitV and Concat, and
+ * `adam`, core's Adam update in one pass (bit-identical to the composite update, like the
+ * native addon's, which replaces it where the addon loads).
  *
  * Core's gradients use the two gradient kernels when the active backend has them
  * (`GRAD_KERNELS`). Sigmoid stays stock: XNNPACK's is already vectorised (1.0 ns), faster
@@ -28,6 +30,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { f32, overrideKernel, type WasmBackendLike } from './heap.js';
 import { SIMD_WASM } from './simd-wasm.js';
+import { ADAM_KERNEL } from './native-adam.js';
 
 /** The module's exports; pointers are byte offsets into the heap, n counts elements. */
 export interface SimdKernels {
@@ -36,6 +39,10 @@ export interface SimdKernels {
   leaky_relu(x: number, y: number, n: number, alpha: number): void;
   leaky_relu_grad(x: number, dy: number, y: number, n: number, alpha: number): void;
   sum_rows(x: number, rows: number, cols: number, out: number, scale: number, acc: number): void;
+  /** One Adam step (native-adam.ts's formula): b1, c1 = β1, 1 − β1; b2, c2 = β2, 1 − β2. */
+  adam(p: number, g: number, m: number, v: number, p1: number, m1: number, v1: number, n: number, b1: number, c1: number, b2: number, c2: number, step: number, eps: number): void;
+  /** dst [cols, rows] = src [rows, cols]ᵀ, float32. */
+  transpose2d(src: number, dst: number, rows: number, cols: number): void;
   /** `rows` rows of `bytes` bytes from src (srcStride apart) to dst (dstStride apart). */
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, bytes: number): void;
 }
@@ -65,7 +72,11 @@ function heapMemory(backend: tf.KernelBackend): WasmMemory | undefined {
 
 /** The SIMD kernels on this backend's heap, or undefined (no memory found, or turned off). */
 export function simdKernels(backend: tf.KernelBackend): SimdKernels | undefined {
-  if (process.env.GENLAB_SIMD_KERNELS === '0') return undefined;
+  return process.env.GENLAB_SIMD_KERNELS === '0' ? undefined : heapKernels(backend);
+}
+
+/** The module on this backend's heap, whatever GENLAB_SIMD_KERNELS says now (for the kernels installed only with it). */
+function heapKernels(backend: tf.KernelBackend): SimdKernels | undefined {
   const memory = heapMemory(backend);
   if (!memory) return undefined;
   let kernels = instances.get(memory);
@@ -110,10 +121,27 @@ export function installWasmSimd(backendName = 'wasm'): void {
       return out;
     });
   unary('Tanh', (k, x, y, n) => k.tanh(x, y, n));
+  // Transposes that swap the last two axes (every transposed matmul operand): blocked here.
+  overrideKernel('Transpose', backendName, (original) => ({ inputs, backend, attrs }) => {
+    const x = inputs.x as tf.TensorInfo;
+    const perm = (attrs as unknown as { perm: number[] }).perm;
+    const r = x.shape.length;
+    const swapsLast2 = r >= 2 && perm.length === r && perm.every((p, i) => (i < r - 2 ? p === i : p === (i === r - 2 ? r - 1 : r - 2)));
+    const k = swapsLast2 && (x.dtype === 'float32' || x.dtype === 'int32') ? simdKernels(backend as tf.KernelBackend) : undefined;
+    if (!k) return original!.kernelFunc({ inputs, backend, attrs });
+    const be = backend as WasmBackendLike;
+    const [rows, cols] = x.shape.slice(-2) as [number, number];
+    const out = be.makeOutput(perm.map((p) => x.shape[p]!), x.dtype);
+    const [src, dst] = [ptr(be, x), ptr(be, out)];
+    const batch = tf.util.sizeFromShape(x.shape.slice(0, -2));
+    for (let b = 0; b < batch; b++) k.transpose2d(src + 4 * b * rows * cols, dst + 4 * b * rows * cols, rows, cols);
+    return out;
+  });
   unary('LeakyRelu', (k, x, y, n, attrs) => k.leaky_relu(x, y, n, Number(attrs.alpha ?? 0.2)));
 
-  // dy · f′(x): registered only where the module runs, so core's gradients fall back to
-  // their composite form elsewhere.
+  // Kernels without a stock version, registered only where the module runs (core then uses
+  // them; elsewhere its composite form runs): dy · f′(x), and Adam (unless the native addon's
+  // replaces it, installed on top).
   if (!simdAvailable(backendName)) return;
   const grad = (name: string, run: (k: SimdKernels, x: number, dy: number, y: number, n: number, attrs: Record<string, unknown>) => void) =>
     overrideKernel(name, backendName, () => ({ inputs, backend, attrs }) => {
@@ -123,15 +151,25 @@ export function installWasmSimd(backendName = 'wasm'): void {
       }
       const be = backend as WasmBackendLike;
       const out = be.makeOutput(x!.shape, 'float32');
-      run(simdKernels(be)!, ptr(be, x!), ptr(be, dy!), ptr(be, out), tf.util.sizeFromShape(x!.shape), attrs as Record<string, unknown>);
+      run(heapKernels(be)!, ptr(be, x!), ptr(be, dy!), ptr(be, out), tf.util.sizeFromShape(x!.shape), attrs as Record<string, unknown>);
       return out;
     });
   grad(GRAD_KERNELS.Tanh, (k, x, dy, y, n) => k.tanh_grad(x, dy, y, n));
   grad(GRAD_KERNELS.LeakyRelu, (k, x, dy, y, n, attrs) => k.leaky_relu_grad(x, dy, y, n, Number(attrs.alpha ?? 0.2)));
+  overrideKernel(ADAM_KERNEL, backendName, () => ({ inputs, backend, attrs }) => {
+    const { param, grad, m, v } = inputs as Record<string, tf.TensorInfo>;
+    const { beta1, beta2, stepSize, epsHat } = attrs as unknown as { beta1: number; beta2: number; stepSize: number; epsHat: number };
+    const be = backend as WasmBackendLike;
+    const outs = [param!, m!, v!].map((t) => be.makeOutput(t.shape, 'float32'));
+    const [P, G, M, V, P1, M1, V1] = [param!, grad!, m!, v!, ...outs].map((t) => ptr(be, t)) as number[];
+    // f32 parameters: the doubles rounded to float32, as the composite update's scalars are.
+    heapKernels(be)!.adam(P!, G!, M!, V!, P1!, M1!, V1!, tf.util.sizeFromShape(param!.shape), beta1, 1 - beta1, beta2, 1 - beta2, stepSize, epsHat);
+    return outs;
+  });
 }
 
 /** Whether the module can run on the registered (already initialised) backend. */
 function simdAvailable(backendName: string): boolean {
   const backend = tf.engine().registry[backendName] as tf.KernelBackend | undefined;
-  return backend !== undefined && simdKernels(backend) !== undefined;
+  return backend !== undefined && simdKernels(backend) !== undefined; // GENLAB_SIMD_KERNELS=0: none installed
 }
