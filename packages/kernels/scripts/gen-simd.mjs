@@ -91,6 +91,81 @@ function elementwise(name, inputs, out, params, body) {
       (br $loop))))`;
 }
 
+/**
+ * im2col / col2im over NHWC x and columns [P, FH·FW·CI] (P = N·OH·OW), the same geometry as
+ * wasm-conv.ts's: cols[p, (kh·FW + kw)·CI + c] ↔ x[n, oh·sh − top + kh·dh, ow·sw − left + kw·dw, c].
+ * `op` moves `$len` floats between cols ($d) and x ($s); with dilation 1 the valid kw of one
+ * (p, kh) are one contiguous run on both sides, so one op per run. Out-of-image taps are
+ * skipped (im2col's columns start at zero; col2im adds nothing there).
+ */
+function convColumns(name, op) {
+  return `
+  (func (export "${name}") (param $x i32) (param $cols i32) (param $N i32) (param $H i32) (param $W i32) (param $CI i32) (param $OH i32) (param $OW i32)
+    (param $FH i32) (param $FW i32) (param $sh i32) (param $sw i32) (param $dh i32) (param $dw i32) (param $top i32) (param $left i32)
+    (local $n i32) (local $oh i32) (local $ow i32) (local $kh i32) (local $kw i32) (local $kw0 i32) (local $kw1 i32) (local $ih i32) (local $iw0 i32)
+    (local $iw i32) (local $row i32) (local $K i32) (local $xrow i32) (local $d i32) (local $s i32) (local $len i32)
+    (local.set $K (i32.mul (i32.mul (local.get $FH) (local.get $FW)) (local.get $CI)))
+    (local.set $n (i32.const 0))
+    (block $ndone (loop $nloop (br_if $ndone (i32.ge_u (local.get $n) (local.get $N)))
+      (local.set $oh (i32.const 0))
+      (block $ohdone (loop $ohloop (br_if $ohdone (i32.ge_u (local.get $oh) (local.get $OH)))
+        (local.set $ow (i32.const 0))
+        (block $owdone (loop $owloop (br_if $owdone (i32.ge_u (local.get $ow) (local.get $OW)))
+          (local.set $iw0 (i32.sub (i32.mul (local.get $ow) (local.get $sw)) (local.get $left)))
+          (local.set $kh (i32.const 0))
+          (block $khdone (loop $khloop (br_if $khdone (i32.ge_u (local.get $kh) (local.get $FH)))
+            (local.set $ih (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $sh)) (local.get $top)) (i32.mul (local.get $kh) (local.get $dh))))
+            ;; unsigned: a negative row compares as huge, so this is 0 <= ih < H
+            (if (i32.lt_u (local.get $ih) (local.get $H)) (then
+              (local.set $xrow (i32.mul (i32.add (i32.mul (local.get $n) (local.get $H)) (local.get $ih)) (local.get $W)))
+              (if (i32.eq (local.get $dw) (i32.const 1))
+                (then
+                  ;; iw = iw0 + kw in [0, W): kw in [max(0, −iw0), min(FW, W − iw0))
+                  (local.set $kw0 (select (i32.sub (i32.const 0) (local.get $iw0)) (i32.const 0) (i32.lt_s (local.get $iw0) (i32.const 0))))
+                  (local.set $kw1 (i32.sub (local.get $W) (local.get $iw0)))
+                  (if (i32.gt_s (local.get $kw1) (local.get $FW)) (then (local.set $kw1 (local.get $FW))))
+                  (if (i32.gt_s (local.get $kw1) (local.get $kw0)) (then
+                    (local.set $d (i32.add (local.get $cols) (i32.shl (i32.add (local.get $row) (i32.mul (i32.add (i32.mul (local.get $kh) (local.get $FW)) (local.get $kw0)) (local.get $CI))) (i32.const 2))))
+                    (local.set $s (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (i32.add (local.get $xrow) (local.get $iw0)) (local.get $kw0)) (local.get $CI)) (i32.const 2))))
+                    (local.set $len (i32.mul (i32.sub (local.get $kw1) (local.get $kw0)) (local.get $CI)))
+                    ${op})))
+                (else
+                  (local.set $kw (i32.const 0))
+                  (block $kwdone (loop $kwloop (br_if $kwdone (i32.ge_u (local.get $kw) (local.get $FW)))
+                    (local.set $iw (i32.add (local.get $iw0) (i32.mul (local.get $kw) (local.get $dw))))
+                    (if (i32.lt_u (local.get $iw) (local.get $W)) (then
+                      (local.set $d (i32.add (local.get $cols) (i32.shl (i32.add (local.get $row) (i32.mul (i32.add (i32.mul (local.get $kh) (local.get $FW)) (local.get $kw)) (local.get $CI))) (i32.const 2))))
+                      (local.set $s (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (local.get $xrow) (local.get $iw)) (local.get $CI)) (i32.const 2))))
+                      (local.set $len (local.get $CI))
+                      ${op}))
+                    (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                    (br $kwloop)))))))
+            (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+            (br $khloop)))
+          (local.set $row (i32.add (local.get $row) (local.get $K)))
+          (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+          (br $owloop)))
+        (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+        (br $ohloop)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $nloop))))`;
+}
+
+/** col2im's op: x[$s …] += cols[$d …], $len floats, 4 lanes at a time. */
+const ADD_RUN = `
+    (block $adone (loop $aloop (br_if $adone (i32.lt_u (local.get $len) (i32.const 4)))
+      (v128.store (local.get $s) (f32x4.add (v128.load (local.get $s)) (v128.load (local.get $d))))
+      (local.set $s (i32.add (local.get $s) (i32.const 16)))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (local.set $len (i32.sub (local.get $len) (i32.const 4)))
+      (br $aloop)))
+    (block $tdone (loop $tloop (br_if $tdone (i32.eqz (local.get $len)))
+      (f32.store (local.get $s) (f32.add (f32.load (local.get $s)) (f32.load (local.get $d))))
+      (local.set $s (i32.add (local.get $s) (i32.const 4)))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (local.set $len (i32.sub (local.get $len) (i32.const 1)))
+      (br $tloop)))`;
+
 /** The module's text; `shared`: import a shared memory (the threaded build's heap). */
 export function simdWat(shared) {
   const alpha = '(f32x4.splat (local.get $alpha))';
@@ -198,6 +273,9 @@ export function simdWat(shared) {
         (br $floop)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $eloop))))
+  ;; cols (zeroed by the caller) from x; x (zeroed by the caller) += the columns' scatter
+  ${convColumns('im2col', '(memory.copy (local.get $d) (local.get $s) (i32.shl (local.get $len) (i32.const 2)))')}
+  ${convColumns('col2im', ADD_RUN)}
   ;; rows × bytes copied from src (rows srcStride bytes apart) to dst (dstStride apart): the
   ;; inner loop of Slice, SplitV and Concat, one memory.copy per row.
   (func (export "copy_rows") (param $dst i32) (param $dstStride i32) (param $src i32) (param $srcStride i32) (param $rows i32) (param $bytes i32)

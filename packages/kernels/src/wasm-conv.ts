@@ -7,12 +7,15 @@
  * - `Conv2DBackpropInput` (conv-transpose forward and every conv input gradient) is a
  *   naive loop in wasm (~4.5 GFLOP/s). Here: cols = dy · Wᵀ through the fast matmul, then
  *   a col2im scatter-add into dx.
+ * - im2col and col2im run in the SIMD module (wasm-simd.ts) where it runs, else the
+ *   JavaScript loops below (the same values: copies, and the same sums in the same order).
  * - `Conv2D` with 'same' padding and a stride larger than the kernel gives wrong results in
  *   wasm (XNNPACK path); those shapes are routed to im2col · W.
  * Every kernel is checked against the cpu backend on random shapes in the unit tests.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { f32, overrideKernel, runKernel, view, type WasmBackendLike } from './heap.js';
+import { simdKernels } from './wasm-simd.js';
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 
@@ -100,13 +103,33 @@ export function convInfo(xShape: number[], filterShape: number[], a: ConvAttrs):
   );
 }
 
-/** im2col of x into a new [1, P, K] tensor on the heap. */
+/** The geometry as the SIMD module's im2col / col2im take it, after the two pointers. */
+function dims(info: ConvInfo): number[] {
+  const i = info;
+  return [i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outHeight, i.outWidth, i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth, i.dilationHeight, i.dilationWidth, i.padInfo.top, i.padInfo.left];
+}
+
+/** im2col of x into a new [1, P, K] tensor on the heap (the SIMD module's loop where it runs: one copy per run of taps). */
 export function colsOf(backend: WasmBackendLike, x: tf.TensorInfo, info: ConvInfo): tf.TensorInfo {
   const P = info.batchSize * info.outHeight * info.outWidth;
   const K = info.filterHeight * info.filterWidth * info.inChannels;
   const cols = backend.makeOutput([1, P, K], 'float32');
-  im2col(f32(backend, x), info, f32(backend, cols));
+  const k = simdKernels(backend);
+  if (k) {
+    const c = f32(backend, cols);
+    c.fill(0);
+    k.im2col(f32(backend, x).byteOffset, c.byteOffset, ...dims(info));
+  } else im2col(f32(backend, x), info, f32(backend, cols));
   return cols;
+}
+
+/** col2im of cols into dx (zeroed first), on the heap: the SIMD module's loop where it runs (the same sums in the same order). */
+function col2imOnHeap(backend: WasmBackendLike, cols: tf.TensorInfo, info: ConvInfo, dx: tf.TensorInfo): void {
+  const d = f32(backend, dx);
+  d.fill(0);
+  const k = simdKernels(backend);
+  if (k) k.col2im(d.byteOffset, f32(backend, cols).byteOffset, ...dims(info));
+  else col2im(f32(backend, cols), info, d);
 }
 
 /** Whether the native BLAS matmul is installed on `backendName` (set by native.ts). */
@@ -172,9 +195,7 @@ export function installWasmConv(backendName = 'wasm'): void {
     const cols = runKernel('BatchMatMul', backendName, be, { a: view(dy, [1, P, info.outChannels]), b: view(filter, [1, K, info.outChannels]) }, { transposeA: false, transposeB: true });
     try {
       const dx = be.makeOutput(a.inputShape!, 'float32');
-      const dxData = f32(be, dx);
-      dxData.fill(0);
-      col2im(f32(be, cols), info, dxData);
+      col2imOnHeap(be, cols, info, dx);
       return dx;
     } finally {
       be.disposeData(cols.dataId);

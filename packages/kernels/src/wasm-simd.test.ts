@@ -16,6 +16,7 @@ import { compileSimd } from '../scripts/gen-simd.mjs';
 import { SIMD_WASM } from './simd-wasm.js';
 import { GRAD_KERNELS, installWasmSimd, simdKernels, type SimdKernels } from './wasm-simd.js';
 import { installWasmReduce, sumRows } from './wasm-reduce.js';
+import { col2im, convInfo, im2col } from './wasm-conv.js';
 import type { WasmBackendLike } from './heap.js';
 import { mulberry32, on, worstRelError } from './test-helpers.js';
 
@@ -246,4 +247,43 @@ describe('Transpose of the last two axes', () => {
     const f = () => tf.transpose(tf.tensor3d(v, [2, 3, 4]), [1, 0, 2]);
     expect(Array.from((await on('wasm', f))[0]!)).toEqual(Array.from((await on('cpu', f))[0]!));
   });
+});
+
+describe('im2col and col2im', () => {
+  // [x shape, filter shape, strides, pad, dilations]
+  const geometries: [number[], number[], number, 'same' | 'valid' | number, number][] = [
+    [[2, 7, 7, 1], [5, 5, 1, 4], 2, 'same', 1], // CI = 1, the first layer of a conv critic
+    [[3, 6, 5, 3], [3, 3, 3, 2], 1, 'same', 1],
+    [[2, 9, 8, 4], [3, 2, 4, 2], 2, 'valid', 1],
+    [[1, 9, 9, 2], [3, 3, 2, 2], 1, 2, 2], // dilation: one tap at a time
+    [[2, 5, 6, 5], [5, 5, 5, 1], 3, 1, 1], // stride beyond the kernel's reach with padding
+    [[4, 1, 28, 8], [1, 3, 8, 4], 1, 'same', 1], // the Row LSTM's conv1d
+  ];
+  for (const [xs, fs, stride, pad, dil] of geometries) {
+    it(`of x [${xs}], filter [${fs}], stride ${stride}, pad ${pad}, dilation ${dil} equal the JavaScript loops bit for bit`, async () => {
+      await tf.setBackend('wasm');
+      const be = tf.backend() as WasmBackendLike;
+      const k = simdKernels(be)!;
+      const info = convInfo(xs, fs, { strides: stride, pad, dataFormat: 'NHWC', dilations: dil });
+      const P = info.batchSize * info.outHeight * info.outWidth;
+      const K = info.filterHeight * info.filterWidth * info.inChannels;
+      const dims = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left];
+      const xv = data(xs.reduce((a, b) => a * b, 1));
+      const cv = data(P * K);
+      const x = tf.tensor(xv, xs);
+      const colsIn = tf.tensor(cv, [P, K]);
+      const cols = tf.zeros([P, K]);
+      const dx = tf.zeros(xs);
+      const heap = (t: tf.Tensor) => (be.typedArrayFromHeap(t) as Float32Array).byteOffset;
+      k.im2col(heap(x), heap(cols), ...dims);
+      k.col2im(heap(dx), heap(colsIn), ...dims);
+      const wantCols = new Float32Array(P * K);
+      im2col(xv, info, wantCols);
+      const wantDx = new Float32Array(xv.length);
+      col2im(cv, info, wantDx);
+      expect(Array.from(cols.dataSync())).toEqual(Array.from(wantCols));
+      expect(Array.from(dx.dataSync())).toEqual(Array.from(wantDx));
+      tf.dispose([x, colsIn, cols, dx]);
+    });
+  }
 });

@@ -16,7 +16,8 @@
  * | LeakyRelu′: `GenlabLeakyReluGrad` ({x, dy} → x > 0 ? dy : α·dy) | 8.0 ns (3 kernels) | 0.2 ns |
  * | per-channel `Sum`/`Mean` (`simdSumRows`, for wasm-reduce.ts) | 2.0 ns (JavaScript) | 0.35 ns |
  *
- * and `copy_rows`, the strided row copies of wasm-slice.ts's Slice, SplitV and Concat, and
+ * and `copy_rows`, the strided row copies of wasm-slice.ts's Slice, SplitV and Concat;
+ * `im2col` / `col2im` for wasm-conv.ts; `transpose2d`, a blocked Transpose; and
  * `adam`, core's Adam update in one pass (bit-identical to the composite update, like the
  * native addon's, which replaces it where the addon loads).
  *
@@ -41,6 +42,9 @@ export interface SimdKernels {
   sum_rows(x: number, rows: number, cols: number, out: number, scale: number, acc: number): void;
   /** One Adam step (native-adam.ts's formula): b1, c1 = β1, 1 − β1; b2, c2 = β2, 1 − β2. */
   adam(p: number, g: number, m: number, v: number, p1: number, m1: number, v1: number, n: number, b1: number, c1: number, b2: number, c2: number, step: number, eps: number): void;
+  /** wasm-conv.ts's im2col (cols zeroed first) and col2im (x zeroed first), after the pointers: N, H, W, CI, OH, OW, FH, FW, sh, sw, dh, dw, top, left. */
+  im2col(x: number, cols: number, ...dims: number[]): void;
+  col2im(x: number, cols: number, ...dims: number[]): void;
   /** dst [cols, rows] = src [rows, cols]ᵀ, float32. */
   transpose2d(src: number, dst: number, rows: number, cols: number): void;
   /** `rows` rows of `bytes` bytes from src (srcStride apart) to dst (dstStride apart). */
