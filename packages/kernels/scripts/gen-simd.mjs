@@ -276,6 +276,30 @@ export function simdWat(shared) {
   ;; cols (zeroed by the caller) from x; x (zeroed by the caller) += the columns' scatter
   ${convColumns('im2col', '(memory.copy (local.get $d) (local.get $s) (i32.shl (local.get $len) (i32.const 2)))')}
   ${convColumns('col2im', ADD_RUN)}
+  ;; aᵀb of two float32 vectors in float64: four running sums (lanes i mod 4), the tail into the
+  ;; first, then (s0 + s1) + (s2 + s3): the same operations in the same order as wasm-matmul.ts's dot.
+  (func (export "dot") (param $a i32) (param $b i32) (param $n i32) (result f64)
+    (local $lo v128) (local $hi v128) (local $va v128) (local $vb v128) (local $vend i32) (local $end i32) (local $s0 f64)
+    (local.set $vend (i32.add (local.get $a) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (block $vdone (loop $vloop (br_if $vdone (i32.ge_u (local.get $a) (local.get $vend)))
+      (local.set $va (v128.load (local.get $a)))
+      (local.set $vb (v128.load (local.get $b)))
+      (local.set $lo (f64x2.add (local.get $lo) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $va)) (f64x2.promote_low_f32x4 (local.get $vb)))))
+      (local.set $hi (f64x2.add (local.get $hi) (f64x2.mul
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $va) (local.get $va)))
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vb) (local.get $vb))))))
+      (local.set $a (i32.add (local.get $a) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br $vloop)))
+    (local.set $s0 (f64x2.extract_lane 0 (local.get $lo)))
+    (block $done (loop $loop (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+      (local.set $s0 (f64.add (local.get $s0) (f64.mul (f64.promote_f32 (f32.load (local.get $a))) (f64.promote_f32 (f32.load (local.get $b))))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (br $loop)))
+    (f64.add (f64.add (local.get $s0) (f64x2.extract_lane 1 (local.get $lo)))
+      (f64.add (f64x2.extract_lane 0 (local.get $hi)) (f64x2.extract_lane 1 (local.get $hi)))))
   ;; rows × bytes copied from src (rows srcStride bytes apart) to dst (dstStride apart): the
   ;; inner loop of Slice, SplitV and Concat, one memory.copy per row.
   (func (export "copy_rows") (param $dst i32) (param $dstStride i32) (param $src i32) (param $srcStride i32) (param $rows i32) (param $bytes i32)

@@ -9,7 +9,7 @@ import { installWasmTile } from './wasm-tile.js';
 import { installWasmSlice } from './wasm-slice.js';
 import { installNativeAdam } from './native-adam.js';
 import { installWasmReduce } from './wasm-reduce.js';
-import { installWasmSimd } from './wasm-simd.js';
+import { installWasmSimd, simdReady } from './wasm-simd.js';
 import { installNativeMatMul, loadNativeBlas } from './native.js';
 
 export { installWasmConv, im2col, col2im } from './wasm-conv.js';
@@ -19,7 +19,7 @@ export { installWasmTile, tileInto } from './wasm-tile.js';
 export { installWasmSlice, sliceInto } from './wasm-slice.js';
 export { installNativeAdam, ADAM_KERNEL } from './native-adam.js';
 export { installWasmReduce } from './wasm-reduce.js';
-export { installWasmSimd, simdKernels, GRAD_KERNELS } from './wasm-simd.js';
+export { installWasmSimd, simdKernels, simdReady, GRAD_KERNELS } from './wasm-simd.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */
@@ -43,6 +43,11 @@ export function installKernels(backendName: string, opts: { native?: boolean } =
   if (opts.native === false) return { native: false, description: 'genlab kernel pack' };
   const { blas, reason } = loadNativeBlas();
   if (blas) installNativeMatMul(blas);
-  if (blas?.adam) installNativeAdam(blas);
-  return { native: Boolean(blas), description: `genlab kernel pack; ${reason}` };
+  // Adam in one pass: the SIMD module's 4-lane update where it runs (on the MLP GAN 2.0 ms
+  // a step against 5.2 for the addon's scalar loop, both bit-identical to the composite
+  // update), else the addon's.
+  const simdAdam = simdReady(backendName);
+  if (blas?.adam && !simdAdam) installNativeAdam(blas);
+  const adam = simdAdam ? '; one-pass Adam (SIMD wasm)' : blas?.adam ? '; one-pass Adam (native)' : '';
+  return { native: Boolean(blas), description: `genlab kernel pack; ${reason}${adam}` };
 }

@@ -9,6 +9,7 @@ import { util } from '@tensorflow/tfjs-core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { f32, overrideKernel, runKernel, view, type WasmBackendLike } from './heap.js';
 import { colsOf, convInfo, type ConvAttrs } from './wasm-conv.js';
+import { vectorDot } from './wasm-matmul.js';
 
 /** What the addon exports. */
 export interface NativeBlas {
@@ -38,7 +39,7 @@ export function loadNativeBlas(): { blas?: NativeBlas; reason: string } {
     const threads = Number(process.env.GENLAB_BLAS_THREADS ?? 0);
     if (threads > 0) blas.setThreads(threads);
     const info = blas.info();
-    return { blas, reason: `native ${info.config.split(' ').slice(0, 2).join(' ')} sgemm${blas.adam ? ' + Adam' : ''}, ${info.threads} thread(s)` };
+    return { blas, reason: `native ${info.config.split(' ').slice(0, 2).join(' ')} sgemm, ${info.threads} thread(s)` };
   } catch {
     return { reason: 'no native BLAS addon (install libopenblas-dev, then pnpm install)' };
   }
@@ -112,6 +113,8 @@ export function installNativeMatMul(blas: NativeBlas, backendName = 'wasm'): voi
   };
 
   overrideKernel('BatchMatMul', backendName, (original) => ({ inputs, backend, attrs }) => {
+    const dot = vectorDot(inputs, backend as WasmBackendLike, attrs ?? {}, 'BatchMatMul');
+    if (dot) return dot;
     const a = inputs.a as tf.TensorInfo;
     const b = inputs.b as tf.TensorInfo;
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };

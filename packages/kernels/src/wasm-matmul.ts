@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { f32, type WasmBackendLike } from './heap.js';
+import { simdKernels } from './wasm-simd.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type TensorInfo = tf.TensorInfo;
@@ -85,7 +86,13 @@ function dot(a: Float32Array, b: Float32Array): number {
   return s0 + s1 + (s2 + s3);
 }
 
-function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLike, attrs: tf.NamedAttrMap, kernelName: string): TensorInfo | undefined {
+/**
+ * `dot` of a BatchMatMul's operands when it is one product of two vectors, else undefined;
+ * in the SIMD module where it runs (the same sums in the same order, 4 lanes at a time). The
+ * native layer uses it too: OpenBLAS's sgemm took 1.4 ms for the 802,816-value dot (1.2
+ * GFLOP/s), 3.5 ms of a 19 ms MLP GAN step for all of them.
+ */
+export function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLike, attrs: tf.NamedAttrMap, kernelName: string): TensorInfo | undefined {
   const a = inputs.a as TensorInfo;
   const b = inputs.b as TensorInfo;
   if (kernelName !== 'BatchMatMul' || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
@@ -101,7 +108,9 @@ function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLike, attr
   if (m !== 1 || n !== 1 || size(a) !== k || size(b) !== k || k < 1024) return undefined;
   const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), 1, 1];
   const out = backend.makeOutput(outShape, 'float32');
-  const value = dot(f32(backend, a), f32(backend, b));
+  const simd = simdKernels(backend);
+  const [va, vb] = [f32(backend, a), f32(backend, b)];
+  const value = simd ? simd.dot(va.byteOffset, vb.byteOffset, k) : dot(va, vb);
   f32(backend, out)[0] = value;
   return out;
 }

@@ -16,6 +16,7 @@ import { compileSimd } from '../scripts/gen-simd.mjs';
 import { SIMD_WASM } from './simd-wasm.js';
 import { GRAD_KERNELS, installWasmSimd, simdKernels, type SimdKernels } from './wasm-simd.js';
 import { installWasmReduce, sumRows } from './wasm-reduce.js';
+import { installWasmMatMul } from './wasm-matmul.js';
 import { col2im, convInfo, im2col } from './wasm-conv.js';
 import type { WasmBackendLike } from './heap.js';
 import { mulberry32, on, worstRelError } from './test-helpers.js';
@@ -30,6 +31,7 @@ const worstAbs = (a: Float32Array, e: ArrayLike<number>) => a.reduce((w, v, i) =
 beforeAll(async () => {
   tf.env().set('PROD', true);
   await tf.setBackend('wasm');
+  installWasmMatMul();
   installWasmSimd();
   installWasmReduce();
   registerHigherOrderGradients();
@@ -284,6 +286,25 @@ describe('im2col and col2im', () => {
       expect(Array.from(cols.dataSync())).toEqual(Array.from(wantCols));
       expect(Array.from(dx.dataSync())).toEqual(Array.from(wantDx));
       tf.dispose([x, colsIn, cols, dx]);
+    });
+  }
+});
+
+describe('the dot product of two vectors (the gradient norm’s gᵀg)', () => {
+  for (const n of [1024, 1027, 65537]) {
+    it(`of ${n} values equals the JavaScript loop bit for bit, and the cpu backend within float rounding`, async () => {
+      const [av, bv] = [data(n), data(n)];
+      const f = () => tf.matMul(tf.tensor2d(av, [1, n]), tf.tensor2d(bv, [n, 1]));
+      const g = () => tf.matMul(tf.tensor2d(av, [n, 1]), tf.tensor2d(bv, [1, n]), true, true);
+      const [simd, simdT] = [(await on('wasm', f))[0]!, (await on('wasm', g))[0]!];
+      process.env.GENLAB_SIMD_KERNELS = '0';
+      const js = (await on('wasm', f))[0]!;
+      delete process.env.GENLAB_SIMD_KERNELS;
+      expect(Array.from(simd)).toEqual(Array.from(js));
+      expect(Array.from(simdT)).toEqual(Array.from(js));
+      let exact = 0;
+      for (let i = 0; i < n; i++) exact += av[i]! * bv[i]!;
+      expect(Math.abs(simd[0]! - exact)).toBeLessThanOrEqual(Math.abs(exact) * 1e-7 + 1e-30);
     });
   }
 });

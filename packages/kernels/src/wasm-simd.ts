@@ -45,6 +45,8 @@ export interface SimdKernels {
   /** wasm-conv.ts's im2col (cols zeroed first) and col2im (x zeroed first), after the pointers: N, H, W, CI, OH, OW, FH, FW, sh, sw, dh, dw, top, left. */
   im2col(x: number, cols: number, ...dims: number[]): void;
   col2im(x: number, cols: number, ...dims: number[]): void;
+  /** aᵀb of two float32 vectors of n values, in float64 (wasm-matmul.ts's `dot`, the same sums). */
+  dot(a: number, b: number, n: number): number;
   /** dst [cols, rows] = src [rows, cols]ᵀ, float32. */
   transpose2d(src: number, dst: number, rows: number, cols: number): void;
   /** `rows` rows of `bytes` bytes from src (srcStride apart) to dst (dstStride apart). */
@@ -146,7 +148,7 @@ export function installWasmSimd(backendName = 'wasm'): void {
   // Kernels without a stock version, registered only where the module runs (core then uses
   // them; elsewhere its composite form runs): dy · f′(x), and Adam (unless the native addon's
   // replaces it, installed on top).
-  if (!simdAvailable(backendName)) return;
+  if (!simdReady(backendName)) return;
   const grad = (name: string, run: (k: SimdKernels, x: number, dy: number, y: number, n: number, attrs: Record<string, unknown>) => void) =>
     overrideKernel(name, backendName, () => ({ inputs, backend, attrs }) => {
       const { x, dy } = inputs as Record<string, tf.TensorInfo>;
@@ -173,7 +175,7 @@ export function installWasmSimd(backendName = 'wasm'): void {
 }
 
 /** Whether the module can run on the registered (already initialised) backend. */
-function simdAvailable(backendName: string): boolean {
+export function simdReady(backendName: string): boolean {
   const backend = tf.engine().registry[backendName] as tf.KernelBackend | undefined;
   return backend !== undefined && simdKernels(backend) !== undefined; // GENLAB_SIMD_KERNELS=0: none installed
 }
