@@ -166,6 +166,36 @@ const ADD_RUN = `
       (local.set $len (i32.sub (local.get $len) (i32.const 1)))
       (br $tloop)))`;
 
+/**
+ * y[r·n + c] = a[r·n + c] ∘ b[c] for `rows` rows: a bias (or batch-norm statistic) broadcast
+ * over the leading axes, which tfjs's binary kernels do through a general index walk.
+ */
+function rowsOp(name, op) {
+  return `
+  (func (export "${name}") (param $a i32) (param $b i32) (param $y i32) (param $rows i32) (param $n i32)
+    (local $c i32) (local $q i32) (local $vn i32)
+    (local.set $vn (i32.and (local.get $n) (i32.const -4)))
+    (block $rdone (loop $row (br_if $rdone (i32.eqz (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (local.set $q (local.get $b))
+      (block $vdone (loop $vloop (br_if $vdone (i32.ge_u (local.get $c) (local.get $vn)))
+        (v128.store (local.get $y) (f32x4.${op} (v128.load (local.get $a)) (v128.load (local.get $q))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $vloop)))
+      (block $cdone (loop $cloop (br_if $cdone (i32.ge_u (local.get $c) (local.get $n)))
+        (f32.store (local.get $y) (f32.${op} (f32.load (local.get $a)) (f32.load (local.get $q))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cloop)))
+      (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+      (br $row))))`;
+}
+
 /** The module's text; `shared`: import a shared memory (the threaded build's heap). */
 export function simdWat(shared) {
   const alpha = '(f32x4.splat (local.get $alpha))';
@@ -300,6 +330,9 @@ export function simdWat(shared) {
       (br $loop)))
     (f64.add (f64.add (local.get $s0) (f64x2.extract_lane 1 (local.get $lo)))
       (f64.add (f64x2.extract_lane 0 (local.get $hi)) (f64x2.extract_lane 1 (local.get $hi)))))
+  ${rowsOp('add_rows', 'add')}
+  ${rowsOp('sub_rows', 'sub')}
+  ${rowsOp('mul_rows', 'mul')}
   ;; rows × bytes copied from src (rows srcStride bytes apart) to dst (dstStride apart): the
   ;; inner loop of Slice, SplitV and Concat, one memory.copy per row.
   (func (export "copy_rows") (param $dst i32) (param $dstStride i32) (param $src i32) (param $srcStride i32) (param $rows i32) (param $bytes i32)

@@ -308,3 +308,25 @@ describe('the dot product of two vectors (the gradient norm’s gᵀg)', () => {
     });
   }
 });
+
+describe('Add, Sub and Multiply with one side broadcast over leading axes', () => {
+  // [a shape, b shape]: SIMD rows where b is a's trailing dims, else the stock kernel.
+  const cases: [number[], number[]][] = [[[64, 512], [512]], [[3, 5, 7], [5, 7]], [[3, 5, 7], [1, 1, 7]], [[9, 6], [1, 6]], [[512], [64, 512]], [[4, 4], [4, 4]], [[2, 3], [3]], [[5, 1], [1, 6]]];
+  for (const [as, bs] of cases) {
+    it(`of [${as}] and [${bs}] equal the cpu backend’s bit for bit, with no leak`, async () => {
+      const [av, bv] = [data(as.reduce((p, d) => p * d, 1)), data(bs.reduce((p, d) => p * d, 1))];
+      for (const op of ['add', 'sub', 'mul'] as const) {
+        const f = () => tf[op](tf.tensor(av, as), tf.tensor(bv, bs));
+        const before = (await tf.setBackend('wasm'), tf.memory().numTensors);
+        const wasm = await on('wasm', f);
+        expect(tf.memory().numTensors).toBe(before);
+        const cpu = await on('cpu', f);
+        expect(Array.from(wasm[0]!)).toEqual(Array.from(cpu[0]!));
+      }
+    });
+  }
+  it('leaves int32 to the stock kernels', async () => {
+    const [r] = await on('wasm', () => tf.add(tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'int32'), tf.tensor1d([1, 1, 1, 1], 'int32')));
+    expect(Array.from(r!)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});

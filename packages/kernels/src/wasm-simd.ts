@@ -45,6 +45,10 @@ export interface SimdKernels {
   /** wasm-conv.ts's im2col (cols zeroed first) and col2im (x zeroed first), after the pointers: N, H, W, CI, OH, OW, FH, FW, sh, sw, dh, dw, top, left. */
   im2col(x: number, cols: number, ...dims: number[]): void;
   col2im(x: number, cols: number, ...dims: number[]): void;
+  /** y[r·n + c] = a[r·n + c] ∘ b[c] over `rows` rows (∘ = +, −, ×). */
+  add_rows(a: number, b: number, y: number, rows: number, n: number): void;
+  sub_rows(a: number, b: number, y: number, rows: number, n: number): void;
+  mul_rows(a: number, b: number, y: number, rows: number, n: number): void;
   /** aᵀb of two float32 vectors of n values, in float64 (wasm-matmul.ts's `dot`, the same sums). */
   dot(a: number, b: number, n: number): number;
   /** dst [cols, rows] = src [rows, cols]ᵀ, float32. */
@@ -127,6 +131,32 @@ export function installWasmSimd(backendName = 'wasm'): void {
       return out;
     });
   unary('Tanh', (k, x, y, n) => k.tanh(x, y, n));
+  // a ∘ b with b broadcast over a's leading axes (b's shape a's trailing dims, after any
+  // leading 1s): bias adds, batch-norm centring and scaling. Other shapes: the stock kernels.
+  const binary = (name: string, op: 'add_rows' | 'sub_rows' | 'mul_rows', commutes: boolean) =>
+    overrideKernel(name, backendName, (original) => ({ inputs, backend, attrs }) => {
+      let { a, b } = inputs as Record<string, tf.TensorInfo>;
+      const k = a!.dtype === 'float32' && b!.dtype === 'float32' ? simdKernels(backend as tf.KernelBackend) : undefined;
+      const rowsOf = (big: tf.TensorInfo, small: tf.TensorInfo) => {
+        const bs = small.shape.slice(small.shape.findIndex((d) => d !== 1));
+        const n = tf.util.sizeFromShape(small.shape);
+        if (n < 4 || small.shape.length > big.shape.length || !tf.util.arraysEqual(big.shape.slice(big.shape.length - bs.length), bs)) return 0;
+        return tf.util.sizeFromShape(big.shape) / n;
+      };
+      let rows = k ? rowsOf(a!, b!) : 0;
+      if (k && rows <= 1 && commutes && rowsOf(b!, a!) > 1) {
+        [a, b] = [b, a];
+        rows = rowsOf(a!, b!);
+      }
+      if (!k || rows <= 1) return original!.kernelFunc({ inputs, backend, attrs });
+      const be = backend as WasmBackendLike;
+      const out = be.makeOutput(a!.shape, 'float32');
+      k[op](ptr(be, a!), ptr(be, b!), ptr(be, out), rows, tf.util.sizeFromShape(b!.shape));
+      return out;
+    });
+  binary('Add', 'add_rows', true);
+  binary('Sub', 'sub_rows', false);
+  binary('Multiply', 'mul_rows', true);
   // Transposes that swap the last two axes (every transposed matmul operand): blocked here.
   overrideKernel('Transpose', backendName, (original) => ({ inputs, backend, attrs }) => {
     const x = inputs.x as tf.TensorInfo;
