@@ -26,48 +26,21 @@ interface WasmBackendLike {
 
 const PATCHED = Symbol.for('genlab.wasmSlicePatched');
 
-/** Copy the box `begin`…`begin+size` of `src` (row-major `shape`) into `dst`, innermost rows with `set`. */
-export function sliceInto(src: Typed, shape: number[], begin: number[], size: number[], dst: Typed): void {
-  if (shape.length === 0) {
-    dst[0] = src[0]!;
-    return;
-  }
-  // Merge trailing axes taken whole into one contiguous row.
+/**
+ * The box `begin`…`begin+size` of a row-major array of `shape` as runs of contiguous rows:
+ * `blocks(from, count, stride, row)` gets each run (count rows of `row` units, `stride`
+ * apart, the first at `from`), in the box's row-major order; offsets count `unit` per element.
+ * Trailing axes taken whole merge into the row, and an outer axis taken whole folds into
+ * the one outside it, so that a split along the last axis is one run.
+ */
+function boxRows(shape: number[], begin: number[], size: number[], unit: number, blocks: (from: number, count: number, stride: number, row: number) => void): void {
   let rank = shape.length;
   while (rank > 1 && begin[rank - 1] === 0 && size[rank - 1] === shape[rank - 1]) rank--;
   const strides = new Array<number>(shape.length);
-  strides[shape.length - 1] = 1;
+  strides[shape.length - 1] = unit;
   for (let d = shape.length - 2; d >= 0; d--) strides[d] = strides[d + 1]! * shape[d + 1]!;
   const row = size[rank - 1]! * strides[rank - 1]!;
-  let out = 0;
-  const walk = (d: number, offset: number): void => {
-    if (d === rank - 1) {
-      const start = offset + begin[d]! * strides[d]!;
-      dst.set(src.subarray(start, start + row), out);
-      out += row;
-      return;
-    }
-    for (let i = 0; i < size[d]!; i++) walk(d + 1, offset + (begin[d]! + i) * strides[d]!);
-  };
-  walk(0, 0);
-}
-
-/**
- * `sliceInto` on the heap through the SIMD module's `copy_rows` (byte offsets `src`, `dst`):
- * outer axes folded together wherever the inner one is taken whole, then one wasm call per
- * block of rows instead of a JavaScript `set` per row (splitting [64, 28, 128] LSTM gates
- * into four was 1,792 rows of 32 floats each: 0.77 ms a split, now one call).
- */
-export function copyBox(k: SimdKernels, src: number, dst: number, bytesPer: number, shape: number[], begin: number[], size: number[]): void {
-  if (shape.length === 0) return k.copy_rows(dst, 0, src, 0, 1, bytesPer);
-  let rank = shape.length;
-  while (rank > 1 && begin[rank - 1] === 0 && size[rank - 1] === shape[rank - 1]) rank--;
-  const strides = new Array<number>(shape.length);
-  strides[shape.length - 1] = bytesPer;
-  for (let d = shape.length - 2; d >= 0; d--) strides[d] = strides[d + 1]! * shape[d + 1]!;
-  const rowBytes = size[rank - 1]! * strides[rank - 1]!;
-  let base = src + begin[rank - 1]! * strides[rank - 1]!;
-  // Outer axes as [count, stride]; an axis taken whole folds into the one outside it.
+  let base = begin[rank - 1]! * strides[rank - 1]!;
   const dims: [number, number][] = [];
   for (let d = 0; d < rank - 1; d++) {
     base += begin[d]! * strides[d]!;
@@ -77,18 +50,42 @@ export function copyBox(k: SimdKernels, src: number, dst: number, bytesPer: numb
       last[1] = strides[d]!;
     } else dims.push([size[d]!, strides[d]!]);
   }
-  if (dims.length === 0) return k.copy_rows(dst, 0, base, 0, 1, rowBytes);
-  let out = dst;
   const walk = (i: number, from: number): void => {
-    const [count, stride] = dims[i]!;
-    if (i === dims.length - 1) {
-      k.copy_rows(out, rowBytes, from, stride, count, rowBytes);
-      out += count * rowBytes;
+    if (i >= dims.length - 1) {
+      const [count, stride] = dims[i] ?? [1, 0];
+      blocks(from, count, stride, row);
       return;
     }
+    const [count, stride] = dims[i]!;
     for (let j = 0; j < count; j++) walk(i + 1, from + j * stride);
   };
   walk(0, base);
+}
+
+/** Copy the box `begin`…`begin+size` of `src` (row-major `shape`) into `dst`, innermost rows with `set`. */
+export function sliceInto(src: Typed, shape: number[], begin: number[], size: number[], dst: Typed): void {
+  if (shape.length === 0) {
+    dst[0] = src[0]!;
+    return;
+  }
+  let out = 0;
+  boxRows(shape, begin, size, 1, (from, count, stride, row) => {
+    for (let j = 0; j < count; j++, out += row) dst.set(src.subarray(from + j * stride, from + j * stride + row), out);
+  });
+}
+
+/**
+ * `sliceInto` on the heap through the SIMD module's `copy_rows` (byte offsets `src`, `dst`):
+ * one wasm call per run of rows instead of a JavaScript `set` per row (splitting [64, 28,
+ * 128] LSTM gates into four was 1,792 rows of 32 floats each: 0.77 ms a split, now one call).
+ */
+export function copyBox(k: SimdKernels, src: number, dst: number, bytesPer: number, shape: number[], begin: number[], size: number[]): void {
+  if (shape.length === 0) return k.copy_rows(dst, 0, src, 0, 1, bytesPer);
+  let out = dst;
+  boxRows(shape, begin, size, bytesPer, (from, count, stride, rowBytes) => {
+    k.copy_rows(out, rowBytes, src + from, stride, count, rowBytes);
+    out += count * rowBytes;
+  });
 }
 
 function sliceKernel(x: tf.TensorInfo, begin: number[], size: number[], be: WasmBackendLike): tf.TensorInfo {
