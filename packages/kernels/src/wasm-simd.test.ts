@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers tfjs's own gradients first, as every genlab process does
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADAM_KERNEL, GRAD_KERNELS as CORE_GRAD_KERNELS, createOptimizer, optimizerSchema, registerHigherOrderGradients } from '@genlab/core';
+import { ADAM_KERNEL, GRAD_KERNELS as CORE_GRAD_KERNELS, registerHigherOrderGradients } from '@genlab/core';
 // @ts-expect-error: a plain .mjs script without types
 import { compileSimd } from '../scripts/gen-simd.mjs';
 import { SIMD_WASM } from './simd-wasm.js';
@@ -19,7 +19,7 @@ import { installWasmReduce, sumRows } from './wasm-reduce.js';
 import { installWasmMatMul } from './wasm-matmul.js';
 import { col2im, convInfo, im2col } from './wasm-conv.js';
 import type { WasmBackendLike } from './heap.js';
-import { mulberry32, on, worstRelError } from './test-helpers.js';
+import { adamSteps, mulberry32, on, worstRelError } from './test-helpers.js';
 
 const rand = mulberry32(31);
 const data = (n: number, scale = 3) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
@@ -184,46 +184,24 @@ describe('the shared-memory build (the threaded backend’s heap)', () => {
   });
 });
 
-/** `steps` Adam steps on `backend` from fixed weights and gradients: weights and slots, leaks, kernels run. */
-async function adamSteps(backend: string, steps: number, config: Record<string, unknown>) {
-  await tf.setBackend(backend);
-  const r = mulberry32(9);
-  const shapes = [[37, 5], [11], [3, 3, 2, 4], [1001]];
-  const fill = (shape: number[]) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1);
-  const vars = shapes.map((s, i) => tf.variable(tf.tensor(fill(s), s), true, `w${i}`));
-  const opt = createOptimizer(optimizerSchema.parse({ type: 'adam', ...config }));
-  const before = tf.memory().numTensors;
-  const kernels = new Set<string>();
-  for (let t = 0; t < steps; t++) {
-    const g = Object.fromEntries(vars.map((v, i) => [v.name, tf.tensor(fill(shapes[i]!), shapes[i])]));
-    const p = await tf.profile(() => opt.apply(vars, g, t === 2 ? 0.5 : 1));
-    for (const k of p.kernels) kernels.add(k.name);
-    tf.dispose(Object.values(g));
-  }
-  const leaked = tf.memory().numTensors - before - 2 * vars.length; // m and v, made on the first step
-  const state = opt.getState('opt');
-  const values = [...vars.map((v) => Array.from(v.dataSync())), ...Object.keys(state).sort().map((k) => Array.from(state[k]!.data))];
-  opt.dispose();
-  tf.dispose(vars);
-  return { values, leaked, kernels };
-}
+const adamShapes = [[37, 5], [11], [3, 3, 2, 4], [1001]];
 
 describe('the one-pass Adam update', () => {
   for (const config of [{}, { lr: 1e-3, beta1: 0, beta2: 0.9, eps: 1e-6 }]) {
     it(`equals the composite update bit for bit, on cpu and on wasm (${JSON.stringify(config)})`, async () => {
-      const fused = await adamSteps('wasm', 5, config);
+      const fused = await adamSteps('wasm', 5, config, adamShapes);
       expect(fused.leaked).toBe(0);
       expect([...fused.kernels].filter((k) => k !== 'ZerosLike')).toEqual([ADAM_KERNEL]); // ZerosLike: the slots, once
       const kernel = tf.getKernel(ADAM_KERNEL, 'wasm')!;
       tf.unregisterKernel(ADAM_KERNEL, 'wasm');
       try {
-        const composite = await adamSteps('wasm', 5, config);
+        const composite = await adamSteps('wasm', 5, config, adamShapes);
         expect(composite.kernels.has(ADAM_KERNEL)).toBe(false);
         expect(fused.values).toEqual(composite.values);
       } finally {
         tf.registerKernel(kernel);
       }
-      expect(fused.values).toEqual((await adamSteps('cpu', 5, config)).values);
+      expect(fused.values).toEqual((await adamSteps('cpu', 5, config, adamShapes)).values);
     });
   }
 });
