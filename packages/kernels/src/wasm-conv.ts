@@ -104,7 +104,7 @@ export function convInfo(xShape: number[], filterShape: number[], a: ConvAttrs):
 }
 
 /** The geometry as the SIMD module's im2col / col2im take it, after the two pointers. */
-function dims(info: ConvInfo): number[] {
+export function convDims(info: ConvInfo): number[] {
   const i = info;
   return [i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outHeight, i.outWidth, i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth, i.dilationHeight, i.dilationWidth, i.padInfo.top, i.padInfo.left];
 }
@@ -118,7 +118,7 @@ export function colsOf(backend: WasmBackendLike, x: tf.TensorInfo, info: ConvInf
   if (k) {
     const c = f32(backend, cols);
     c.fill(0);
-    k.im2col(f32(backend, x).byteOffset, c.byteOffset, ...dims(info));
+    k.im2col(f32(backend, x).byteOffset, c.byteOffset, ...convDims(info));
   } else im2col(f32(backend, x), info, f32(backend, cols));
   return cols;
 }
@@ -128,7 +128,7 @@ function col2imOnHeap(backend: WasmBackendLike, cols: tf.TensorInfo, info: ConvI
   const d = f32(backend, dx);
   d.fill(0);
   const k = simdKernels(backend);
-  if (k) k.col2im(d.byteOffset, f32(backend, cols).byteOffset, ...dims(info));
+  if (k) k.col2im(d.byteOffset, f32(backend, cols).byteOffset, ...convDims(info));
   else col2im(f32(backend, cols), info, d);
 }
 

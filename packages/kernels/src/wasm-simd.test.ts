@@ -17,7 +17,7 @@ import { SIMD_WASM } from './simd-wasm.js';
 import { GRAD_KERNELS, installWasmSimd, simdKernels, type SimdKernels } from './wasm-simd.js';
 import { installWasmReduce, sumRows } from './wasm-reduce.js';
 import { installWasmMatMul } from './wasm-matmul.js';
-import { col2im, convInfo, im2col } from './wasm-conv.js';
+import { col2im, convDims, convInfo, im2col } from './wasm-conv.js';
 import type { WasmBackendLike } from './heap.js';
 import { adamSteps, mulberry32, on, worstRelError } from './test-helpers.js';
 
@@ -247,7 +247,7 @@ describe('im2col and col2im', () => {
       const info = convInfo(xs, fs, { strides: stride, pad, dataFormat: 'NHWC', dilations: dil });
       const P = info.batchSize * info.outHeight * info.outWidth;
       const K = info.filterHeight * info.filterWidth * info.inChannels;
-      const dims = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left];
+      const dims = convDims(info);
       const xv = data(xs.reduce((a, b) => a * b, 1));
       const cv = data(P * K);
       const x = tf.tensor(xv, xs);
