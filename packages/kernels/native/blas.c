@@ -11,6 +11,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
 
@@ -52,7 +56,59 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
  * in float32 with every operation rounded as the composite tfjs update rounds it (no
  * contraction into FMA: -ffp-contract=off), so the result is bit-identical to it:
  *   m1 = β1·m + (1−β1)·g;  v1 = β2·v + (1−β2)·g²;  p1 = p − (m1 / (√v1 + ε̂))·stepSize.
+ * On x86-64, four lanes at a time with SSE (division and square root are correctly rounded
+ * there as in the scalar loop) and non-temporal stores: the three outputs are new arrays that
+ * are not read again in this step, and streaming them past the cache saves reading each line
+ * before it is overwritten. Measured on [1024, 784] with cold data (2-vCPU AMD EPYC): 0.44 ms
+ * (0.48 with 8-byte aligned outputs) against 0.63-0.65 ms with ordinary stores and 1.8 ms for
+ * the scalar loop this replaced (gcc does not vectorise it); the SIMD wasm update (no
+ * streaming stores in WebAssembly) takes 0.64-0.68 ms. On the MLP GAN: 0.95x the wall time
+ * of 300 steps, whole process, median of 7 paired runs.
  */
+#if defined(__x86_64__)
+/* How to stream a vector to p: 0 aligned (movntps), 1 8-byte aligned (two movnti), 2 plain unaligned store. */
+static inline int stream_mode(const float *p) { return ((uintptr_t)p & 15) == 0 ? 0 : ((uintptr_t)p & 7) == 0 ? 1 : 2; }
+static inline void stream4(float *p, __m128 x, int mode) {
+  if (mode == 0) _mm_stream_ps(p, x);
+  else if (mode == 1) {
+    _mm_stream_si64((long long *)p, _mm_cvtsi128_si64(_mm_castps_si128(x)));
+    _mm_stream_si64((long long *)(p + 2), _mm_cvtsi128_si64(_mm_castps_si128(_mm_movehl_ps(x, x))));
+  } else _mm_storeu_ps(p, x);
+}
+#endif
+
+static void adam_range(const float *restrict P, const float *restrict G, const float *restrict M, const float *restrict V, float *restrict P1,
+                       float *restrict M1, float *restrict V1, size_t i, size_t n, float b1, float b2, float c1, float c2, float step, float eps) {
+#if defined(__x86_64__)
+  /* Scalar up to P1's first 16-byte boundary. The wasm heap aligns allocations to 8 bytes only,
+     so M1 and V1 may then sit 8 bytes off: those get two 8-byte streaming stores a vector. */
+#define ADAM_ONE(i) do { const float g = G[i]; const float m = M[i] * b1 + g * c1; const float v = V[i] * b2 + (g * g) * c2; \
+    M1[i] = m; V1[i] = v; P1[i] = P[i] - (m / (sqrtf(v) + eps)) * step; } while (0)
+  for (; i < n && ((uintptr_t)(P1 + i) & 15); i++) ADAM_ONE(i);
+#undef ADAM_ONE
+  const int am = stream_mode(M1 + i), av = stream_mode(V1 + i), ap = stream_mode(P1 + i);
+  const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2), vstep = _mm_set1_ps(step), veps = _mm_set1_ps(eps);
+  for (; i + 4 <= n; i += 4) {
+    const __m128 g = _mm_loadu_ps(G + i);
+    const __m128 m = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(M + i), vb1), _mm_mul_ps(g, vc1));
+    const __m128 v = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(V + i), vb2), _mm_mul_ps(_mm_mul_ps(g, g), vc2));
+    const __m128 p = _mm_sub_ps(_mm_loadu_ps(P + i), _mm_mul_ps(_mm_div_ps(m, _mm_add_ps(_mm_sqrt_ps(v), veps)), vstep));
+    stream4(M1 + i, m, am);
+    stream4(V1 + i, v, av);
+    stream4(P1 + i, p, ap);
+  }
+  _mm_sfence();
+#endif
+  for (; i < n; i++) {
+    const float g = G[i];
+    const float m = M[i] * b1 + g * c1;
+    const float v = V[i] * b2 + (g * g) * c2;
+    M1[i] = m;
+    V1[i] = v;
+    P1[i] = P[i] - (m / (sqrtf(v) + eps)) * step;
+  }
+}
+
 static napi_value Adam(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value args[11];
@@ -69,17 +125,7 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
   for (int k = 0; k < 4; k++) CHECK(napi_get_value_double(env, args[7 + k], &s[k]));
   /* The composite update multiplies by float32 scalars made from the same doubles. */
   const float b1 = (float)s[0], b2 = (float)s[1], c1 = (float)(1 - s[0]), c2 = (float)(1 - s[1]);
-  const float step = (float)s[2], eps = (float)s[3];
-  const float *restrict P = a[0], *restrict G = a[1], *restrict M = a[2], *restrict V = a[3];
-  float *restrict P1 = a[4], *restrict M1 = a[5], *restrict V1 = a[6];
-  for (size_t i = 0; i < n[0]; i++) {
-    const float g = G[i];
-    const float m = M[i] * b1 + g * c1;
-    const float v = V[i] * b2 + (g * g) * c2;
-    M1[i] = m;
-    V1[i] = v;
-    P1[i] = P[i] - (m / (sqrtf(v) + eps)) * step;
-  }
+  adam_range(a[0], a[1], a[2], a[3], a[4], a[5], a[6], 0, n[0], b1, b2, c1, c2, (float)s[2], (float)s[3]);
   return NULL;
 }
 
@@ -163,6 +209,13 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   CHECK(napi_create_int32(env, openblas_get_num_threads(), &threads));
   CHECK(napi_set_named_property(env, out, "config", config));
   CHECK(napi_set_named_property(env, out, "threads", threads));
+  napi_value adam;
+#if defined(__x86_64__)
+  CHECK(napi_create_string_utf8(env, "sse", NAPI_AUTO_LENGTH, &adam));
+#else
+  CHECK(napi_create_string_utf8(env, "scalar", NAPI_AUTO_LENGTH, &adam));
+#endif
+  CHECK(napi_set_named_property(env, out, "adam", adam));
   return out;
 }
 

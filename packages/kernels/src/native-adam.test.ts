@@ -29,6 +29,33 @@ describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
     expect(ADAM_KERNEL).toBe(CORE_ADAM_KERNEL);
   });
 
+  it('the addon update equals float32 arithmetic done one operation at a time, at every alignment of the arrays', () => {
+    // The SSE loop streams 16-byte aligned outputs, 8-byte aligned ones in halves and stores
+    // the rest plainly, after a scalar start up to P1's boundary and before a scalar tail:
+    // offsets 0-3 floats of each array, and lengths around a vector, cover each path.
+    const f = Math.fround;
+    const [b1, b2, step, eps] = [0.5, 0.999, 2e-4, 1e-8];
+    const [fb1, fb2, c1, c2, fs, fe] = [f(b1), f(b2), f(1 - b1), f(1 - b2), f(step), f(eps)];
+    let seed = 3;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    for (const n of [1, 3, 4, 7, 1037]) {
+      for (const offs of [[0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 0, 0, 2, 2], [0, 0, 0, 0, 1, 3, 2], [3, 1, 0, 2, 2, 0, 1], [2, 2, 2, 2, 3, 1, 0]]) {
+        const arrays = offs.map((o) => new Float32Array(n + 4).subarray(o, o + n));
+        for (const a of arrays.slice(0, 4)) for (let i = 0; i < n; i++) a[i] = rand();
+        for (let i = 0; i < n; i++) arrays[3]![i] = Math.abs(arrays[3]![i]!);
+        const [P, G, M, V, P1, M1, V1] = arrays as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+        blas!.adam!(P, G, M, V, P1, M1, V1, b1, b2, step, eps);
+        for (let i = 0; i < n; i++) {
+          const g = G[i]!;
+          const m = f(f(M[i]! * fb1) + f(g * c1));
+          const v = f(f(V[i]! * fb2) + f(f(g * g) * c2));
+          const p = f(P[i]! - f(f(m / f(f(Math.sqrt(v)) + fe)) * fs));
+          if (M1[i] !== m || V1[i] !== v || P1[i] !== p) throw new Error(`n ${n}, offsets ${offs.join(',')}, element ${i}: got ${P1[i]}, ${M1[i]}, ${V1[i]}, want ${p}, ${m}, ${v}`);
+        }
+      }
+    }
+  });
+
   for (const config of [{}, { lr: 1e-3, beta1: 0, beta2: 0.9, eps: 1e-6 }]) {
     it(`equals the composite update bit for bit (${JSON.stringify(config)})`, async () => {
       const composite = await adam('wasm', 5, config);

@@ -14,7 +14,8 @@ import { vectorDot } from './wasm-matmul.js';
 /** What the addon exports. */
 export interface NativeBlas {
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array): void;
-  info(): { config: string; threads: number };
+  /** adam: 'sse' for the vectorised update with streaming stores, 'scalar' without SSE (absent: built before either). */
+  info(): { config: string; threads: number; adam?: string };
   setThreads(n: number): void;
   /**
    * A convolution, NHWC, filter [KH, KW, CI, CO], dilation 1, with bias and ReLU (blas.c); absent
