@@ -364,6 +364,7 @@ async function main(argv: string[]): Promise<number> {
           .option('worker', { type: 'string', hidden: true })
           .option('devices', { type: 'number', hidden: true, default: 1 })
           .option('one-thread-only', { type: 'boolean', default: false, description: 'skip the whole-machine table (every setting on every core)' })
+          .option('rounds', { type: 'number', default: 2, description: 'interleaved rounds of every timed setting; the best of each is kept (the machine\'s speed drifts)' })
           .option('backend', { choices: BACKENDS, description: '--profile: the genlab backend (default wasm)' })
           .option('steps', { type: 'number', description: '--profile: profiled steps (default 10)' }),
       (a) =>
@@ -392,6 +393,7 @@ async function main(argv: string[]): Promise<number> {
             ...(a.out !== undefined ? { out: a.out } : {}),
             ...(a.models !== undefined ? { models: a.models.map(String) } : {}),
             oneThreadOnly: a['one-thread-only'],
+            rounds: a.rounds,
           });
         })(),
     )
