@@ -9,7 +9,7 @@ export { loadPluginModules, type PluginRef } from './plugin-loader.js';
 export { loadConfig, deepMerge, resolveDatasetOptions, toYaml, hasSweepBlock, overridesSweep, type LoadedConfig, type LoadOptions, type SourceMap } from './config/load.js';
 export { composeRoot } from './config/validate.js';
 export { minimalConfig, rootSchema, trainSchema, trackingSchema, outputSchema, BACKENDS, type BackendName, type ResolvedConfig, type RootInput, type PluginSection } from './config/schema.js';
-export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, ADAM_KERNEL, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
+export { optimizerSchema, scheduleSchema, lrFactor, createOptimizer, ADAM_KERNEL, type ApplyOptions, type Optimizer, type OptimizerConfig, type ScheduleConfig } from './optim.js';
 export { deriveSeed, mulberry32, noiseSeed, permutation, SeedStream } from './rng.js';
 export { encodeGrid, encodeScatter, decodePng, type ImageBatch, type ScatterPlot } from './image.js';
 export { writeCheckpoint, readCheckpoint, stableHash, CHECKPOINT_FORMAT, type CheckpointMeta } from './state.js';

@@ -70,13 +70,25 @@ export const optimizerSchema = z
 export type OptimizerConfig = z.infer<typeof optimizerSchema>;
 
 /** A trainer-owned optimizer: applies gradients and exposes its complete state. */
+/** What `Optimizer.apply` may compute besides the update. */
+export interface ApplyOptions {
+  /**
+   * Return each gradient's Σ g² (a float32 scalar, keyed by variable name, the caller disposes
+   * them), computed in the update's own pass over the gradients and equal, bit for bit, to
+   * `globalNorm`'s per-variable dot product; an optimizer that cannot returns undefined and the
+   * caller computes them itself.
+   */
+  sumSquares?: boolean;
+}
+
 export interface Optimizer {
   readonly config: OptimizerConfig;
   /**
    * Apply `grads` (keyed by variable name) to `vars` with the learning rate scaled by
-   * `lrScale` (the schedule's factor). Does not dispose the gradients.
+   * `lrScale` (the schedule's factor). Does not dispose the gradients. See `ApplyOptions`
+   * for the sums of squares it may return.
    */
-  apply(vars: tf.Variable[], grads: tf.NamedTensorMap, lrScale?: number): void;
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap, lrScale?: number, opts?: ApplyOptions): Record<string, tf.Scalar> | undefined | void;
   getState(prefix: string): StateDict;
   setState(state: StateDict, prefix: string): void;
   dispose(): void;
@@ -132,9 +144,16 @@ function parseSlotKey(key: string, prefix: string): { index: number; slot: strin
  * on wasm, where the dozen element-wise ops of the composite update were a third of an MLP
  * GAN step). Inputs `param`, `grad`, `m`, `v` (float32, one shape); attrs `beta1`, `beta2`,
  * `stepSize`, `epsHat` as below; outputs the new [param, m, v]. It must compute exactly the
- * composite update below; without it that composite runs.
+ * composite update below; without it that composite runs. With the attr `sumSquares` it may
+ * add a fourth output, Σ g² as a float32 scalar equal to `globalNorm`'s gᵀg for that gradient.
  */
 export const ADAM_KERNEL = 'GenlabAdamUpdate';
+
+/** Give up on returning sums of squares: dispose those made so far. */
+function dropSums(sums: Record<string, tf.Scalar>): undefined {
+  tf.dispose(Object.values(sums));
+  return undefined;
+}
 
 /** Adam (Kingma & Ba 2015, Algorithm 1) with the bias corrections of the paper. */
 class Adam implements Optimizer {
@@ -144,7 +163,7 @@ class Adam implements Optimizer {
   private t = 0;
   constructor(readonly config: OptimizerConfig) {}
 
-  apply(vars: tf.Variable[], grads: tf.NamedTensorMap, lrScale = 1): void {
+  apply(vars: tf.Variable[], grads: tf.NamedTensorMap, lrScale = 1, opts: ApplyOptions = {}): Record<string, tf.Scalar> | undefined {
     const { beta1, beta2, eps } = this.config;
     const lr = this.config.lr * lrScale;
     this.t += 1;
@@ -154,6 +173,8 @@ class Adam implements Optimizer {
     const stepSize = (lr * Math.sqrt(c2)) / c1;
     const epsHat = eps * Math.sqrt(c2);
     const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
+    // Σ g² per variable when asked and every update's kernel gave one; else undefined.
+    let sums: Record<string, tf.Scalar> | undefined = opts.sumSquares ? {} : undefined;
     tf.tidy(() => {
       vars.forEach((variable, i) => {
         const g = grads[variable.name];
@@ -161,12 +182,16 @@ class Adam implements Optimizer {
         const m = slot(this.m, i, variable);
         const v = slot(this.v, i, variable);
         if (fused && g.dtype === 'float32') {
-          const [p1, m1, v1] = tf.engine().runKernel(ADAM_KERNEL, { param: variable, grad: g, m, v }, { beta1, beta2, stepSize, epsHat }) as tf.Tensor[];
+          const attrs = { beta1, beta2, stepSize, epsHat, ...(sums ? { sumSquares: true } : {}) };
+          const [p1, m1, v1, ss] = tf.engine().runKernel(ADAM_KERNEL, { param: variable, grad: g, m, v }, attrs) as tf.Tensor[];
           m.assign(m1!);
           v.assign(v1!);
           variable.assign(p1!);
+          if (sums && ss) sums[variable.name] = tf.keep(ss as tf.Scalar);
+          else if (sums) sums = dropSums(sums);
           return;
         }
+        if (sums) sums = dropSums(sums);
         // m ← β1 m + (1-β1) g ;  v ← β2 v + (1-β2) g²
         const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
@@ -176,6 +201,7 @@ class Adam implements Optimizer {
         variable.assign(tf.sub(variable, tf.mul(tf.div(m1, tf.add(tf.sqrt(v1), epsHat)), stepSize)));
       });
     });
+    return sums;
   }
 
   getState(prefix: string): StateDict {

@@ -52,7 +52,7 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
 }
 
 /*
- * adam(P, G, M, V, P1, M1, V1, beta1, beta2, stepSize, epsHat): one Adam step in one pass,
+ * adam(P, G, M, V, P1, M1, V1, beta1, beta2, stepSize, epsHat) → Σ g²: one Adam step in one pass,
  * in float32 with every operation rounded as the composite tfjs update rounds it (no
  * contraction into FMA: -ffp-contract=off), so the result is bit-identical to it:
  *   m1 = β1·m + (1−β1)·g;  v1 = β2·v + (1−β2)·g²;  p1 = p − (m1 / (√v1 + ε̂))·stepSize.
@@ -77,36 +77,54 @@ static inline void stream4(float *p, __m128 x, int mode) {
 }
 #endif
 
-static void adam_range(const float *restrict P, const float *restrict G, const float *restrict M, const float *restrict V, float *restrict P1,
-                       float *restrict M1, float *restrict V1, size_t i, size_t n, float b1, float b2, float c1, float c2, float step, float eps) {
+/*
+ * The update of elements [0, n), returning Σ g² as wasm-matmul.ts's `dot` computes gᵀg (so the
+ * gradient norm can come from this pass instead of another read of every gradient): float64
+ * products summed in four running sums, element i < 4⌊n/4⌋ into sum i mod 4 and the rest into
+ * the first, each sum in increasing i, then (s0 + s1) + (s2 + s3): bit-identical to it.
+ */
+static double adam_range(const float *restrict P, const float *restrict G, const float *restrict M, const float *restrict V, float *restrict P1,
+                         float *restrict M1, float *restrict V1, size_t n, float b1, float b2, float c1, float c2, float step, float eps) {
+  double s[4] = {0, 0, 0, 0};
+  const size_t n4 = n & ~(size_t)3;
+  size_t i = 0;
+#define ADAM_ONE(i) do { const float g = G[i]; const float m = M[i] * b1 + g * c1; const float v = V[i] * b2 + (g * g) * c2; \
+    M1[i] = m; V1[i] = v; P1[i] = P[i] - (m / (sqrtf(v) + eps)) * step; s[(i) < n4 ? (i) & 3 : 0] += (double)g * (double)g; } while (0)
 #if defined(__x86_64__)
   /* Scalar up to P1's first 16-byte boundary. The wasm heap aligns allocations to 8 bytes only,
      so M1 and V1 may then sit 8 bytes off: those get two 8-byte streaming stores a vector. */
-#define ADAM_ONE(i) do { const float g = G[i]; const float m = M[i] * b1 + g * c1; const float v = V[i] * b2 + (g * g) * c2; \
-    M1[i] = m; V1[i] = v; P1[i] = P[i] - (m / (sqrtf(v) + eps)) * step; } while (0)
   for (; i < n && ((uintptr_t)(P1 + i) & 15); i++) ADAM_ONE(i);
-#undef ADAM_ONE
-  const int am = stream_mode(M1 + i), av = stream_mode(V1 + i), ap = stream_mode(P1 + i);
-  const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2), vstep = _mm_set1_ps(step), veps = _mm_set1_ps(eps);
-  for (; i + 4 <= n; i += 4) {
-    const __m128 g = _mm_loadu_ps(G + i);
-    const __m128 m = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(M + i), vb1), _mm_mul_ps(g, vc1));
-    const __m128 v = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(V + i), vb2), _mm_mul_ps(_mm_mul_ps(g, g), vc2));
-    const __m128 p = _mm_sub_ps(_mm_loadu_ps(P + i), _mm_mul_ps(_mm_div_ps(m, _mm_add_ps(_mm_sqrt_ps(v), veps)), vstep));
-    stream4(M1 + i, m, am);
-    stream4(V1 + i, v, av);
-    stream4(P1 + i, p, ap);
+  if (i + 4 <= n4) {
+    const int am = stream_mode(M1 + i), av = stream_mode(V1 + i), ap = stream_mode(P1 + i);
+    const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2), vstep = _mm_set1_ps(step), veps = _mm_set1_ps(eps);
+    /* Lane k of the vectors holds element i + k: its running sum is s[(i + k) & 3]. */
+    const size_t r = i & 3;
+    __m128d lo = _mm_set_pd(s[(r + 1) & 3], s[r]), hi = _mm_set_pd(s[(r + 3) & 3], s[(r + 2) & 3]);
+    for (; i + 4 <= n4; i += 4) {
+      const __m128 g = _mm_loadu_ps(G + i);
+      const __m128 m = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(M + i), vb1), _mm_mul_ps(g, vc1));
+      const __m128 v = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(V + i), vb2), _mm_mul_ps(_mm_mul_ps(g, g), vc2));
+      const __m128 p = _mm_sub_ps(_mm_loadu_ps(P + i), _mm_mul_ps(_mm_div_ps(m, _mm_add_ps(_mm_sqrt_ps(v), veps)), vstep));
+      stream4(M1 + i, m, am);
+      stream4(V1 + i, v, av);
+      stream4(P1 + i, p, ap);
+      const __m128d gl = _mm_cvtps_pd(g), gh = _mm_cvtps_pd(_mm_movehl_ps(g, g));
+      lo = _mm_add_pd(lo, _mm_mul_pd(gl, gl));
+      hi = _mm_add_pd(hi, _mm_mul_pd(gh, gh));
+    }
+    _mm_sfence();
+    double l[2], h[2];
+    _mm_storeu_pd(l, lo);
+    _mm_storeu_pd(h, hi);
+    s[r] = l[0];
+    s[(r + 1) & 3] = l[1];
+    s[(r + 2) & 3] = h[0];
+    s[(r + 3) & 3] = h[1];
   }
-  _mm_sfence();
 #endif
-  for (; i < n; i++) {
-    const float g = G[i];
-    const float m = M[i] * b1 + g * c1;
-    const float v = V[i] * b2 + (g * g) * c2;
-    M1[i] = m;
-    V1[i] = v;
-    P1[i] = P[i] - (m / (sqrtf(v) + eps)) * step;
-  }
+  for (; i < n; i++) ADAM_ONE(i);
+#undef ADAM_ONE
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 static napi_value Adam(napi_env env, napi_callback_info info) {
@@ -125,8 +143,9 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
   for (int k = 0; k < 4; k++) CHECK(napi_get_value_double(env, args[7 + k], &s[k]));
   /* The composite update multiplies by float32 scalars made from the same doubles. */
   const float b1 = (float)s[0], b2 = (float)s[1], c1 = (float)(1 - s[0]), c2 = (float)(1 - s[1]);
-  adam_range(a[0], a[1], a[2], a[3], a[4], a[5], a[6], 0, n[0], b1, b2, c1, c2, (float)s[2], (float)s[3]);
-  return NULL;
+  napi_value sumSquares;
+  CHECK(napi_create_double(env, adam_range(a[0], a[1], a[2], a[3], a[4], a[5], a[6], n[0], b1, b2, c1, c2, (float)s[2], (float)s[3]), &sumSquares));
+  return sumSquares;
 }
 
 /*

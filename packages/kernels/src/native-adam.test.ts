@@ -6,9 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { ADAM_KERNEL as CORE_ADAM_KERNEL } from '@genlab/core';
+import { ADAM_KERNEL as CORE_ADAM_KERNEL, createOptimizer, globalNorm, optimizerSchema } from '@genlab/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { adamSteps } from './test-helpers.js';
+import { adamSteps, mulberry32 } from './test-helpers.js';
+import { installWasmMatMul } from './wasm-matmul.js';
 import { ADAM_KERNEL, installNativeAdam } from './native-adam.js';
 import { loadNativeBlas } from './native.js';
 
@@ -29,7 +30,7 @@ describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
     expect(ADAM_KERNEL).toBe(CORE_ADAM_KERNEL);
   });
 
-  it('the addon update equals float32 arithmetic done one operation at a time, at every alignment of the arrays', () => {
+  it('the addon update equals float32 arithmetic done one operation at a time, and its Σ g² the float64 dot, at every alignment of the arrays', () => {
     // The SSE loop streams 16-byte aligned outputs, 8-byte aligned ones in halves and stores
     // the rest plainly, after a scalar start up to P1's boundary and before a scalar tail:
     // offsets 0-3 floats of each array, and lengths around a vector, cover each path.
@@ -38,13 +39,19 @@ describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
     const [fb1, fb2, c1, c2, fs, fe] = [f(b1), f(b2), f(1 - b1), f(1 - b2), f(step), f(eps)];
     let seed = 3;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-    for (const n of [1, 3, 4, 7, 1037]) {
+    for (const n of [1, 3, 4, 7, 1037, 1039, 4099]) {
       for (const offs of [[0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 0, 0, 2, 2], [0, 0, 0, 0, 1, 3, 2], [3, 1, 0, 2, 2, 0, 1], [2, 2, 2, 2, 3, 1, 0]]) {
         const arrays = offs.map((o) => new Float32Array(n + 4).subarray(o, o + n));
         for (const a of arrays.slice(0, 4)) for (let i = 0; i < n; i++) a[i] = rand();
+        // Gradients over 2^±12, so that float64 sums round and their order shows in the last bits.
+        for (let i = 0; i < n; i++) arrays[1]![i] = rand() * 2 ** Math.round(rand() * 12);
         for (let i = 0; i < n; i++) arrays[3]![i] = Math.abs(arrays[3]![i]!);
         const [P, G, M, V, P1, M1, V1] = arrays as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
-        blas!.adam!(P, G, M, V, P1, M1, V1, b1, b2, step, eps);
+        const sum = blas!.adam!(P, G, M, V, P1, M1, V1, b1, b2, step, eps);
+        // Σ g² as wasm-matmul.ts's dot sums: four float64 sums by i mod 4, the tail into the first.
+        const q = [0, 0, 0, 0];
+        for (let i = 0; i < n; i++) q[i < (n & ~3) ? i & 3 : 0]! += G[i]! * G[i]!;
+        expect(sum).toBe(q[0]! + q[1]! + (q[2]! + q[3]!));
         for (let i = 0; i < n; i++) {
           const g = G[i]!;
           const m = f(f(M[i]! * fb1) + f(g * c1));
@@ -54,6 +61,38 @@ describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
         }
       }
     }
+  });
+
+  it('gives the gradient norm its sums of squares from the update pass, equal to globalNorm bit for bit', async () => {
+    installNativeAdam(blas!);
+    installWasmMatMul(); // the float64 vector dot globalNorm uses on wasm
+    const rand = mulberry32(4);
+    const shapes = [[300, 7], [5], [1024, 3], [1]];
+    const vars = shapes.map((s, i) => tf.variable(tf.tensor(Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rand() - 0.5), s), true, `s${i}`));
+    const grads = Object.fromEntries(vars.map((v, i) => [v.name, tf.tensor(Float32Array.from({ length: v.size }, () => rand() * 4 - 2), shapes[i])]));
+    const opt = createOptimizer(optimizerSchema.parse({ type: 'adam' }));
+    const check = () => {
+      const expected = globalNorm(grads);
+      const sums = opt.apply(vars, grads, 1, { sumSquares: true });
+      expect(sums && Object.keys(sums)).toEqual(vars.map((v) => v.name));
+      const fromSums = tf.tidy(() => tf.sqrt(tf.addN(Object.values(sums!))));
+      expect(fromSums.dataSync()[0]).toBe(expected.dataSync()[0]);
+      for (const [name, g] of Object.entries(grads)) {
+        const dot = tf.tidy(() => tf.matMul(tf.reshape(g, [1, g.size]), tf.reshape(g, [g.size, 1])).dataSync()[0]);
+        expect(sums![name]!.dataSync()[0]).toBe(dot);
+      }
+      tf.dispose([expected, fromSums, ...Object.values(sums!)]);
+    };
+    check(); // makes the slots
+    const before = tf.memory().numTensors;
+    check();
+    expect(tf.memory().numTensors).toBe(before);
+    // Not asked: no sums.
+    expect(opt.apply(vars, grads, 1)).toBeUndefined();
+    opt.dispose();
+    tf.dispose([...vars, ...Object.values(grads)]);
+    tf.unregisterKernel(ADAM_KERNEL, 'wasm');
+    (globalThis as Record<symbol, unknown>)[Symbol.for(`genlab.kernel.wasm.${ADAM_KERNEL}.native`)] = undefined;
   });
 
   for (const config of [{}, { lr: 1e-3, beta1: 0, beta2: 0.9, eps: 1e-6 }]) {

@@ -19,6 +19,8 @@ interface AdamAttrs {
   beta2: number;
   stepSize: number;
   epsHat: number;
+  /** Also output Σ g² (float32 scalar) as wasm-matmul.ts's dot computes gᵀg. */
+  sumSquares?: boolean;
 }
 
 /** Register the fused Adam update on the wasm backend (idempotent). */
@@ -29,12 +31,19 @@ export function installNativeAdam(blas: NativeBlas, backendName = 'wasm'): void 
     () =>
       ({ inputs, backend, attrs }) => {
         const { param, grad, m, v } = inputs as Record<string, tf.TensorInfo>;
-        const { beta1, beta2, stepSize, epsHat } = attrs as unknown as AdamAttrs;
+        const { beta1, beta2, stepSize, epsHat, sumSquares } = attrs as unknown as AdamAttrs;
         const be = backend as WasmBackendLike;
         const outs = [param!, m!, v!].map((t) => be.makeOutput(t.shape, 'float32'));
+        const ss = sumSquares ? be.makeOutput([], 'float32') : undefined;
         // Views after every allocation: growing the heap detaches older ones.
         const [P, G, M, V, P1, M1, V1] = [param!, grad!, m!, v!, ...outs].map((t) => f32(be, t)) as Float32Array[];
-        blas.adam!(P!, G!, M!, V!, P1!, M1!, V1!, beta1, beta2, stepSize, epsHat);
+        const sum = blas.adam!(P!, G!, M!, V!, P1!, M1!, V1!, beta1, beta2, stepSize, epsHat);
+        // Σ g² in the pass (addons built before it return nothing: then no fourth output).
+        if (ss && typeof sum === 'number') {
+          f32(be, ss)[0] = sum;
+          return [...outs, ss];
+        }
+        if (ss) be.disposeData(ss.dataId);
         return outs;
       },
     'native',

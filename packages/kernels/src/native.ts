@@ -23,7 +23,7 @@ export interface NativeBlas {
    */
   conv2d?(x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, dims: Int32Array, y: Float32Array): void;
   /** One Adam step (see native-adam.ts); absent from addons built before it existed. */
-  adam?(P: Float32Array, G: Float32Array, M: Float32Array, V: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array, beta1: number, beta2: number, stepSize: number, epsHat: number): void;
+  adam?(P: Float32Array, G: Float32Array, M: Float32Array, V: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array, beta1: number, beta2: number, stepSize: number, epsHat: number): number | undefined;
 }
 
 let loaded: NativeBlas | undefined;

@@ -104,8 +104,10 @@ export function vectorDot(inputs: tf.NamedTensorInfoMap, backend: WasmBackendLik
   const m = a.shape[ra - (transposeA ? 1 : 2)]!;
   const k = a.shape[ra - (transposeA ? 2 : 1)]!;
   const n = b.shape[rb - (transposeB ? 2 : 1)]!;
-  // Only one product of two vectors: whatever the transposes, each operand is k contiguous values.
-  if (m !== 1 || n !== 1 || size(a) !== k || size(b) !== k || k < 1024) return undefined;
+  // Only one product of two vectors: whatever the transposes, each operand is k contiguous
+  // values. Every length (not only long ones): the gradient norm then sums in float64 for every
+  // variable, as the optimizer's fused pass does (optim.ts, sumSquares), bit for bit.
+  if (m !== 1 || n !== 1 || size(a) !== k || size(b) !== k) return undefined;
   const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), 1, 1];
   const out = backend.makeOutput(outShape, 'float32');
   const simd = simdKernels(backend);

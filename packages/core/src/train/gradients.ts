@@ -53,12 +53,21 @@ export class GradientHandler {
     const { value, grads } = tf.variableGrads(lossFn, vars);
     this.reducer?.(grads);
     const { clip, logNorm } = this.opts;
-    if ((clip !== undefined || logNorm) && Object.keys(grads).length > 0) {
+    const any = Object.keys(grads).length > 0;
+    const lr = lrFactor(optimizer.config.schedule, step, totalSteps);
+    if (clip !== undefined && any) {
       const norm = globalNorm(grads); // [] ‖g‖₂ over every variable of this update
-      if (clip !== undefined) clipByGlobalNorm(grads, norm, clip);
+      clipByGlobalNorm(grads, norm, clip);
       if (logNorm) this.recordNorm(name, norm);
+      else norm.dispose();
+      optimizer.apply(vars, grads, lr);
+    } else {
+      // Only reported: the optimizer may sum the squares in its own pass over the gradients
+      // (one read of every gradient fewer; the same float32 norm).
+      const sums = optimizer.apply(vars, grads, lr, { sumSquares: logNorm && any }) || undefined;
+      if (logNorm && any) this.recordNorm(name, sums ? normFromSums(grads, sums) : globalNorm(grads));
+      tf.dispose(Object.values(sums ?? {}));
     }
-    optimizer.apply(vars, grads, lrFactor(optimizer.config.schedule, step, totalSteps));
     tf.dispose(grads);
     return value;
   }
@@ -102,6 +111,16 @@ export class GradientHandler {
     for (const o of this.optimizers.values()) o.dispose();
     this.discardNorms();
   }
+}
+
+/**
+ * `globalNorm` from per-variable sums of squares (an optimizer's, `ApplyOptions`): the same
+ * additions in the same order, so the same float32 value; `globalNorm` itself when one is missing.
+ */
+function normFromSums(grads: tf.NamedTensorMap, sums: Record<string, tf.Scalar>): tf.Scalar {
+  const names = Object.keys(grads);
+  if (!names.every((n) => sums[n])) return globalNorm(grads);
+  return tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => sums[n]!))) as tf.Scalar);
 }
 
 /** The global L2 norm of a set of gradients: ‖g‖ = √(Σ_v Σ_i g_{v,i}²), a float32 scalar. */
