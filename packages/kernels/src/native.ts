@@ -40,7 +40,14 @@ export function loadNativeBlas(): { blas?: NativeBlas; reason: string } {
     const threads = Number(process.env.GENLAB_BLAS_THREADS ?? 0);
     if (threads > 0) blas.setThreads(threads);
     const info = blas.info();
-    return { blas, reason: `native ${info.config.split(' ').slice(0, 2).join(' ')} sgemm, ${info.threads} thread(s)` };
+    // Which kernel set OpenBLAS runs (its build string names it: Haswell, SkylakeX, Cooperlake,
+    // Zen, …), and when OPENBLAS_CORETYPE chose it rather than OpenBLAS's detection: on a 2-vCPU
+    // AMD EPYC with AVX-512, OPENBLAS_CORETYPE=Haswell made the MLP GAN's products 1.5-2x slower
+    // than the Cooperlake kernels OpenBLAS picks by itself.
+    const words = info.config.split(' ');
+    const core = words.slice(2).find((w) => /^[A-Z][a-z]/.test(w) && !w.includes('='));
+    const forced = process.env.OPENBLAS_CORETYPE ? `, set by OPENBLAS_CORETYPE` : '';
+    return { blas, reason: `native ${words.slice(0, 2).join(' ')} sgemm${core ? ` (${core} kernels${forced})` : ''}, ${info.threads} thread(s)` };
   } catch {
     return { reason: 'no native BLAS addon (install libopenblas-dev, then pnpm install)' };
   }
