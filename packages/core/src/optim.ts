@@ -69,7 +69,6 @@ export const optimizerSchema = z
   .strict();
 export type OptimizerConfig = z.infer<typeof optimizerSchema>;
 
-/** A trainer-owned optimizer: applies gradients and exposes its complete state. */
 /** What `Optimizer.apply` may compute besides the update. */
 export interface ApplyOptions {
   /**
@@ -81,6 +80,7 @@ export interface ApplyOptions {
   sumSquares?: boolean;
 }
 
+/** A trainer-owned optimizer: applies gradients and exposes its complete state. */
 export interface Optimizer {
   readonly config: OptimizerConfig;
   /**
