@@ -201,6 +201,11 @@ export function bestOf<T extends { imgPerSec: number; peakRssMb: number; leakedP
   return { ...best, peakRssMb: Math.max(prev.peakRssMb, next.peakRssMb), leakedPerStep: Math.max(prev.leakedPerStep, next.leakedPerStep) };
 }
 
+/** The last line a failed process wrote to stderr (its error), for the bench's messages. */
+export function lastLine(stderr: string | null | undefined): string {
+  return (stderr ?? '').trim().split('\n').at(-1) || 'failed';
+}
+
 export function lastJson(stdout: string): Record<string, unknown> | undefined {
   const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
   return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
@@ -224,12 +229,20 @@ interface WholeRow {
   ratio?: number;
 }
 
+/** One `exp bench --worker` process: its result, or the error it ended with. */
+function genlabWorker(bin: string, model: string, backend: string, steps: number, batch: number, extra: string[], env: NodeJS.ProcessEnv): { result?: WorkerResult; error: string } {
+  const r = spawnSync(process.execPath, [bin, 'bench', '--worker', model, '--backend', backend, '--steps', String(steps), '--batch', String(batch), ...extra], { env, encoding: 'utf8' });
+  const result = lastJson(r.stdout ?? '') as WorkerResult | undefined;
+  return { ...(result ? { result } : {}), error: result ? '' : lastLine(r.stderr) };
+}
+
 /** Run the whole benchmark; prints the tables and writes `bench/results/<time>.json`. */
 export async function benchCommand(args: { steps: Record<string, number>; batch: number; out?: string; models?: string[]; oneThreadOnly?: boolean; rounds?: number }): Promise<number> {
   // Every timed setting runs once per round, the rounds one after the other, and the best of
   // its rounds is kept: this machine kind's speed drifts by up to 1.4x within minutes, and
   // interleaving gives both sides the same fast and slow spells.
   const rounds = Math.max(1, Math.floor(args.rounds ?? 2));
+  const roundLabel = (round: number) => (rounds > 1 ? ` (round ${round + 1} of ${rounds})` : '');
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../../..');
   const bin = path.join(here, 'bin.js');
@@ -247,21 +260,20 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     const measured: Record<string, WorkerResult> = {};
     const failed: Record<string, string> = {}; // the last error line of a path with no result
     for (let round = 0; round < rounds; round++) {
-      const of = rounds > 1 ? ` (round ${round + 1} of ${rounds})` : '';
+      const of = roundLabel(round);
       if (hasTorch) {
         log(`bench: PyTorch ${m.key}, ${steps} steps${of}…`);
         const r = spawnSync(python, [...torchTwin(m), '--steps', String(steps), '--batch', String(args.batch), '--threads', '1'], { env: benchEnv({}), encoding: 'utf8' });
         const j = lastJson(r.stdout ?? '');
         if (j) reference[m.key] = Math.max(reference[m.key] ?? 0, Number(j.img_per_sec));
-        else log(`bench: PyTorch ${m.key} failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+        else log(`bench: PyTorch ${m.key} failed: ${lastLine(r.stderr)}`);
       }
       // The wasm paths every round; tfjs-node and the plain cpu kernels (minutes, or absent) once.
       for (const p of PATHS.filter((x) => x.key.startsWith('wasm') && !('skip' in m && (m.skip as readonly string[]).includes(x.key)))) {
         log(`bench: genlab ${m.key} on ${p.key}, ${steps} steps${of}…`);
-        const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', p.backend, '--steps', String(steps), '--batch', String(args.batch)], { env: benchEnv(p.env), encoding: 'utf8' });
-        const j = lastJson(r.stdout ?? '') as WorkerResult | undefined;
-        if (j) measured[p.key] = bestOf(measured[p.key], j);
-        else failed[p.key] = (r.stderr ?? '').trim().split('\n').at(-1) ?? 'failed';
+        const { result, error } = genlabWorker(bin, m.key, p.backend, steps, args.batch, [], benchEnv(p.env));
+        if (result) measured[p.key] = bestOf(measured[p.key], result);
+        else failed[p.key] = error;
       }
     }
     for (const p of PATHS) {
@@ -273,9 +285,9 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
       if (!p.key.startsWith('wasm')) {
         const pathSteps = 'stepsDivisor' in p ? Math.max(2, Math.round(steps / p.stepsDivisor)) : steps;
         log(`bench: genlab ${m.key} on ${p.key}, ${pathSteps} steps…`);
-        const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', p.backend, '--steps', String(pathSteps), '--batch', String(args.batch)], { env: benchEnv(p.env), encoding: 'utf8' });
-        j = lastJson(r.stdout ?? '') as WorkerResult | undefined;
-        if (!j) failed[p.key] = (r.stderr ?? '').trim().split('\n').at(-1) ?? 'failed';
+        const { result, error } = genlabWorker(bin, m.key, p.backend, pathSteps, args.batch, [], benchEnv(p.env));
+        j = result;
+        if (!j) failed[p.key] = error;
       }
       if (!j) {
         const err = failed[p.key] ?? 'failed';
@@ -325,23 +337,19 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
         [`DDP, ${cores} processes`, [path.join(root, 'bench', 'torch_ddp.py'), '--model', m.key, '--steps', String(steps), '--batch', String(args.batch), '--procs', all], {}],
       ];
       for (let round = 0; round < rounds; round++) {
-        const of = rounds > 1 ? ` (round ${round + 1} of ${rounds})` : '';
+        const of = roundLabel(round);
         for (const [name, extra, env] of settings) {
           log(`bench: genlab ${m.key} on ${fastest.key}, ${name}, ${steps} steps${of}…`);
-          const r = spawnSync(process.execPath, [bin, 'bench', '--worker', m.key, '--backend', fastest.backend, '--steps', String(steps), '--batch', String(args.batch), ...extra], {
-            env: { ...benchEnv(fastest.env), ...env },
-            encoding: 'utf8',
-          });
-          const j = lastJson(r.stdout ?? '') as WorkerResult | undefined;
-          if (j) row.genlab[name] = bestOf(row.genlab[name], j);
-          else log(`bench: genlab ${m.key} (${name}) failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+          const { result: j, error } = genlabWorker(bin, m.key, fastest.backend, steps, args.batch, extra, { ...benchEnv(fastest.env), ...env });
+          if (j) row.genlab[name] = bestOf(row.genlab[name], { imgPerSec: j.imgPerSec, peakRssMb: j.peakRssMb, leakedPerStep: j.leakedPerStep });
+          else log(`bench: genlab ${m.key} (${name}) failed: ${error}`);
         }
         for (const [name, argv, env] of hasTorch ? torchRuns : []) {
           log(`bench: PyTorch ${m.key}, ${name}, ${steps} steps${of}…`);
           const r = spawnSync(python, argv, { env: { ...benchEnv({}), ...env }, encoding: 'utf8' });
           const j = lastJson(r.stdout ?? '');
           if (j) row.torch[name] = Math.max(row.torch[name] ?? 0, Number(j.img_per_sec));
-          else log(`bench: PyTorch ${m.key} (${name}) failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+          else log(`bench: PyTorch ${m.key} (${name}) failed: ${lastLine(r.stderr)}`);
         }
       }
       whole.push(row);
@@ -353,7 +361,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     log('bench: Fashion-MNIST loading and one epoch of batches…');
     const r = spawnSync(process.execPath, [bin, 'bench', '--worker', 'data', '--batch', String(args.batch)], { env: benchEnv({}), encoding: 'utf8' });
     data = lastJson(r.stdout ?? '') as DataResult | undefined;
-    if (!data) log(`bench: data loading failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+    if (!data) log(`bench: data loading failed: ${lastLine(r.stderr)}`);
   }
 
   let fidRun: FidResult | undefined;
@@ -363,7 +371,7 @@ export async function benchCommand(args: { steps: Record<string, number>; batch:
     log('bench: FID of 10,000 samples against 10,000 real images, features included…');
     const r = spawnSync(process.execPath, [bin, 'bench', '--worker', 'fid'], { env: { ...benchEnv({}), GENLAB_BLAS_THREADS: '2', OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '2' }, encoding: 'utf8' });
     fidRun = lastJson(r.stdout ?? '') as FidResult | undefined;
-    if (!fidRun) log(`bench: FID failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+    if (!fidRun) log(`bench: FID failed: ${lastLine(r.stderr)}`);
     if (hasTorch) {
       const t = spawnSync(python, [path.join(root, 'bench', 'torch_fid.py'), '--n', '10000', '--threads', '2'], { env: { ...benchEnv({}), OMP_NUM_THREADS: '2' }, encoding: 'utf8' });
       const j = lastJson(t.stdout ?? '');

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureDir } from '@genlab/core';
 import type { BackendName } from './backend.js';
-import { benchEnv, benchTrainer, BENCH_MODELS, lastJson } from './bench.js';
+import { benchEnv, benchTrainer, BENCH_MODELS, lastJson, lastLine } from './bench.js';
 
 /** One kernel (or op) group of a profile. */
 export interface ProfileRow {
@@ -151,7 +151,7 @@ export async function profileCommand(args: { model: string; steps: number; batch
     encoding: 'utf8',
   });
   const mine = lastJson(g.stdout ?? '') as ProfileResult | undefined;
-  if (!mine) throw new Error(`genlab profile failed: ${(g.stderr ?? '').trim().split('\n').at(-1)}`);
+  if (!mine) throw new Error(`genlab profile failed: ${lastLine(g.stderr)}`);
   const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
   let torch: { step_ms: number; rows: ProfileRow[]; torch: string } | undefined;
   if (spawnSync(python, ['-c', 'import torch'], { env: benchEnv({}) }).status === 0) {
@@ -159,7 +159,7 @@ export async function profileCommand(args: { model: string; steps: number; batch
     const script = path.join(root, 'bench', 'torch' in spec ? spec.torch : 'torch_gan.py');
     const t = spawnSync(python, [script, ...('torch' in spec ? [] : ['--model', spec.key]), '--steps', String(args.steps), '--batch', String(args.batch), '--threads', '1', '--profile'], { env: benchEnv({}), encoding: 'utf8' });
     torch = lastJson(t.stdout ?? '') as typeof torch;
-    if (!torch) log(`bench --profile: PyTorch failed: ${(t.stderr ?? '').trim().split('\n').at(-1)}`);
+    if (!torch) log(`bench --profile: PyTorch failed: ${lastLine(t.stderr)}`);
   } else log('bench --profile: PyTorch not found (apt-get install python3-torch libopenblas0-pthread): genlab side only');
   process.stdout.write(`${table(`genlab ${spec.label} on ${mine.backend} (${mine.reason}), batch ${args.batch}`, mine.stepMs, mine.rows, args.top)}\n\n`);
   if (torch) process.stdout.write(`${table(`PyTorch ${torch.torch} ${spec.label}, 1 thread, batch ${args.batch}`, torch.step_ms, torch.rows, args.top)}\n\n`);
