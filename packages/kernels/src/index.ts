@@ -44,8 +44,8 @@ export function installKernels(backendName: string, opts: { native?: boolean } =
   const { blas, reason } = loadNativeBlas();
   if (blas) installNativeMatMul(blas);
   // Adam in one pass, all bit-identical to the composite update: the addon's SSE update with
-  // streaming stores where it has one (0.43 ms on [1024, 784] with cold data), else the SIMD
-  // module's (0.67 ms), else the addon's scalar loop (1.8 ms; addons built before the SSE one,
+  // streaming stores where it has one (0.44 ms on [1024, 784] with cold data), else the SIMD
+  // module's (0.64-0.68 ms), else the addon's scalar loop (1.8 ms; addons built before the SSE one,
   // or without SSE).
   const nativeAdam = Boolean(blas?.adam) && (blas!.info().adam === 'sse' || !simdReady(backendName));
   if (nativeAdam) installNativeAdam(blas!);

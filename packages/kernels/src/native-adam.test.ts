@@ -19,6 +19,12 @@ if (!blas?.adam) console.warn(`native Adam tests skipped: ${reason}`);
 const shapes = [[37, 5], [11], [3, 3, 2, 4]];
 const adam = (backend: string, steps: number, config: Record<string, unknown>) => adamSteps(backend, steps, config, shapes);
 
+/** Back to the composite update: the kernel unregistered and overrideKernel's install mark cleared. */
+function uninstallNativeAdam(): void {
+  tf.unregisterKernel(ADAM_KERNEL, 'wasm');
+  (globalThis as Record<symbol, unknown>)[Symbol.for(`genlab.kernel.wasm.${ADAM_KERNEL}.native`)] = undefined;
+}
+
 // Skipped only where the native addon is not built (the warning above says why).
 describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
   beforeAll(async () => {
@@ -37,8 +43,8 @@ describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
     const f = Math.fround;
     const [b1, b2, step, eps] = [0.5, 0.999, 2e-4, 1e-8];
     const [fb1, fb2, c1, c2, fs, fe] = [f(b1), f(b2), f(1 - b1), f(1 - b2), f(step), f(eps)];
-    let seed = 3;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const next = mulberry32(3);
+    const rand = () => next() * 2 - 1;
     for (const n of [1, 3, 4, 7, 1037, 1039, 4099]) {
       for (const offs of [[0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 0, 0, 2, 2], [0, 0, 0, 0, 1, 3, 2], [3, 1, 0, 2, 2, 0, 1], [2, 2, 2, 2, 3, 1, 0]]) {
         const arrays = offs.map((o) => new Float32Array(n + 4).subarray(o, o + n));
@@ -91,8 +97,7 @@ describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
     expect(opt.apply(vars, grads, 1)).toBeUndefined();
     opt.dispose();
     tf.dispose([...vars, ...Object.values(grads)]);
-    tf.unregisterKernel(ADAM_KERNEL, 'wasm');
-    (globalThis as Record<symbol, unknown>)[Symbol.for(`genlab.kernel.wasm.${ADAM_KERNEL}.native`)] = undefined;
+    uninstallNativeAdam();
   });
 
   for (const config of [{}, { lr: 1e-3, beta1: 0, beta2: 0.9, eps: 1e-6 }]) {
@@ -107,8 +112,7 @@ describe.skipIf(!blas?.adam)('native Adam update (wasm)', () => {
       expect(composite.kernels.has(ADAM_KERNEL)).toBe(false);
       expect(fused.values).toEqual(reference.values);
       expect(fused.values).toEqual(composite.values);
-      tf.unregisterKernel(ADAM_KERNEL, 'wasm');
-      (globalThis as Record<symbol, unknown>)[Symbol.for(`genlab.kernel.wasm.${ADAM_KERNEL}.native`)] = undefined;
+      uninstallNativeAdam();
     });
   }
 });
