@@ -43,6 +43,7 @@ import {
 } from '@genlab/core';
 import { finalWaitFromEnv, MlflowError } from '@genlab/tracking';
 import {
+  activeLocks,
   checkReachable,
   incompatibility,
   JOB_FORMAT,
@@ -181,12 +182,35 @@ class QueueWorker {
       this.log(why);
       void worker.close();
     };
-    const armIdle = () => {
+    const stalledMs = ms('GENLAB_QUEUE_STALLED_MS', lockDuration);
+    // Each arming (and each job taken) starts a new idle round; a check still under way for an older one leaves it.
+    let idleRound = 0;
+    let lookFailures = 0;
+    const armIdle = (delayMs = (this.args.idleExit ?? 0) * 1000) => {
       if (!this.args.idleExit) return;
       if (this.idleTimer) clearTimeout(this.idleTimer);
-      this.idleTimer = setTimeout(() => stop(`no job for ${this.args.idleExit} s (--idle-exit): stopping`), this.args.idleExit * 1000);
+      const round = ++idleRound;
+      this.idleTimer = setTimeout(() => void idleUp(round), delayMs);
     };
-    worker.on('active', () => this.idleTimer && clearTimeout(this.idleTimer));
+    const idleUp = async (round: number) => {
+      // Not while a job is locked by nobody: it comes back to the queue when its lock runs out, and an idle worker is who takes it then.
+      let stay: number;
+      try {
+        stay = await this.orphanWait(lockDuration, stalledMs);
+        lookFailures = 0;
+      } catch (error) {
+        // Redis away right now (BullMQ reconnects meanwhile): look again after a lock; stop as before only once it stays away.
+        stay = ++lookFailures < 3 ? lockDuration : 0;
+        if (round === idleRound && !this.active.size) this.log(`no job for ${this.args.idleExit} s (--idle-exit), and the active jobs' locks could not be read (${(error as Error).message}): ${stay ? `looking again in ${Math.ceil(stay / 1000)} s` : 'stopping'}`);
+      }
+      if (round !== idleRound || this.active.size) return;
+      if (stay > 0) armIdle(stay);
+      else stop(`no job for ${this.args.idleExit} s (--idle-exit): stopping`);
+    };
+    worker.on('active', () => {
+      idleRound++;
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+    });
     const ended = (job?: Job<VariantJobData, VariantResult>) => {
       this.jobsDone++;
       if (job) this.pending.add(this.endSweepIfDone(job.data));
@@ -246,6 +270,36 @@ class QueueWorker {
   }
 
   private handedBack?: () => void;
+
+  /**
+   * How long an idle worker stays for jobs whose lock nobody renews (0: none, it may leave). Such
+   * a job's worker died, or Redis went away between running the command that gave the job to a
+   * worker and answering it (the worker never learns it has the job): BullMQ's stalled-job check
+   * puts it back in the queue once the lock runs out, and a worker that left before then leaves
+   * it to nobody. Two looks at the active jobs' locks, half a lock apart: a live worker renews
+   * its lock every half lock (the lock goes back up), a lock of nobody only runs down.
+   */
+  private async orphanWait(lockMs: number, stalledMs: number): Promise<number> {
+    const others = (ids: Map<string, number>) => new Map([...ids].filter(([id]) => !this.active.has(id)));
+    const first = others(await activeLocks(this.queue!));
+    if (first.size === 0) return 0;
+    const slept = Math.ceil(lockMs / 2) + 250;
+    await new Promise((r) => setTimeout(r, slept));
+    const second = others(await activeLocks(this.queue!));
+    const orphans: string[] = [];
+    let stay = 0;
+    for (const [id, left] of second) {
+      const before = first.get(id);
+      // Not there at the first look: taken since, by a live worker. Renewed: more left than the first look minus the time between.
+      if (before === undefined || (left >= 0 && left > before - slept)) continue;
+      orphans.push(id);
+      stay = Math.max(stay, Math.max(left, 0) + stalledMs + 500);
+    }
+    if (orphans.length) {
+      this.log(`no job for ${this.args.idleExit} s (--idle-exit), but ${orphans.join(', ')} ${orphans.length > 1 ? 'are' : 'is'} active with a lock nobody renews (its worker is gone, or Redis went away before answering the worker that took it): staying ${Math.ceil(stay / 1000)} s more, until the stalled-job check puts it back in the queue`);
+    }
+    return stay;
+  }
 
   /** One attempt at one variant; a job put back in the queue counts as ended for `--max-jobs` and `--idle-exit`. */
   private async process(job: Job<VariantJobData, VariantResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<VariantResult> {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { readCheckpoint } from '@genlab/core';
 import { FileStore } from '@genlab/tracking';
 import { type MlflowStub, startMlflowStub } from '@genlab/tracking/testing';
@@ -312,13 +312,47 @@ describe.skipIf(Boolean(skip))('sweeps on a Redis queue (exp run --queue, exp wo
     const codes = await Promise.all(workers.map((w) => w.exited));
     expect(codes, workers.map((w) => w.output()).join('\n')).toEqual([0, 0]);
     const runs = variantRuns(id);
-    expect(runs.map((r) => r.info.status)).toEqual(['FINISHED', 'FINISHED', 'FINISHED', 'FINISHED']);
+    expect(runs.map((r) => r.info.status), workers.map((w) => w.output()).join('\n')).toEqual(['FINISHED', 'FINISHED', 'FINISHED', 'FINISHED']);
     for (const r of runs) expect(steps(r)).toEqual(Array.from({ length: 40 }, (_, i) => (i + 1) * 5));
     const out = workers.map((w) => w.output()).join('\n');
     for (let k = 1; k <= 4; k++) expect(out.match(new RegExp(`${id}-${k}: FINISHED at step 200`, 'g')), out).toHaveLength(1);
     const jobs = (await queue.getJobs(['completed'])).filter((j) => j.data.sweepId === id);
     expect(jobs).toHaveLength(4);
     expect(parentRun(id).info.status).toBe('FINISHED');
+  });
+
+  it('--idle-exit does not leave a job locked by nobody: a job whose holder vanished without a word (a dead worker, or Redis gone before it answered) is run once its lock runs out', async () => {
+    const cwd = path.join(root, 'orphan');
+    fs.mkdirSync(cwd, { recursive: true });
+    const cfg = write(cwd, 'toy.yaml', tinyToy(40));
+    const sub = await submit(cwd, cfg, ['--sweep', 'seed=71']);
+    expect(sub.code, sub.stderr).toBe(0);
+    const id = sweepIdOf(sub.stdout);
+    // A holder that takes the job and then says nothing: what a worker is after Redis ran its
+    // "take the next job" command but died before answering it, or after kill -9.
+    const ghost = new Worker(QUEUE_NAME, null, { connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null }, lockDuration: 4000 });
+    ghost.on('error', () => {});
+    try {
+      const taken = await ghost.getNextJob('ghost-token');
+      expect(taken?.id).toBe(`${id}-1`);
+      let renewing = true;
+      const renew = setInterval(() => renewing && void taken!.extendLock('ghost-token', 4000).catch(() => {}), 500);
+      const w = startWorker(path.join(cwd, 'w'), 'w', redis.url, ['--idle-exit', '1']);
+      try {
+        await until('the worker up', () => w.output().includes('waiting for jobs'));
+        renewing = false; // from here the lock only runs down
+      } finally {
+        clearInterval(renew);
+      }
+      expect(await w.exited, w.output()).toBe(0);
+      expect(w.output()).toContain(`${id}-1 is active with a lock nobody renews`);
+      expect(w.output().match(new RegExp(`${id}-1: FINISHED at step 40`, 'g')), w.output()).toHaveLength(1);
+      expect(variantRuns(id).map((r) => r.info.status)).toEqual(['FINISHED']);
+      expect(steps(variantRuns(id)[0]!)).toEqual(Array.from({ length: 8 }, (_, i) => (i + 1) * 5));
+      expect(await (await queue.getJob(`${id}-1`))!.getState()).toBe('completed');
+    } finally {
+      await ghost.close(true);
+    }
   });
 
   it('Redis frozen for longer than the job lock: the worker that lost the lock stops at once and writes nothing more; another worker resumes the variant, each point once, FINISHED once', async () => {

@@ -13,6 +13,7 @@ export {
   incompatibility,
   openQueue,
   clientOf,
+  activeLocks,
   readSweepRecord,
   writeSweepRecord,
   listSweepRecords,

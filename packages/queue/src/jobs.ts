@@ -117,6 +117,23 @@ export async function clientOf(queue: SweepQueue): Promise<Redis> {
   return (await queue.getBackend().client) as unknown as Redis;
 }
 
+/**
+ * Each active job's lock, as milliseconds left (Redis PTTL; -2 when the lock is gone, which
+ * BullMQ's stalled-job check turns into "back in the queue"). A worker renews its job's lock
+ * every half lock; a lock that only runs down belongs to nobody: its worker died, or Redis went
+ * away between running a command that took the job and answering it. The key is BullMQ's own
+ * (`<prefix>:<queue>:<job id>:lock`, the one its Lua scripts set): BullMQ has no public call for it.
+ */
+export async function activeLocks(queue: SweepQueue): Promise<Map<string, number>> {
+  const client = await clientOf(queue);
+  const out = new Map<string, number>();
+  for (const job of await queue.getActive()) {
+    if (!job?.id) continue;
+    out.set(job.id, await client.pttl(`${queue.toKey(job.id)}:lock`));
+  }
+  return out;
+}
+
 export async function readSweepRecord(queue: SweepQueue, sweepId: string): Promise<SweepRecord | undefined> {
   const text = await (await clientOf(queue)).hget(SWEEPS_KEY, sweepId);
   return text ? (JSON.parse(text) as SweepRecord) : undefined;
