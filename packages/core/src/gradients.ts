@@ -11,6 +11,7 @@
  *    derivative and the right second one.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerLstmCellGradients } from './lstm-cell.js';
 
 const COMPARISONS = ['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual'];
 
@@ -132,4 +133,5 @@ export function registerHigherOrderGradients(): void {
   registerComparisonGradients();
   registerInputGradients();
   registerFusedGradients();
+  registerLstmCellGradients();
 }

@@ -34,6 +34,7 @@ export {
   type SweepAxisInfo,
   type SweepLauncher,
 } from './config/sweep.js';
+export { LSTM_KERNELS, lstmCell, lstmCellOps, fusedLstmAvailable, registerLstmCellGradients } from './lstm-cell.js';
 export { GRAD_KERNELS, registerComparisonGradients, registerFusedGradients, registerHigherOrderGradients, registerInputGradients } from './gradients.js';
 export { stateDictOf, loadStateDict, stateMismatch, entryOf, layerTargets, type Assignable, type LayerWeight } from './state-dict.js';
 export { MemoryTracker } from './memory-tracker.js';

@@ -196,6 +196,126 @@ function rowsOp(name, op) {
       (br $row))))`;
 }
 
+/** tanh of the v128 expression `x` (uses locals $ta, $t, $t2). */
+const tanhOf = (x) => `(block (result v128) (local.set $ta ${x}) ${TANH.replace(/\$a\b/g, '$ta')})`;
+/** σ(x) = ½ + ½·tanh(x/2): within about 1e-7 of the exact function (σ rounds to 0 or 1 beyond |x| ≈ 15.8). */
+const sigmoidOf = (x) => `(f32x4.add ${splat(0.5)} (f32x4.mul ${splat(0.5)} ${tanhOf(`(f32x4.mul ${splat(0.5)} ${x})`)}))`;
+
+let streamLabel = 0;
+/** `text` with each v128 lane local of `names` renamed for unrolled copy `u` (copy 0 keeps the names). */
+const renamed = (text, names, u) => (u ? names.reduce((t, n) => t.replace(new RegExp(`\\${n}\\b`, 'g'), `${n}_${u}`), text) : text);
+/** Lane locals of `names` for `copies` unrolled copies. */
+const laneLocals = (names, copies) => [...Array(copies).keys()].map((u) => names.map((n) => `(local ${renamed(n, names, u)} v128)`).join(' ')).join(' ');
+/** Vectors per iteration of the main loop of `streams` (independent chains for the CPU to overlap). */
+const STREAM_UNROLL = 2;
+
+/**
+ * A loop over `len` (a local: counted down to 0) float32s of parallel streams: each
+ * iteration reads `loads` ([pointer, lane local]) with 4 lanes, runs `pre` (statements on the
+ * lane locals), writes `stores` ([pointer, v128 expression]) and advances every pointer;
+ * STREAM_UNROLL vectors at a time (the lane locals `lanesUsed` renamed per copy), then single
+ * vectors, then the last len mod 4 elements one lane at a time (the other lanes read as zeros
+ * and are dropped).
+ */
+function streams(len, loads, pre, stores, lanesUsed) {
+  const k = streamLabel++;
+  const ptrs = [...loads.map(([p]) => p), ...stores.map(([p]) => p)];
+  const copy = (load, store, u, offset) => renamed(`
+      ${loads.map(([p, v]) => `(local.set ${v} (${load}${offset ? ` offset=${offset}` : ''} (local.get ${p})))`).join(' ')}
+      ${pre}
+      ${stores.map(([p, e]) => store(p, e, offset)).join('\n      ')}`, lanesUsed, u);
+  const advance = (bytes) => ptrs.map((p) => `(local.set ${p} (i32.add (local.get ${p}) (i32.const ${bytes})))`).join(' ');
+  const vstore = (p, e, offset) => `(v128.store${offset ? ` offset=${offset}` : ''} (local.get ${p}) ${e})`;
+  const copies = [...Array(STREAM_UNROLL).keys()];
+  return `
+    (block $udone${k} (loop $uloop${k} (br_if $udone${k} (i32.lt_u (local.get ${len}) (i32.const ${4 * STREAM_UNROLL})))
+      ${copies.map((u) => copy('v128.load', vstore, u, 16 * u)).join('\n')}
+      ${advance(16 * STREAM_UNROLL)}
+      (local.set ${len} (i32.sub (local.get ${len}) (i32.const ${4 * STREAM_UNROLL})))
+      (br $uloop${k})))
+    (block $vdone${k} (loop $vloop${k} (br_if $vdone${k} (i32.lt_u (local.get ${len}) (i32.const 4)))
+      ${copy('v128.load', vstore, 0, 0)}
+      ${advance(16)}
+      (local.set ${len} (i32.sub (local.get ${len}) (i32.const 4)))
+      (br $vloop${k})))
+    (block $tdone${k} (loop $tloop${k} (br_if $tdone${k} (i32.eqz (local.get ${len})))
+      ${copy('v128.load32_zero', (p, e) => `(f32.store (local.get ${p}) (f32x4.extract_lane 0 ${e}))`, 0, 0)}
+      ${advance(4)}
+      (local.set ${len} (i32.sub (local.get ${len}) (i32.const 1)))
+      (br $tloop${k})))`;
+}
+
+/** `$len = count` (an i32 expression) then the loop. */
+const counted = (count, loads, pre, stores, lanesUsed) => `(local.set $len ${count}) ${streams('$len', loads, pre, stores, lanesUsed)}`;
+/** Once per position: the body, for `$P` positions. */
+const perPosition = (body) => `
+    (block $pdone (loop $ploop (br_if $pdone (i32.eqz (local.get $P)))
+      ${body}
+      (local.set $P (i32.sub (local.get $P) (i32.const 1)))
+      (br $ploop)))`;
+const H3 = '(i32.mul (local.get $H) (i32.const 3))';
+/** Jump the four gate pointers from the end of one position's gate block to the next position's (3H floats on). */
+const nextGates = (ptrs) => ptrs.map((p) => `(local.set ${p} (i32.add (local.get ${p}) (i32.mul (local.get $H) (i32.const 12))))`).join(' ');
+
+/**
+ * The LSTM cell of the Row LSTM (models-rnn's net.ts), fused: per position, gates [4H] in the
+ * order i, f, o, g (tf.split of the last axis in four). Four kernels, two forward and their
+ * two gradients, so that the activated gates are an output of their own (the backward pass
+ * reads them instead of recomputing four transcendentals):
+ *
+ *   lstm_gates:       act = [σ, σ, σ, tanh](a + b)                     [P, 4H]
+ *   lstm_gates_grad:  dz = dact·[s(1−s), s(1−s), s(1−s), 1−t²]          from act
+ *   lstm_state:       c' = f·c + i·g;  h = o·tanh(c')                   [P, H] each
+ *   lstm_state_grad:  dc* = dc' + dh·o·(1 − tanh²c');  dact = [dc*·g, dc*·c, dh·tanh c', dc*·i];  dc = dc*·f
+ */
+function lstmKernels() {
+  const TANH_LANES = ['$ta', '$t', '$t2'];
+  const GATE_LANES = ['$x', '$z', ...TANH_LANES];
+  const STATE_LANES = ['$i', '$f', '$o', '$g', '$cp', '$cv', ...TANH_LANES];
+  const STATE_GRAD_LANES = ['$i', '$f', '$o', '$g', '$cp', '$cv', '$vh', '$vc', '$tc', '$dcs', ...TANH_LANES];
+  return `
+  (func (export "lstm_gates") (param $a i32) (param $b i32) (param $y i32) (param $P i32) (param $H i32)
+    (local $len i32) ${laneLocals(GATE_LANES, STREAM_UNROLL)}
+    ${perPosition(`
+      ${counted(H3, [['$a', '$x'], ['$b', '$z']], '', [['$y', sigmoidOf('(f32x4.add (local.get $x) (local.get $z))')]], GATE_LANES)}
+      ${counted('(local.get $H)', [['$a', '$x'], ['$b', '$z']], '', [['$y', tanhOf('(f32x4.add (local.get $x) (local.get $z))')]], GATE_LANES)}`)})
+  (func (export "lstm_gates_grad") (param $act i32) (param $dy i32) (param $dz i32) (param $P i32) (param $H i32)
+    (local $len i32) ${laneLocals(['$s', '$d'], STREAM_UNROLL)}
+    ${perPosition(`
+      ${counted(H3, [['$act', '$s'], ['$dy', '$d']], '', [['$dz', `(f32x4.mul (local.get $d) (f32x4.mul (local.get $s) (f32x4.sub ${splat(1)} (local.get $s))))`]], ['$s', '$d'])}
+      ${counted('(local.get $H)', [['$act', '$s'], ['$dy', '$d']], '', [['$dz', `(f32x4.mul (local.get $d) (f32x4.sub ${splat(1)} (f32x4.mul (local.get $s) (local.get $s))))`]], ['$s', '$d'])}`)})
+  (func (export "lstm_state") (param $act i32) (param $c i32) (param $h i32) (param $cn i32) (param $P i32) (param $H i32)
+    (local $len i32) (local $pi i32) (local $pf i32) (local $po i32) (local $pg i32)
+    ${laneLocals(STATE_LANES, STREAM_UNROLL)}
+    (local.set $pi (local.get $act))
+    (local.set $pf (i32.add (local.get $pi) (i32.shl (local.get $H) (i32.const 2))))
+    (local.set $po (i32.add (local.get $pf) (i32.shl (local.get $H) (i32.const 2))))
+    (local.set $pg (i32.add (local.get $po) (i32.shl (local.get $H) (i32.const 2))))
+    ${perPosition(`
+      ${counted('(local.get $H)', [['$pi', '$i'], ['$pf', '$f'], ['$po', '$o'], ['$pg', '$g'], ['$c', '$cp']],
+        '(local.set $cv (f32x4.add (f32x4.mul (local.get $f) (local.get $cp)) (f32x4.mul (local.get $i) (local.get $g))))',
+        [['$cn', '(local.get $cv)'], ['$h', `(f32x4.mul (local.get $o) ${tanhOf('(local.get $cv)')})`]], STATE_LANES)}
+      ${nextGates(['$pi', '$pf', '$po', '$pg'])}`)})
+  (func (export "lstm_state_grad") (param $act i32) (param $c i32) (param $cn i32) (param $dh i32) (param $dc i32) (param $dact i32) (param $dcp i32) (param $P i32) (param $H i32)
+    (local $len i32) (local $pi i32) (local $pf i32) (local $po i32) (local $pg i32) (local $di i32) (local $df i32) (local $do i32) (local $dg i32)
+    ${laneLocals(STATE_GRAD_LANES, STREAM_UNROLL)}
+    (local.set $pi (local.get $act))
+    (local.set $pf (i32.add (local.get $pi) (i32.shl (local.get $H) (i32.const 2))))
+    (local.set $po (i32.add (local.get $pf) (i32.shl (local.get $H) (i32.const 2))))
+    (local.set $pg (i32.add (local.get $po) (i32.shl (local.get $H) (i32.const 2))))
+    (local.set $di (local.get $dact))
+    (local.set $df (i32.add (local.get $di) (i32.shl (local.get $H) (i32.const 2))))
+    (local.set $do (i32.add (local.get $df) (i32.shl (local.get $H) (i32.const 2))))
+    (local.set $dg (i32.add (local.get $do) (i32.shl (local.get $H) (i32.const 2))))
+    ${perPosition(`
+      ${counted('(local.get $H)', [['$pi', '$i'], ['$pf', '$f'], ['$po', '$o'], ['$pg', '$g'], ['$c', '$cp'], ['$cn', '$cv'], ['$dh', '$vh'], ['$dc', '$vc']],
+        `(local.set $tc ${tanhOf('(local.get $cv)')})
+      (local.set $dcs (f32x4.add (local.get $vc) (f32x4.mul (f32x4.mul (local.get $vh) (local.get $o)) (f32x4.sub ${splat(1)} (f32x4.mul (local.get $tc) (local.get $tc))))))`,
+        [['$di', '(f32x4.mul (local.get $dcs) (local.get $g))'], ['$df', '(f32x4.mul (local.get $dcs) (local.get $cp))'], ['$do', '(f32x4.mul (local.get $vh) (local.get $tc))'],
+          ['$dg', '(f32x4.mul (local.get $dcs) (local.get $i))'], ['$dcp', '(f32x4.mul (local.get $dcs) (local.get $f))']], STATE_GRAD_LANES)}
+      ${nextGates(['$pi', '$pf', '$po', '$pg', '$di', '$df', '$do', '$dg'])}`)})`;
+}
+
 /** The module's text; `shared`: import a shared memory (the threaded build's heap). */
 export function simdWat(shared) {
   const alpha = '(f32x4.splat (local.get $alpha))';
@@ -330,6 +450,7 @@ export function simdWat(shared) {
       (br $loop)))
     (f64.add (f64.add (local.get $s0) (f64x2.extract_lane 1 (local.get $lo)))
       (f64.add (f64x2.extract_lane 0 (local.get $hi)) (f64x2.extract_lane 1 (local.get $hi)))))
+  ${lstmKernels()}
   ${rowsOp('add_rows', 'add')}
   ${rowsOp('sub_rows', 'sub')}
   ${rowsOp('mul_rows', 'mul')}

@@ -19,7 +19,7 @@ export { installWasmTile, tileInto } from './wasm-tile.js';
 export { installWasmSlice, sliceInto } from './wasm-slice.js';
 export { installNativeAdam, ADAM_KERNEL } from './native-adam.js';
 export { installWasmReduce } from './wasm-reduce.js';
-export { installWasmSimd, simdKernels, simdReady, GRAD_KERNELS } from './wasm-simd.js';
+export { installWasmSimd, simdKernels, simdReady, GRAD_KERNELS, LSTM_KERNELS } from './wasm-simd.js';
 export { installNativeMatMul, loadNativeBlas, type NativeBlas } from './native.js';
 
 /** What `installKernels` changed, for the backend line and run tags. */

@@ -38,7 +38,7 @@
  * through the rows above. The masking test checks this set exactly.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed } from '@genlab/core';
+import { deriveSeed, lstmCell, lstmCellOps } from '@genlab/core';
 
 /** The architecture: sizes come from the config and the data. */
 export interface RowLstmSpec {
@@ -151,13 +151,11 @@ export class RowLstmNet {
    * LSTM: i, f, o = σ(·), g = tanh(·) of a_is + a_ss; c = f·c' + i·g; h = o·tanh(c).
    * GRU (gates z, r, n): z, r = σ(a_is + a_ss); n = tanh(a_is,n + r·a_ss,n); h = (1-z)·n + z·h'.
    */
-  cell(aIs: tf.Tensor, aSs: tf.Tensor, hPrev: tf.Tensor, cPrev: tf.Tensor): { h: tf.Tensor; c: tf.Tensor } {
+  cell(aIs: tf.Tensor, aSs: tf.Tensor, hPrev: tf.Tensor, cPrev: tf.Tensor, opts: { fused?: boolean } = {}): { h: tf.Tensor; c: tf.Tensor } {
     const axis = aIs.rank - 1;
-    if (this.spec.cell === 'lstm') {
-      const [i, f, o, g] = tf.split(tf.add(aIs, aSs), 4, axis) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-      const c = tf.add(tf.mul(tf.sigmoid(f), cPrev), tf.mul(tf.sigmoid(i), tf.tanh(g)));
-      return { h: tf.mul(tf.sigmoid(o), tf.tanh(c)), c };
-    }
+    // The LSTM as core's one op where the backend has its fused kernels (`fused`: the
+    // whole-image pass; the one-row pass is what graph export traces, so it keeps tfjs ops).
+    if (this.spec.cell === 'lstm') return opts.fused ? lstmCell(aIs, aSs, cPrev) : lstmCellOps(aIs, aSs, cPrev);
     const [xz, xr, xn] = tf.split(aIs, 3, axis) as [tf.Tensor, tf.Tensor, tf.Tensor];
     const [hz, hr, hn] = tf.split(aSs, 3, axis) as [tf.Tensor, tf.Tensor, tf.Tensor];
     const z = tf.sigmoid(tf.add(xz, hz));
@@ -227,7 +225,7 @@ export class RowLstmNet {
         if (cls[l]) aIs = tf.add(aIs, tf.reshape(cls[l]!, [B, 1, this.gates]));
         // 2. State-to-state: width-3 conv over the previous row's hidden state.  [B, W, G]
         const aSs = i === 0 ? tf.zerosLike(aIs) : this.stateToState(l, state[l]!.h);
-        const { h, c } = this.cell(aIs, aSs, state[l]!.h, state[l]!.c) as RowState;
+        const { h, c } = this.cell(aIs, aSs, state[l]!.h, state[l]!.c, { fused: true }) as RowState;
         next.push({ h, c });
         // 3. Residual connection from the layer below (same width).
         input = l === 0 ? h : (tf.add(h, input!) as tf.Tensor3D);
